@@ -1,0 +1,77 @@
+"""bonenet: osteoporosis and fracture-risk research from bone CT.
+
+The public API is importable from the top level; heavy submodules load lazily on first use,
+so ``import bonenet`` stays fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+from .errors import (
+    BoneNetError,
+    CalibrationError,
+    CheckpointError,
+    ClinicalValueError,
+    ConfigError,
+    DicomError,
+    EvaluationError,
+    ImageFormatError,
+    ManifestError,
+    MorphometryError,
+    SegmentationError,
+    SynthError,
+    VolumeError,
+)
+from .volume import Volume
+
+# Submodules loaded on first attribute access (``bonenet.io``, ``bonenet.synth``...).
+_LAZY_SUBMODULES = (
+    "io",
+    "calibrate",
+    "segment",
+    "morphometry",
+    "synth",
+    "clinical",
+    "data",
+    "models",
+    "training",
+    "evaluation",
+    "baselines",
+    "inference",
+)
+
+__all__ = [
+    "BoneNetError",
+    "CalibrationError",
+    "CheckpointError",
+    "ClinicalValueError",
+    "ConfigError",
+    "DicomError",
+    "EvaluationError",
+    "ImageFormatError",
+    "ManifestError",
+    "MorphometryError",
+    "SegmentationError",
+    "SynthError",
+    "Volume",
+    "VolumeError",
+    "__version__",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY_SUBMODULES:
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module 'bonenet' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*__all__, *_LAZY_SUBMODULES])
+
+
+if TYPE_CHECKING:  # pragma: no cover
+    from . import io  # noqa: F401

@@ -1,0 +1,74 @@
+"""The ``bonenet`` command. Thin: it parses arguments and calls the library.
+
+Each subcommand lives in ``bonenet/commands/<name>.py`` and defines ``HELP`` (one line),
+``configure(parser)`` and ``run(args) -> int``. Command modules import only ``argparse`` at
+module level, so ``bonenet --help`` stays fast; heavy imports happen inside ``run``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import os
+import pkgutil
+import sys
+from collections.abc import Sequence
+
+from . import __version__
+from .errors import BoneNetError
+
+__all__ = ["main"]
+
+
+def _command_modules() -> dict[str, str]:
+    from . import commands
+
+    return {
+        m.name.replace("_", "-"): f"{commands.__name__}.{m.name}"
+        for m in pkgutil.iter_modules(commands.__path__)
+        if not m.name.startswith("_")
+    }
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="bonenet",
+        description="Bone CT toolkit: scan, load, calibrate, measure, train, predict, evaluate.",
+    )
+    parser.add_argument("--version", action="version", version=f"bonenet {__version__}")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
+    parser.add_argument("--debug", action="store_true", help="show full tracebacks for bonenet errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, modname in sorted(_command_modules().items()):
+        mod = importlib.import_module(modname)
+        p = sub.add_parser(name, help=mod.HELP, description=getattr(mod, "__doc__", None) or mod.HELP,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+        mod.configure(p)
+        p.set_defaults(_run=mod.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``bonenet`` console script; returns the process exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    level = logging.WARNING - 10 * min(args.verbose, 2)
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    if not getattr(args, "command", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args._run(args) or 0)
+    except BoneNetError as exc:
+        if args.debug or os.environ.get("BONENET_DEBUG"):
+            raise
+        print(f"bonenet {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"bonenet {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Subcommands of the ``bonenet`` CLI, one module each (see :mod:`bonenet.cli`)."""

@@ -1,0 +1,54 @@
+import os
+import subprocess
+import sys
+
+import pytest
+
+from bonenet._atomic import append_line_atomic, atomic_path, write_text_atomic
+from bonenet.cli import main
+from bonenet.errors import ConfigError
+
+
+def test_cli_help_lists_commands(capsys):
+    assert main([]) == 2
+    out = capsys.readouterr().out
+    assert "info" in out
+
+
+def test_cli_runs_as_module():
+    r = subprocess.run([sys.executable, "-m", "bonenet", "--version"], capture_output=True, text=True,
+                       check=True)
+    assert "bonenet" in r.stdout
+
+
+def test_atomic_write_leaves_no_partial_file(tmp_path):
+    target = tmp_path / "out.txt"
+    write_text_atomic(target, "first")
+    with pytest.raises(RuntimeError), atomic_path(target) as tmp:
+        tmp.write_text("half")
+        raise RuntimeError("killed")
+    assert target.read_text() == "first"
+    assert [p.name for p in tmp_path.iterdir()] == ["out.txt"]
+
+
+def test_append_line_writes_header_once(tmp_path):
+    f = tmp_path / "rows.csv"
+    append_line_atomic(f, "1,a", header="id,v")
+    append_line_atomic(f, "2,b", header="id,v")
+    assert f.read_text() == "id,v\n1,a\n2,b\n"
+
+
+def test_select_device_refuses_missing_cuda(monkeypatch):
+    import torch
+
+    from bonenet.device import select_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert select_device(None) == "cpu"
+    with pytest.raises(ConfigError, match="no CUDA"):
+        select_device("cuda")
+    with pytest.raises(ConfigError, match="unknown device"):
+        select_device("tpu")
+    monkeypatch.setenv("BONENET_DEVICE", "cpu")
+    assert select_device() == "cpu"
+    os.environ.pop("BONENET_DEVICE", None)
