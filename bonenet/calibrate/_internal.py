@@ -6,8 +6,8 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from ...errors import CalibrationError
-from ...volume import Volume
+from ..errors import CalibrationError
+from ..volume import Volume
 from ._model import Calibration, units_for
 from ._phantom import fit_linear
 

@@ -7,8 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from ...errors import CalibrationError
-from ...volume import Volume
+from ..errors import CalibrationError
+from ..volume import Volume
 
 __all__ = ["Calibration", "apply_calibration"]
 

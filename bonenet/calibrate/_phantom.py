@@ -6,8 +6,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ...errors import CalibrationError
-from ...volume import Volume
+from ..errors import CalibrationError
+from ..volume import Volume
 from ._model import Calibration, units_for
 
 __all__ = ["find_rods", "fit_linear", "phantom_calibration", "rod_mask"]
@@ -46,8 +46,8 @@ def find_rods(volume: Volume, *, n: int, radius_mm: float, search: np.ndarray | 
               min_contrast: float = 20.0) -> list[Circle]:
     """Find ``n`` calibration rods running along P (slice axis) in the image.
 
-    The slices are averaged; a disk-minus-ring filter of the rod radius responds to round
-    objects of that size that differ from their surroundings; the ``n`` strongest,
+    The slices are averaged; a disk-minus-ring filter of the rod radius responds to round,
+    uniform objects of that size that differ from a uniform surround (the phantom body); the ``n`` strongest,
     non-overlapping responses inside ``search`` (a 2D (R, C) or 3D mask; default: the lower
     third of the image, where phantoms lie under the patient) are returned, sorted by
     column.
@@ -70,9 +70,11 @@ def find_rods(volume: Volume, *, n: int, radius_mm: float, search: np.ndarray | 
     ring = ((rr >= 1.3 * rad) & (rr <= 1.8 * rad)).astype(np.float64)
     inner = ndi.correlate(img.astype(np.float64), disk / disk.sum(), mode="nearest")
     outer = ndi.correlate(img.astype(np.float64), ring / ring.sum(), mode="nearest")
-    local_sd = np.sqrt(np.maximum(
-        ndi.correlate(img.astype(np.float64) ** 2, disk / disk.sum(), mode="nearest") - inner**2, 0))
-    resp = np.abs(inner - outer) - 2.0 * local_sd
+    sq = img.astype(np.float64) ** 2
+    sd_in = np.sqrt(np.maximum(ndi.correlate(sq, disk / disk.sum(), mode="nearest") - inner**2, 0))
+    sd_out = np.sqrt(np.maximum(ndi.correlate(sq, ring / ring.sum(), mode="nearest") - outer**2, 0))
+    # a rod is a uniform disk inside a uniform surround: edges and corners have a mixed ring
+    resp = np.abs(inner - outer) - 2.0 * (sd_in + sd_out)
     if search is None:
         allowed = np.zeros(img.shape, dtype=bool)
         allowed[2 * img.shape[0] // 3:, :] = True

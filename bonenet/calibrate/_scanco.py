@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...errors import CalibrationError
-from ...volume import Volume
+from ..errors import CalibrationError
+from ..volume import Volume
 from ._model import Calibration
 
 __all__ = ["scanco_calibration", "scanco_native"]

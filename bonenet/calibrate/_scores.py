@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ...errors import CalibrationError
+from ..errors import CalibrationError
 
 __all__ = ["NHANES3_FN_WHITE_WOMEN_20_29", "acr_category", "t_score", "who_category", "z_score"]
 
@@ -75,7 +75,7 @@ def z_score(bmd: float, *, age_mean: float, age_sd: float) -> float:
 
 def who_category(tscore: float) -> str:
     """WHO category: ``T ≥ −1`` normal, ``−2.5 < T < −1`` osteopenia, ``T ≤ −2.5`` osteoporosis."""
-    t = _finite(tscore, "T-score", -10.0, 10.0, "SD")
+    t = round(_finite(tscore, "T-score", -10.0, 10.0, "SD"), 9)  # -2.4999999997 is -2.5
     if t >= -1.0:
         return "normal"
     if t > -2.5:

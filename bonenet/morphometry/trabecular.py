@@ -84,7 +84,7 @@ def trabecular(mask: np.ndarray, *, spacing: float | Sequence[float],
     sep = thickness_stats(sp_map, marrow)
     del sp_map
     # ridge-to-ridge spacing: thickness of the space between the bone's medial ridges
-    _, (cz, cy, cx), _, _ = _ridge(m, sp, True)
+    _, (cz, cy, cx), _, _ = _ridge(m, sp, False)
     space = r.copy()
     space[cz, cy, cx] = False
     if space.all() or not space.any():
