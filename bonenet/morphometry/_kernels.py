@@ -62,7 +62,8 @@ def _is_ridge(d, z, y, x, s0, s1, s2, slack, ze):
 
 
 @nb.njit(parallel=True, **_NB)
-def ridge_counts(d, s0, s1, s2, slack, ze):
+def ridge_counts(d, s0, s1, s2, slack, ze, flags):
+    """Mark ridge voxels in ``flags`` (uint8) and return the count per slice."""
     nz, ny, nx = d.shape
     counts = np.zeros(nz, dtype=np.int64)
     for z in nb.prange(nz):
@@ -70,7 +71,10 @@ def ridge_counts(d, s0, s1, s2, slack, ze):
         for y in range(ny):
             for x in range(nx):
                 if d[z, y, x] > 0.0 and _is_ridge(d, z, y, x, s0, s1, s2, slack, ze):
+                    flags[z, y, x] = 1
                     c += 1
+                else:
+                    flags[z, y, x] = 0
         counts[z] = c
     return counts
 
@@ -186,14 +190,14 @@ def _beta(c, heff, align, b_flat, b_curved):
 
 
 @nb.njit(parallel=True, **_NB)
-def ridge_collect(d, s0, s1, s2, slack, ze, starts, cz, cy, cx, peak, value,
+def ridge_collect(d, s0, s1, s2, ze, flags, starts, cz, cy, cx, peak, value,
                   b_flat, b_curved, k_flat, k_curved):
     nz, ny, nx = d.shape
     for z in nb.prange(nz):
         i = starts[z]
         for y in range(ny):
             for x in range(nx):
-                if d[z, y, x] > 0.0 and _is_ridge(d, z, y, x, s0, s1, s2, slack, ze):
+                if flags[z, y, x]:
                     cz[i] = z
                     cy[i] = y
                     cx[i] = x
@@ -246,8 +250,7 @@ def paint(mask, cz, cy, cx, rcover, value, s0, s1, s2, out):
                 row = out[z, y]
                 mrow = mask[z, y]
                 for x in range(x0, x1 + 1):
-                    if mrow[x] and row[x] < v:
-                        row[x] = v
+                    row[x] = max(row[x], v * mrow[x])
 
 
 @nb.njit(parallel=True, **_NB)

@@ -95,7 +95,7 @@ def local_thickness(
         )
     d, (cz, cy, cx), peak, value = _ridge(m, sp, zero_edge)
     out = np.zeros(m.shape, np.float32)
-    K.paint(m, cz, cy, cx, peak, value, sp[0], sp[1], sp[2], out)
+    K.paint(m.view(np.uint8), cz, cy, cx, peak, value, sp[0], sp[1], sp[2], out)
     hmin = min(sp)
     K.fill_uncovered(m, d, np.float32(_GAP[0] * hmin), np.float32(hmin), out)
     return out
@@ -114,7 +114,8 @@ def _ridge(m: np.ndarray, sp: tuple[float, float, float], zero_edge: bool):
 
     d = edt.edt(m, anisotropy=sp, black_border=zero_edge, parallel=_threads())
     d = np.asarray(d, dtype=np.float32)
-    counts = K.ridge_counts(d, sp[0], sp[1], sp[2], _SLACK, zero_edge)
+    flags = np.empty(m.shape, np.uint8)
+    counts = K.ridge_counts(d, sp[0], sp[1], sp[2], _SLACK, zero_edge, flags)
     n = int(counts.sum())
     starts = np.zeros(counts.shape[0], dtype=np.int64)
     np.cumsum(counts[:-1], out=starts[1:])
@@ -123,8 +124,9 @@ def _ridge(m: np.ndarray, sp: tuple[float, float, float], zero_edge: bool):
     cx = np.empty(n, np.int32)
     peak = np.empty(n, np.float32)
     value = np.empty(n, np.float32)
-    K.ridge_collect(d, sp[0], sp[1], sp[2], _SLACK, zero_edge, starts, cz, cy, cx, peak, value,
+    K.ridge_collect(d, sp[0], sp[1], sp[2], zero_edge, flags, starts, cz, cy, cx, peak, value,
                     *_GAP)
+    del flags
     return d, (cz, cy, cx), peak, value
 
 
