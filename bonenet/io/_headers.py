@@ -8,6 +8,7 @@ Patient identifiers are never kept.
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -171,7 +172,9 @@ def read_header(path: Path, *, with_patient: bool = False) -> FileHeader | None:
     if kind is False:
         return None
     try:
-        ds = pydicom.dcmread(path, defer_size=2048, force=kind is None)
+        with warnings.catch_warnings():  # pydicom warns about sloppy-but-readable headers
+            warnings.simplefilter("ignore")
+            ds = pydicom.dcmread(path, defer_size=2048, force=kind is None)
         sop_class = str(ds.get("SOPClassUID", "") or ds.file_meta.get("MediaStorageSOPClassUID", "") or "")
         if kind is None and not sop_class and "Modality" not in ds:
             return None
