@@ -70,7 +70,7 @@ def load_dicom(path: str | os.PathLike[str], *, series: str | int | None = None,
     gantry_tilt : {"resample", "refuse"}
         What to do with a sheared (gantry-tilted) stack.
     threads : int, optional
-        Threads for reading/decoding pixel data (default ``min(8, cpu_count)``).
+        Threads for reading/decoding pixel data (default ``min(4, cpu_count)``).
 
     Returns
     -------
@@ -86,7 +86,7 @@ def load_dicom(path: str | os.PathLike[str], *, series: str | int | None = None,
     if gantry_tilt not in _GANTRY:
         raise DicomError(f"gantry_tilt={gantry_tilt!r} unknown; use 'resample' or 'refuse'")
     p = Path(path)
-    nthreads = max(1, threads if threads is not None else min(8, os.cpu_count() or 1))
+    nthreads = max(1, threads if threads is not None else min(4, os.cpu_count() or 1))
     if p.is_file():
         h = read_header(p)
         if h is None:
@@ -294,10 +294,10 @@ def _read_pixels(hs: list[FileHeader], *, threads: int) -> np.ndarray:
 def _rescale_into(dst: np.ndarray, raw: np.ndarray, h: FileHeader) -> None:
     if raw.shape != dst.shape:
         raise DicomError(f"{h.path}: pixel data has shape {raw.shape}, expected {dst.shape}")
-    if h.slope == 1.0:
-        np.copyto(dst, raw, casting="unsafe")
-    else:
-        np.multiply(raw, np.float32(h.slope), out=dst, casting="unsafe")
+    if h.slope == 1.0:  # one pass: convert and shift together
+        np.add(raw, np.float32(h.intercept), out=dst, casting="unsafe")
+        return
+    np.multiply(raw, np.float32(h.slope), out=dst, casting="unsafe")
     if h.intercept != 0.0:
         dst += np.float32(h.intercept)
 
