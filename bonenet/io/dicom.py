@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -264,12 +265,31 @@ def _unshear(arr: np.ndarray, geo: StackGeometry) -> np.ndarray:
 
 # ---------------------------------------------------------------------------- pixels
 def _read_pixels(hs: list[FileHeader], *, threads: int) -> np.ndarray:
-    """Rescaled float32 (N, R, C) from the headers, in the given order."""
+    """Rescaled float32 (N, R, C) from the headers, in the given order.
+
+    Uncompressed little-endian slices are read straight into place by a thread pool (file
+    reads and numpy conversion release the GIL). Compressed single-frame files are decoded
+    by a forked process pool on Linux, because the pylibjpeg decoders hold the GIL.
+    """
     rows, cols = hs[0].rows, hs[0].columns
     out = np.empty((len(hs), rows, cols), dtype=np.float32)
     decoded: dict[Path, np.ndarray] = {}
+    compressed = [k for k, h in enumerate(hs) if not h.is_uncompressed and h.frame_index is None]
+    if threads > 1 and len(compressed) >= 4 and sys.platform.startswith("linux"):
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(max_workers=min(threads, len(compressed)),
+                                 mp_context=mp.get_context("fork")) as ex:
+            for k, raw in zip(compressed, ex.map(_decode, [hs[k] for k in compressed]), strict=True):
+                _rescale_into(out[k], raw, hs[k])
+        done = set(compressed)
+    else:
+        done = set()
 
     def work(k: int) -> None:
+        if k in done:
+            return
         h = hs[k]
         if h.is_uncompressed:
             raw = _read_raw(h)
@@ -282,7 +302,8 @@ def _read_pixels(hs: list[FileHeader], *, threads: int) -> np.ndarray:
             raw = _decode(h)
         _rescale_into(out[k], raw, h)
 
-    if threads > 1 and len(hs) >= 8 and not any(h.frame_index is not None and not h.is_uncompressed for h in hs):
+    framed = any(h.frame_index is not None and not h.is_uncompressed for h in hs)
+    if threads > 1 and len(hs) - len(done) >= 8 and not framed:
         with ThreadPoolExecutor(max_workers=threads) as ex:
             list(ex.map(work, range(len(hs))))
     else:

@@ -207,3 +207,12 @@ def test_projection_image(tmp_path):
     assert v.spacing[1:] == pytest.approx((0.15, 0.2))
     assert v.orientation()[1:] == "IL"  # rows go to the feet, columns to the patient's left
     assert io.scan(out)[0].problems == ["projection"]
+
+
+def test_compressed_series_decodes_like_uncompressed(tmp_path):
+    v = make_volume((5, 32, 32), direction=CORONAL)
+    j2k = io.load(io.save(v, tmp_path / "j2k", compression="jpeg2000"), threads=2)
+    rle = io.load(io.save(v, tmp_path / "rle", compression="rle"), threads=1)
+    physical_equal(v, j2k)
+    physical_equal(v, rle)
+    assert j2k.meta["transfer_syntax"] == pydicom.uid.JPEG2000Lossless
