@@ -16,21 +16,44 @@ __all__ = ["SPLIT_MODES", "assign_splits"]
 SPLIT_MODES = ("auto", "column", "stratified", "site")
 
 
-def _stratified(strata: list[str], idx: np.ndarray, val_fraction: float, test_fraction: float,
-                rng: np.random.Generator, labels: np.ndarray) -> None:
-    """Within each stratum, shuffle and cut ``test``, ``val``, rest ``train`` (in place)."""
-    for s in sorted(set(strata)):
-        members = idx[np.asarray(strata) == s]
-        members = members[rng.permutation(len(members))]
-        n = len(members)
-        n_test = round(n * test_fraction)
-        n_val = round(n * val_fraction)
-        if n_test + n_val >= n and n > 0:  # keep at least one training subject per stratum
-            n_val = max(0, min(n_val, n - 1 - n_test))
-            n_test = max(0, min(n_test, n - 1))
-        labels[members[:n_test]] = "test"
-        labels[members[n_test:n_test + n_val]] = "val"
-        labels[members[n_test + n_val:]] = "train"
+def _alloc(sizes: list[int], total: int, rng: np.random.Generator) -> list[int]:
+    """Split ``total`` over groups proportionally to ``sizes`` (largest remainder, random ties)."""
+    n = sum(sizes)
+    if n == 0 or total <= 0:
+        return [0] * len(sizes)
+    exact = np.asarray(sizes, float) * total / n
+    out = np.floor(exact).astype(int)
+    order = np.lexsort((rng.random(len(sizes)), -(exact - out)))
+    for k in order[: total - int(out.sum())]:
+        out[k] += 1
+    return np.minimum(out, sizes).tolist()
+
+
+def _stratified(fracture: list[str], site: np.ndarray, idx: np.ndarray, val_fraction: float,
+                test_fraction: float, rng: np.random.Generator, labels: np.ndarray) -> None:
+    """Stratify on fracture first, then on site within each fracture level (in place).
+
+    Totals are ``round(N * fraction)``, shared out by largest remainder so small strata do
+    not each round up.
+    """
+    fr = np.asarray(fracture, dtype=object)[idx]
+    st = np.asarray(site, dtype=object)[idx]
+    levels = sorted(set(fr))
+    sizes = [int((fr == g).sum()) for g in levels]
+    n_test = _alloc(sizes, round(len(idx) * test_fraction), rng)
+    n_val = _alloc([a - b for a, b in zip(sizes, n_test, strict=True)],
+                   round(len(idx) * val_fraction), rng)
+    for g, t_g, v_g in zip(levels, n_test, n_val, strict=True):
+        sites = sorted(set(st[fr == g]))
+        s_sizes = [int(((fr == g) & (st == s)).sum()) for s in sites]
+        t_s = _alloc(s_sizes, t_g, rng)
+        v_s = _alloc([a - b for a, b in zip(s_sizes, t_s, strict=True)], v_g, rng)
+        for s, t, v in zip(sites, t_s, v_s, strict=True):
+            members = idx[(fr == g) & (st == s)]
+            members = members[rng.permutation(len(members))]
+            labels[members[:t]] = "test"
+            labels[members[t:t + v]] = "val"
+            labels[members[t + v:]] = "train"
 
 
 def assign_splits(table: pd.DataFrame, *, mode: str = "auto", external_site: str | None = None,
@@ -95,10 +118,7 @@ def assign_splits(table: pd.DataFrame, *, mode: str = "auto", external_site: str
                                 f"sites present: {', '.join(known)}")
         test = sites == str(external_site)
         labels[test] = "test"
-        rest = idx[~test]
-        strata = [f"{fr[i]}|{sites[i]}" for i in rest]
-        _stratified(strata, rest, val_fraction, 0.0, rng, labels)
+        _stratified(fr, sites, idx[~test], val_fraction, 0.0, rng, labels)
         return labels
-    strata = [f"{fr[i]}|{sites[i]}" for i in idx]
-    _stratified(strata, idx, val_fraction, test_fraction, rng, labels)
+    _stratified(fr, sites, idx, val_fraction, test_fraction, rng, labels)
     return labels
