@@ -58,7 +58,10 @@ def make_plots(metrics: dict[str, Any], curves: dict[str, Any], out: Path) -> di
     ax.plot([0, 1], [0, 1], ls=":", color="grey", lw=1)
     ax.set(xlabel="1 − specificity (false-positive rate)", ylabel="sensitivity (true-positive rate)",
            title=f"ROC, {int(metrics['level'] * 100)} % bootstrap band", xlim=(0, 1), ylim=(0, 1.01))
-    ax.legend(loc="lower right", fontsize=8)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(loc="lower right", fontsize=8)
+    else:
+        ax.text(0.5, 0.5, "undefined: one outcome class", ha="center")
     pngs["roc"] = _save(fig, out / "roc.png")
 
     fig, (ax,) = _fig(w=6.5)
@@ -110,8 +113,9 @@ def make_plots(metrics: dict[str, Any], curves: dict[str, Any], out: Path) -> di
         ax = axes[k // ncol][k % ncol]
         r = curves["models"][name]["risk"]
         bins = np.linspace(0, max([*r["events"], *r["non_events"], 0.01]), 40)
-        ax.hist(r["non_events"], bins=bins, density=True, alpha=0.55, color="tab:blue", label="no fracture")
-        ax.hist(r["events"], bins=bins, density=True, alpha=0.55, color="tab:red", label="fracture")
+        for vals, col, lab in ((r["non_events"], "tab:blue", "no fracture"), (r["events"], "tab:red", "fracture")):
+            if vals:
+                ax.hist(vals, bins=bins, density=True, alpha=0.55, color=col, label=f"{lab} (n={len(vals)})")
         ax.set(title=name, xlabel="predicted risk", ylabel="density")
         ax.legend(fontsize=7)
     for k in range(len(models), nrow * ncol):
