@@ -182,6 +182,9 @@ def read_header(path: Path, *, with_patient: bool = False, fast: bool = True) ->
         sop_class = str(ds.get("SOPClassUID", "") or ds.file_meta.get("MediaStorageSOPClassUID", "") or "")
         if kind is None and not sop_class and "Modality" not in ds:
             return None
+        if not any(0x0004 <= tag >> 16 <= 0x7FE0 for tag in ds.keys()):  # nothing but garbage
+            raise DicomError(f"{path}: DICOM preamble but no readable data set (truncated or damaged "
+                             "header); re-export or remove the file")
         return _from_dataset(ds, path, sop_class, with_patient=with_patient)
     except InvalidDicomError:
         return None

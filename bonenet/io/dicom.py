@@ -107,6 +107,12 @@ def load_dicom(path: str | os.PathLike[str], *, series: str | int | None = None,
         if series is not None:
             parts = _select(parts, series, p)
         part, reason = choose_series(parts)
+        vol = _load_part(part, reason, allow_gaps=allow_gaps, gantry_tilt=gantry_tilt, threads=nthreads)
+        for b in bad[:5]:
+            vol.warn(f"skipped a damaged file in the folder: {b}")
+        if len(bad) > 5:
+            vol.warn(f"skipped {len(bad) - 5} more damaged files")
+        return vol
     return _load_part(part, reason, allow_gaps=allow_gaps, gantry_tilt=gantry_tilt, threads=nthreads)
 
 

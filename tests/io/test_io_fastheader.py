@@ -9,7 +9,7 @@ import pydicom
 import pytest
 from io_helpers import OBLIQUE, make_volume
 
-from bonenet import io
+from bonenet import DicomError, io
 from bonenet.io._fastheader import fast_header
 from bonenet.io._headers import read_header
 
@@ -27,10 +27,11 @@ def _compare(path: Path) -> bool:
     fast = fast_header(path, with_patient=True)
     if fast is None:
         return False
-    slow = read_header(path, with_patient=True, fast=False)
-    assert slow is not None, path
-    if not slow.series_uid and not slow.rows and fast.rows:
+    try:
+        slow = read_header(path, with_patient=True, fast=False)
+    except DicomError:
         pytest.skip(f"{path.name}: pydicom stops at the damage and returns an empty data set")
+    assert slow is not None, path
     a, b = dataclasses.asdict(fast), dataclasses.asdict(slow)
     if b["pixel_offset"] is None:  # pydicom read a small pixel value eagerly: no offset to compare
         a["pixel_offset"] = a["pixel_length"] = b["pixel_length"] = None
