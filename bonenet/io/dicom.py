@@ -282,17 +282,20 @@ def _read_pixels(hs: list[FileHeader], *, threads: int) -> np.ndarray:
     out = np.empty((len(hs), rows, cols), dtype=np.float32)
     decoded: dict[Path, np.ndarray] = {}
     compressed = [k for k, h in enumerate(hs) if not h.is_uncompressed and h.frame_index is None]
-    if threads > 1 and len(compressed) >= 4 and sys.platform.startswith("linux"):
+    done: set[int] = set()
+    if threads > 1 and len(compressed) >= 4 and _can_fork():
         import multiprocessing as mp
         from concurrent.futures import ProcessPoolExecutor
+        from concurrent.futures.process import BrokenProcessPool
 
-        with ProcessPoolExecutor(max_workers=min(threads, len(compressed)),
-                                 mp_context=mp.get_context("fork")) as ex:
-            for k, raw in zip(compressed, ex.map(_decode, [hs[k] for k in compressed]), strict=True):
-                _rescale_into(out[k], raw, hs[k])
-        done = set(compressed)
-    else:
-        done = set()
+        try:
+            with ProcessPoolExecutor(max_workers=min(threads, len(compressed)),
+                                     mp_context=mp.get_context("fork")) as ex:
+                for k, raw in zip(compressed, ex.map(_decode, [hs[k] for k in compressed]), strict=True):
+                    _rescale_into(out[k], raw, hs[k])
+                    done.add(k)
+        except (BrokenProcessPool, OSError):  # no processes here: decode in this one
+            pass
 
     def work(k: int) -> None:
         if k in done:
@@ -317,6 +320,15 @@ def _read_pixels(hs: list[FileHeader], *, threads: int) -> np.ndarray:
         for k in range(len(hs)):
             work(k)
     return out
+
+
+def _can_fork() -> bool:
+    """Process-pool decoding only where it is safe: Linux, not inside a daemon (DataLoader
+    worker), and not switched off with ``BONENET_IO_PROCESSES=0``."""
+    import multiprocessing as mp
+
+    return (sys.platform.startswith("linux") and not mp.current_process().daemon
+            and os.environ.get("BONENET_IO_PROCESSES", "1") != "0")
 
 
 def _rescale_into(dst: np.ndarray, raw: np.ndarray, h: FileHeader) -> None:

@@ -283,3 +283,9 @@ def test_synthetic_enhanced_ct_per_frame_rescale_and_order(tmp_path):
     assert any("2 stacks" in w for w in back2.meta["warnings"])
     info = io.scan(tmp_path)
     assert {i.n_slices for i in info} == {6, 8} and all(i.orientation == "oblique" for i in info)
+
+
+def test_compressed_series_without_process_pool(tmp_path, monkeypatch):
+    monkeypatch.setenv("BONENET_IO_PROCESSES", "0")
+    v = make_volume((5, 32, 32))
+    physical_equal(v, io.load(io.save(v, tmp_path / "j", compression="jpeg2000"), threads=2))
