@@ -14,7 +14,7 @@ from torch.utils.data import DataLoader
 
 from ..errors import CheckpointError, ConfigError, ManifestError
 from ._augment import Augment
-from ._batch import collate
+from ._batch import Batch, collate
 from ._cache import SampleCache
 from ._dataset import BoneDataset, worker_init_fn
 from ._manifest import read_manifest, read_manifest_header
@@ -253,6 +253,7 @@ class BoneDataModule(pl.LightningDataModule):
             num_workers=self.num_workers, collate_fn=collate, pin_memory=self.pin_memory,
             persistent_workers=self.persistent_workers and self.num_workers > 0,
             worker_init_fn=worker_init_fn, drop_last=False,
+            generator=torch.Generator().manual_seed(self.seed),
         )
 
     def _need(self, name: str) -> BoneDataset:
@@ -279,6 +280,25 @@ class BoneDataModule(pl.LightningDataModule):
                 self.setup()
             return self._loader(self.dataset_for(self.predict_manifest), shuffle=False)
         return self._loader(self._need("test"), shuffle=False)
+
+    # --------------------------------------------------- batch-stage augmentation
+    def augment_batch(self, batch: Batch) -> Batch:
+        """Apply the batch stage of the training augmentation (rotations, noise) to ``batch``
+        on whatever device it is on. Lightning calls it through :meth:`on_after_batch_transfer`
+        for training batches; a plain PyTorch loop calls it after ``batch.to(device)``."""
+        ds = self.datasets.get("train")
+        aug = None if ds is None else ds.augment
+        if aug is None or batch.images is None or not aug.has_batch_stage:
+            return batch
+        batch.images = aug.augment_batch(batch.images, batch.image_present)
+        return batch
+
+    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        """Lightning hook: batch-stage augmentation for training batches only."""
+        trainer = getattr(self, "trainer", None)
+        if isinstance(batch, Batch) and trainer is not None and trainer.training:
+            return self.augment_batch(batch)
+        return batch
 
     # -------------------------------------------------------------- state
     def state_dict(self) -> dict[str, Any]:
