@@ -17,7 +17,7 @@ import numpy as np
 
 from ..errors import ConfigError
 
-__all__ = ["Augment"]
+__all__ = ["Augment", "derive_seed"]
 
 
 class Augment:
@@ -138,11 +138,13 @@ class Augment:
             self._loader = self._build_loader()
         return _plain(self._loader(image))
 
-    def augment_batch(self, images: Any, present: Any = None) -> Any:
+    def augment_batch(self, images: Any, present: Any = None, *, key: Sequence[int] | None = None) -> Any:
         """Batch stage on (B, K, C, *spatial) images on any device (only present slots).
 
         Rotations use MONAI ``RandRotate`` (``torch.grid_sample`` on the tensor's device);
-        noise is drawn with a seeded ``torch.Generator`` on that device.
+        noise is drawn with a seeded ``torch.Generator`` on that device. With ``key`` (e.g.
+        ``(epoch, batch hash)``) the draws depend only on ``(seed, *key)``, so a resumed run
+        repeats them; without it they continue one stream per process.
         """
         import torch
 
@@ -156,6 +158,11 @@ class Augment:
         if dev not in self._gen:
             self._gen[dev] = torch.Generator(device=images.device).manual_seed(self.seed + 2)
         gen = self._gen[dev]
+        if key is not None:
+            s1, s2 = derive_seed(self.seed, *key, n=2)
+            if self._batch is not None:
+                self._batch.set_random_state(seed=s1)
+            gen.manual_seed(s2)
         out = images.clone()
         b, k = images.shape[:2]
         for i in range(b):
@@ -173,6 +180,12 @@ class Augment:
 
     def __repr__(self) -> str:
         return "Augment(" + ", ".join(f"{k}={v!r}" for k, v in self.to_dict().items()) + ")"
+
+
+def derive_seed(*parts: int, n: int = 1) -> Any:
+    """``n`` 32-bit seeds that depend only on the integers ``parts`` (NumPy SeedSequence)."""
+    state = np.random.SeedSequence([int(p) % (2**63) for p in parts]).generate_state(n)
+    return int(state[0]) if n == 1 else [int(v) for v in state]
 
 
 def _plain(out: Any) -> Any:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import zlib
 from collections.abc import Sequence
 from typing import Any
 
@@ -19,7 +20,7 @@ from ._cache import SampleCache
 from ._dataset import BoneDataset, worker_init_fn
 from ._manifest import read_manifest, read_manifest_header
 from ._preprocess import Preprocess
-from ._sampler import EpochShuffleSampler
+from ._sampler import EpochShuffleSampler, ResumableLoader
 from ._splits import SPLIT_MODES, assign_splits
 
 __all__ = ["BoneDataModule"]
@@ -247,14 +248,22 @@ class BoneDataModule(pl.LightningDataModule):
 
     # ------------------------------------------------------------ loaders
     def _loader(self, ds: BoneDataset, *, shuffle: bool) -> DataLoader:
-        return DataLoader(
-            ds, batch_size=self.batch_size,
-            sampler=EpochShuffleSampler(len(ds), seed=self.seed) if shuffle else None,
-            num_workers=self.num_workers, collate_fn=collate, pin_memory=self.pin_memory,
-            persistent_workers=self.persistent_workers and self.num_workers > 0,
-            worker_init_fn=worker_init_fn, drop_last=False,
-            generator=torch.Generator().manual_seed(self.seed),
-        )
+        common = {"batch_size": self.batch_size, "num_workers": self.num_workers, "collate_fn": collate,
+                  "pin_memory": self.pin_memory, "drop_last": False, "worker_init_fn": worker_init_fn,
+                  "persistent_workers": self.persistent_workers and self.num_workers > 0,
+                  "generator": torch.Generator().manual_seed(self.seed)}
+        if not shuffle:
+            return DataLoader(ds, **common)
+        return ResumableLoader(ds, sampler=EpochShuffleSampler(len(ds), seed=self.seed),
+                               progress=self._batches_processed, **common)
+
+    def _batches_processed(self) -> int:
+        """Training batches of the current epoch the attached trainer has processed."""
+        trainer = getattr(self, "trainer", None)
+        try:
+            return int(trainer.fit_loop.epoch_loop.batch_progress.current.processed)  # type: ignore[union-attr]
+        except AttributeError:
+            return 0
 
     def _need(self, name: str) -> BoneDataset:
         if not self.datasets:
@@ -290,7 +299,10 @@ class BoneDataModule(pl.LightningDataModule):
         aug = None if ds is None else ds.augment
         if aug is None or batch.images is None or not aug.has_batch_stage:
             return batch
-        batch.images = aug.augment_batch(batch.images, batch.image_present)
+        trainer = getattr(self, "trainer", None)
+        epoch = int(getattr(trainer, "current_epoch", 0) or 0) if trainer is not None else 0
+        ids = zlib.crc32("\0".join(batch.subject_ids).encode())
+        batch.images = aug.augment_batch(batch.images, batch.image_present, key=(epoch, ids))
         return batch
 
     def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:

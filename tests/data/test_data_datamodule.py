@@ -100,12 +100,29 @@ def test_epoch_shuffle_sampler_depends_on_seed_and_epoch_only():
     a = list(s)
     t = EpochShuffleSampler(10, seed=5)
     t.set_epoch(3)
-    assert list(t) == a and sorted(a) == list(range(10))
+    assert list(t) == a and sorted(i for i, _ in a) == list(range(10)) and {e for _, e in a} == {3}
     s.set_epoch(4)
     assert list(s) != a
     u = EpochShuffleSampler(10, seed=5)  # nobody calls set_epoch: advances per pass
     first, second = list(u), list(u)
-    assert first != second
+    assert first != second and second[0][1] == 1
+    t.skip(4, epoch=3)
+    assert list(t) == a[4:]
+    t.skip(4, epoch=3)
+    t.set_epoch(5)  # a skip only applies to its own epoch
+    assert len(list(t)) == 10
+
+
+def test_augmentation_is_deterministic_per_seed_epoch_and_index(cohort):
+    def images(seed, epoch):
+        dm = BoneDataModule(str(cohort), seed=seed, augment_options={"flip_axes": [2], "prob": 1.0}, **KW)
+        dm.setup()
+        ds = dm.datasets["train"]
+        return torch.stack([ds[(i, epoch)].images for i in range(4)])
+
+    torch.testing.assert_close(images(0, 1), images(0, 1))
+    assert not torch.equal(images(0, 1), images(0, 2))
+    assert not torch.equal(images(0, 1), images(1, 1))
 
 
 class _Tiny(pl.LightningModule):
@@ -136,3 +153,34 @@ def test_lightning_checkpoint_contains_the_data_state(cohort, tmp_path):
     state = ckpt["BoneDataModule"]
     assert state["encoder"]["fitted"] and state["preprocess"]["roi_size"] == [8, 8, 8]
     assert np.isfinite(list(state["encoder"]["mean"].values())).all()
+
+
+def _fit(dm, tmp_path, **kw):
+    pl.seed_everything(0)
+    model = _Tiny(dm.n_clinical_features)
+    trainer = pl.Trainer(accelerator="cpu", logger=False, enable_progress_bar=False,
+                         enable_model_summary=False, default_root_dir=tmp_path, limit_val_batches=0,
+                         deterministic=True, **kw)
+    return model, trainer
+
+
+def test_kill_mid_epoch_and_resume_sees_the_same_batches(cohort, tmp_path):
+    kw = KW | {"augment_options": {"flip_axes": [2], "rotate_deg": 10, "noise_std": 0.05}}
+    full_dm = BoneDataModule(str(cohort), **kw)
+    model, trainer = _fit(full_dm, tmp_path / "a", max_epochs=2)
+    trainer.fit(model, datamodule=full_dm)
+    full = [p.detach().clone() for p in model.parameters()]
+
+    ckpt_cb = pl.callbacks.ModelCheckpoint(dirpath=tmp_path / "b", every_n_train_steps=2, save_top_k=-1)
+    dm = BoneDataModule(str(cohort), **kw)
+    model, trainer = _fit(dm, tmp_path / "b", max_steps=2, callbacks=[ckpt_cb])
+    trainer.fit(model, datamodule=dm)  # "killed" after 2 of the 4 batches of epoch 0
+    ckpt = next((tmp_path / "b").glob("*step=2*.ckpt"))
+    state = torch.load(ckpt, weights_only=True)["loops"]["fit_loop"]["state_dict"]["combined_loader"]
+    assert state == [{"epoch": 0, "samples": 8}]
+
+    dm = BoneDataModule(str(cohort), **kw)
+    model, trainer = _fit(dm, tmp_path / "c", max_epochs=2)
+    trainer.fit(model, datamodule=dm, ckpt_path=ckpt)
+    for a, b in zip(full, model.parameters(), strict=True):
+        torch.testing.assert_close(a, b.detach())
