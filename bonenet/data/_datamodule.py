@@ -26,6 +26,7 @@ from ._splits import SPLIT_MODES, assign_splits
 __all__ = ["BoneDataModule"]
 
 _FORMAT = "bonenet.BoneDataModule/1"
+_PARTS = ("train", "val", "test", "external")
 
 
 def _default_clinical_variables(columns: Sequence[str]) -> list[str]:
@@ -164,6 +165,7 @@ class BoneDataModule(pl.LightningDataModule):
         self.seed = seed
         self.datasets: dict[str, BoneDataset] = {}
         self.split_labels: np.ndarray | None = None
+        self._table: Any = None
         self._loaded_state: dict[str, Any] | None = None
 
     # ------------------------------------------------------------ properties
@@ -213,6 +215,7 @@ class BoneDataModule(pl.LightningDataModule):
                                val_fraction=self.val_fraction, test_fraction=self.test_fraction,
                                seed=self.seed, source=f"manifest {self.manifest}")
         self.split_labels = labels
+        self._table = m.table
         train = m.table[labels == "train"]
         if len(train) == 0:
             raise ManifestError(f"manifest {self.manifest}: the training split is empty; check the split column "
@@ -221,7 +224,7 @@ class BoneDataModule(pl.LightningDataModule):
             train.attrs["source"] = f"manifest {self.manifest}"
             self._encoder.fit(train)
         cache = self._cache()
-        for name in ("train", "val", "test"):
+        for name in _PARTS:
             part = m.table[labels == name]
             aug = None
             if name == "train" and self.augment and self.use_images:
@@ -282,13 +285,20 @@ class BoneDataModule(pl.LightningDataModule):
         """Test batches in manifest order."""
         return self._loader(self._need("test"), shuffle=False)
 
+    def external_dataloader(self) -> DataLoader:
+        """Batches of the rows labelled ``external`` in the split column (may be empty)."""
+        return self._loader(self._need("external"), shuffle=False)
+
     def predict_dataloader(self) -> DataLoader:
-        """Batches over ``predict_manifest`` when given, else over the test split."""
+        """Batches over ``predict_manifest`` when given, else over every held-out subject
+        (test and external splits, in manifest order)."""
         if self.predict_manifest is not None:
             if not self.datasets and self._encoder is not None and not self._encoder.fitted_:
                 self.setup()
             return self._loader(self.dataset_for(self.predict_manifest), shuffle=False)
-        return self._loader(self._need("test"), shuffle=False)
+        self._need("test")
+        held = self._table[np.isin(self.split_labels, ["test", "external"])]
+        return self._loader(self._dataset(held, augment=None, cache=self._cache()), shuffle=False)
 
     # --------------------------------------------------- batch-stage augmentation
     def augment_batch(self, batch: Batch) -> Batch:
@@ -324,10 +334,10 @@ class BoneDataModule(pl.LightningDataModule):
             "use_images": self.use_images, "use_clinical": self.use_clinical,
         }
         if self.split_labels is not None and self.datasets:
-            ids = [sid for n in ("train", "val", "test") for sid in self.datasets[n].subject_ids]
-            lab = [n for n in ("train", "val", "test") for _ in self.datasets[n].subject_ids]
+            ids = [sid for n in _PARTS for sid in self.datasets[n].subject_ids]
+            lab = [n for n in _PARTS for _ in self.datasets[n].subject_ids]
             h = hashlib.sha256("\n".join(f"{i}\t{s}" for i, s in sorted(zip(ids, lab, strict=True))).encode())
-            state["split_counts"] = {n: len(self.datasets[n]) for n in ("train", "val", "test")}
+            state["split_counts"] = {n: len(self.datasets[n]) for n in _PARTS}
             state["split_digest"] = h.hexdigest()
         return state
 

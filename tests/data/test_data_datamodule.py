@@ -5,7 +5,7 @@ import lightning.pytorch as pl
 import numpy as np
 import pytest
 import torch
-from conftest import write_cohort
+from conftest import edit_manifest, write_cohort
 
 from bonenet.data import BoneDataModule, EpochShuffleSampler
 from bonenet.errors import ConfigError, ManifestError
@@ -36,7 +36,7 @@ def test_stratified_split_is_seeded_and_keeps_both_classes(cohort):
     c = BoneDataModule(str(cohort), seed=2, val_fraction=0.25, test_fraction=0.25, **KW)
     for dm in (a, b, c):
         dm.setup()
-    assert counts(a) == {"train": 12, "val": 6, "test": 6}
+    assert counts(a) == {"train": 12, "val": 6, "test": 6, "external": 0}
     for name in ("train", "val", "test"):
         frac = Counter(a.datasets[name].table["fracture"])
         assert frac[0.0] == frac[1.0]  # stratified on fracture
@@ -45,12 +45,17 @@ def test_stratified_split_is_seeded_and_keeps_both_classes(cohort):
     assert a.state_dict()["split_digest"] == b.state_dict()["split_digest"]
 
 
-def test_split_column_is_honoured(tmp_path):
+def test_split_column_is_honoured_with_an_external_set(tmp_path):
     man = write_cohort(tmp_path, n=8, split=True)
+    edit_manifest(man, 7, "split", "External")
     dm = BoneDataModule(str(man), **KW)
     dm.setup()
     assert dm.datasets["val"].subject_ids == ["S002", "S006"]
-    assert dm.datasets["test"].subject_ids == ["S003", "S007"]
+    assert dm.datasets["test"].subject_ids == ["S003"]
+    assert dm.datasets["external"].subject_ids == ["S007"]
+    held = [sid for b in dm.predict_dataloader() for sid in b.subject_ids]
+    assert held == ["S003", "S007"]
+    assert dm.state_dict()["split_counts"] == {"train": 4, "val": 2, "test": 1, "external": 1}
 
 
 def test_leave_one_site_out(cohort):
