@@ -118,6 +118,7 @@ class BoneDataModule(pl.LightningDataModule):
                  content_hash: str = "fast", predict_manifest: str | None = None,
                  load_options: dict[str, Any] | None = None, seed: int = 0) -> None:
         super().__init__()
+        self.save_hyperparameters()  # the arguments (no data) go into checkpoints
         if not use_images and not use_clinical:
             raise ConfigError("BoneDataModule: use_images and use_clinical are both False; enable one")
         if split not in SPLIT_MODES:
