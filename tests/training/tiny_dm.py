@@ -85,3 +85,14 @@ class TinyDataModule(pl.LightningDataModule):
 
     def load_state_dict(self, state_dict):
         self.fitted = dict(state_dict)
+
+
+class KillAtStep(pl.Callback):
+    """Simulates a kill: interrupts training when ``global_step`` reaches ``step``."""
+
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        if trainer.global_step == self.step:
+            raise KeyboardInterrupt(f"killed at step {self.step}")
