@@ -111,18 +111,22 @@ def build_cli(args: Sequence[str], *, run: bool = False) -> BoneNetCLI:
     ConfigError
         Unknown or misspelt keys, wrong types, missing required values (message names the key).
     """
+    import warnings
+
     from jsonargparse import ArgumentError
 
     try:
-        return BoneNetCLI(
-            FractureRiskModule,
-            LightningDataModule,
-            subclass_mode_data=True,
-            args=list(args),
-            run=run,
-            save_config_kwargs={"overwrite": True},
-            parser_kwargs={"exit_on_error": False, "default_env": False},
-            auto_configure_optimizers=False,
-        )
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*LightningCLI's args parameter is intended.*")
+            return BoneNetCLI(
+                FractureRiskModule,
+                LightningDataModule,
+                subclass_mode_data=True,
+                args=list(args),
+                run=run,
+                save_config_kwargs={"overwrite": True},
+                parser_kwargs={"exit_on_error": False, "default_env": False},
+                auto_configure_optimizers=False,
+            )
     except ArgumentError as exc:
         raise ConfigError(f"invalid training config: {exc}") from exc
