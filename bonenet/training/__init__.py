@@ -9,12 +9,12 @@ from __future__ import annotations
 from ._inference import load_for_inference
 from .losses import binary_loss, discrete_survival_targets, huber_loss, survival_nll
 from .module import FractureRiskModule
-from .resume import ExactResume, ResumableSampler
+from .resume import ExactResume, LastCheckpoint
 
 __all__ = [
     "ExactResume",
     "FractureRiskModule",
-    "ResumableSampler",
+    "LastCheckpoint",
     "binary_loss",
     "discrete_survival_targets",
     "huber_loss",

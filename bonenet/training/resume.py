@@ -1,11 +1,11 @@
-"""Exact mid-epoch resume: an epoch-seeded sampler that can skip what was consumed, and a
-callback that checkpoints every N steps with the RNG states and restores them on resume.
+"""Exact mid-epoch resume: a callback that records the batch position and RNG states in every
+checkpoint and, on resume, skips the consumed part of the epoch and restores the RNGs.
 
 Lightning restores weights, optimiser, scheduler and loop counters from a mid-epoch
 checkpoint but (with a plain ``DataLoader``) restarts the epoch's data from its first batch and
 does not restore random-number generators. :class:`ExactResume` closes both gaps when the
-training loader uses :class:`ResumableSampler` (shuffle order a pure function of
-``(seed, epoch)``): a run killed at step k and resumed from the checkpoint sees the same
+training loader's sampler is deterministic per epoch (its order a pure function of
+``(seed, epoch)``, like :class:`bonenet.data.EpochShuffleSampler`, or no shuffling): a run killed at step k and resumed from the checkpoint sees the same
 batches and the same dropout masks as an uninterrupted run. Data-augmentation randomness
 drawn inside DataLoader worker processes is outside this guarantee unless it is seeded per
 (seed, epoch, index).
@@ -22,55 +22,33 @@ import lightning.pytorch as pl
 import numpy as np
 import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
-from torch.utils.data import Sampler
 
-__all__ = ["ExactResume", "LastCheckpoint", "ResumableSampler"]
+__all__ = ["ExactResume", "LastCheckpoint"]
 
 log = logging.getLogger(__name__)
 
 
-class ResumableSampler(Sampler[int]):
-    """Shuffled (or sequential) order that depends only on ``(seed, epoch)``; can skip a prefix.
+class _SkipOnce:
+    """Wraps a loader's sampler so that its next pass over ``epoch`` skips the first ``n`` indices,
+    then puts the original sampler back. Delegates ``set_epoch``/``__len__``."""
 
-    Parameters
-    ----------
-    n : int
-        Dataset length.
-    seed : int
-        The run's seed.
-    shuffle : bool
-        Permute indices each epoch (``torch.randperm`` with a generator seeded ``seed + epoch``).
-    """
-
-    def __init__(self, n: int, *, seed: int = 0, shuffle: bool = True) -> None:
-        self.n, self.seed, self.shuffle = int(n), int(seed), bool(shuffle)
-        self.epoch = 0
-        self._skip: tuple[int, int] | None = None  # (epoch, n_samples) to skip once
+    def __init__(self, owner: Any, inner: Any, *, epoch: int, n: int) -> None:
+        self.owner, self.inner, self.epoch, self.n = owner, inner, epoch, n
 
     def set_epoch(self, epoch: int) -> None:
-        """Called by Lightning before each epoch."""
-        self.epoch = int(epoch)
-
-    def skip_once(self, *, epoch: int, n_samples: int) -> None:
-        """Make the next iteration of ``epoch`` start after its first ``n_samples`` indices."""
-        self._skip = (int(epoch), int(n_samples))
-
-    def order(self, epoch: int) -> list[int]:
-        """The full index order of ``epoch``."""
-        if not self.shuffle:
-            return list(range(self.n))
-        g = torch.Generator().manual_seed(self.seed + epoch)
-        return torch.randperm(self.n, generator=g).tolist()
-
-    def __iter__(self) -> Iterator[int]:
-        idx = self.order(self.epoch)
-        if self._skip is not None and self._skip[0] == self.epoch:
-            idx = idx[self._skip[1]:]
-        self._skip = None
-        return iter(idx)
+        if hasattr(self.inner, "set_epoch"):
+            self.inner.set_epoch(epoch)
 
     def __len__(self) -> int:
-        return self.n
+        return len(self.inner)
+
+    def __iter__(self) -> Iterator[int]:
+        self.owner.sampler = self.inner  # one pass only
+        it = iter(self.inner)
+        if int(getattr(self.inner, "epoch", self.epoch)) == self.epoch:
+            for _ in range(self.n):
+                next(it, None)
+        return it
 
 
 def _rng_state() -> dict[str, Any]:
@@ -98,14 +76,12 @@ def _set_rng_state(s: dict[str, Any]) -> None:
     random.setstate(_to_tuples(s["python"]))
 
 
-def _find_sampler(trainer: pl.Trainer) -> Any:
+def _batch_sampler(trainer: pl.Trainer) -> Any:
     dl = trainer.train_dataloader
     if isinstance(dl, (list, tuple)):
         dl = dl[0] if dl else None
-    for cand in (getattr(dl, "sampler", None), getattr(getattr(dl, "batch_sampler", None), "sampler", None)):
-        if hasattr(cand, "skip_once"):
-            return cand
-    return None
+    bs = getattr(dl, "batch_sampler", None)
+    return bs if bs is not None and hasattr(bs, "sampler") else None
 
 
 class ExactResume(pl.Callback):
@@ -161,12 +137,15 @@ class ExactResume(pl.Callback):
             _set_rng_state(p["rng"])
             self._pending = None
             return
-        sampler = _find_sampler(trainer)
-        if sampler is None:
-            log.warning("resuming mid-epoch without a ResumableSampler: the epoch restarts its data "
-                        "order, so the result will not match an uninterrupted run exactly")
-        else:
-            sampler.skip_once(epoch=int(p["epoch"]), n_samples=int(p["consumed_batches"]) * int(p["batch_size"]))
+        bs = _batch_sampler(trainer)
+        inner = getattr(bs, "sampler", None)
+        if bs is None or type(inner).__name__ == "RandomSampler" or trainer.world_size > 1:
+            log.warning("resuming mid-epoch with a sampler whose order is not a function of (seed, "
+                        "epoch) or under DDP: the epoch restarts, the result will not match an "
+                        "uninterrupted run exactly")
+        if bs is not None:
+            bs.sampler = _SkipOnce(bs, inner, epoch=int(p["epoch"]),
+                                   n=int(p["consumed_batches"]) * int(p["batch_size"]))
 
     def on_train_batch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any,
                              batch_idx: int) -> None:

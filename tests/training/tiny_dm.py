@@ -11,8 +11,7 @@ import lightning.pytorch as pl
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from bonenet.data import Sample, collate
-from bonenet.training import ResumableSampler
+from bonenet.data import EpochShuffleSampler, Sample, collate
 
 
 class _Set(Dataset):
@@ -69,7 +68,7 @@ class TinyDataModule(pl.LightningDataModule):
 
     def train_dataloader(self):
         return DataLoader(self.train_set, batch_size=self.batch_size, collate_fn=collate,
-                          sampler=ResumableSampler(len(self.train_set), seed=self.seed))
+                          sampler=EpochShuffleSampler(len(self.train_set), seed=self.seed))
 
     def val_dataloader(self):
         return DataLoader(self.val_set, batch_size=self.batch_size, collate_fn=collate)
