@@ -132,13 +132,19 @@ def prepare_output(out: Path, predictor: Predictor, studies: Sequence[Study],
             done |= ResumableCSV(f, columns).done
         for f in shard_dir.glob("errors*.csv"):
             failed_before |= ResumableCSV(f, ERROR_COLUMNS).done
+    is_main = not suffix or suffix.endswith("rank0")
     if retry_errors and failed_before:
-        if not suffix:
+        if is_main:
             errors.remove_keys(failed_before)
+            if suffix:
+                ResumableCSV(out / "errors.csv", ERROR_COLUMNS).remove_keys(failed_before)
+                for f in shard_dir.glob("errors*.csv"):
+                    if f != errors.path:
+                        ResumableCSV(f, ERROR_COLUMNS).remove_keys(failed_before)
         failed_before = set()
     skip = done | failed_before
     todo = [s for s in studies if pseudonymizer(s.key) not in skip]
-    if not suffix or suffix.endswith("rank0"):
+    if is_main:
         write_text_atomic(run_json, json.dumps({**identity, "columns": columns}, indent=2) + "\n")
     return preds, errors, todo, skip
 
