@@ -8,6 +8,8 @@ preprocessing from a checkpoint, ``predict_studies`` writes ``predictions.csv`` 
 
 from __future__ import annotations
 
+from ._checkpoint import file_sha256, load_predictor, model_name
+from ._export import FORMATS, ExportResult, export_checkpoint, export_network
 from ._loop import ERROR_COLUMNS, PredictSummary, output_columns, predict_studies
 from ._prepare import (
     Failed,
@@ -33,9 +35,11 @@ from ._writer import ResumableCSV, merge_shards, read_rows
 
 __all__ = [
     "ERROR_COLUMNS",
+    "FORMATS",
     "PASSTHROUGH_COLUMNS",
     "RISK_THRESHOLDS",
     "SALT_ENV",
+    "ExportResult",
     "Failed",
     "ModelRunner",
     "PredictSummary",
@@ -50,9 +54,14 @@ __all__ = [
     "StudyPreparer",
     "collate_studies",
     "discover_studies",
+    "export_checkpoint",
+    "export_network",
+    "file_sha256",
     "head_column",
+    "load_predictor",
     "load_study_image",
     "merge_shards",
+    "model_name",
     "output_columns",
     "predict_studies",
     "qc_flags",
