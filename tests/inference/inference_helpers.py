@@ -100,3 +100,56 @@ def make_nifti_studies(root: Path, n: int, *, seed: int = 0) -> tuple[Path, Path
                      "bmi": round(float(rng.normal(25, 3)), 1), "prior_fracture": int(rng.integers(0, 2))})
     pd.DataFrame(rows).to_csv(root / "clinical.csv", index=False)
     return root / "studies", root / "clinical.csv"
+
+
+def has_dicom_io() -> bool:
+    """True once bonenet.io reads and writes DICOM series (the io room has landed)."""
+    import bonenet.io
+
+    return hasattr(bonenet.io, "scan")
+
+
+def write_ct_study(folder: Path, *, seed: int = 0, shape=(20, 18, 18), modality: str = "CT",
+                   patient_id: str = "ANON", series_description: str = "bone axial") -> Path:
+    """A DICOM series (one file per slice) with a bright cylinder, written by bonenet.io."""
+    from bonenet.io import save
+
+    rng = np.random.default_rng(seed)
+    arr = rng.normal(0, 30, shape).astype(np.float32)
+    yy, xx = np.mgrid[: shape[1], : shape[2]]
+    arr[:, (yy - shape[1] / 2) ** 2 + (xx - shape[2] / 2) ** 2 < (shape[1] / 3) ** 2] += 700
+    vol = Volume(arr, spacing=(0.6, 0.5, 0.5), units="HU", modality=modality)
+    save(vol, folder, format="dicom", modality=modality, patient_id=patient_id,
+         series_description=series_description, uid_seed=f"{seed}-{folder.name}")
+    return folder
+
+
+def make_broken_study_set(root: Path, n_good: int = 4) -> tuple[Path, Path, list[str]]:
+    """Good DICOM studies plus one each: truncated file, empty folder, MR series, only a
+    localizer, impossible clinical value. Returns (studies, clinical.csv, broken keys)."""
+    import pydicom
+
+    studies = root / "studies"
+    rows = []
+    for i in range(n_good):
+        write_ct_study(studies / f"GOOD{i}", seed=i, patient_id=f"GOOD{i}")
+    write_ct_study(studies / "TRUNCATED", seed=10)
+    files = sorted((studies / "TRUNCATED").glob("*.dcm"))
+    victim = files[len(files) // 2]
+    data = victim.read_bytes()
+    victim.write_bytes(data[: len(data) // 3])
+    (studies / "EMPTY").mkdir(parents=True)
+    write_ct_study(studies / "MRSERIES", seed=11, modality="MR", series_description="t1 mr")
+    write_ct_study(studies / "LOCALIZER", seed=12, shape=(1, 18, 18), series_description="scout")
+    for f in (studies / "LOCALIZER").glob("*.dcm"):
+        ds = pydicom.dcmread(f)
+        ds.ImageType = ["ORIGINAL", "PRIMARY", "LOCALIZER"]
+        ds.save_as(f)
+    write_ct_study(studies / "BADCLIN", seed=13)
+    keys = [f"GOOD{i}" for i in range(n_good)] + ["TRUNCATED", "EMPTY", "MRSERIES", "LOCALIZER",
+                                                    "BADCLIN"]
+    for k in keys:
+        rows.append({"subject_id": k, "age": 250 if k == "BADCLIN" else 70, "bmi": 24.0,
+                     "prior_fracture": 0})
+    pd.DataFrame(rows).to_csv(root / "clinical.csv", index=False)
+    return studies, root / "clinical.csv", ["TRUNCATED", "EMPTY", "MRSERIES", "LOCALIZER", "BADCLIN"]
