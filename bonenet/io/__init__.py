@@ -8,5 +8,6 @@ writes NIfTI or a DICOM series.
 from __future__ import annotations
 
 from ._dispatch import load, save
+from .scan import SeriesInfo, scan
 
-__all__ = ["load", "save"]
+__all__ = ["SeriesInfo", "load", "save", "scan"]
