@@ -206,7 +206,8 @@ class StudyPreparer:
         df = pd.DataFrame([{"subject_id": sid, **raw}])
         if self.parse_clinical is not None:
             try:
-                df = self.parse_clinical(df, source="clinical row")
+                src, line = study.clinical_source
+                df = self.parse_clinical(df, source=src, first_line=line)
             except BoneNetError as exc:
                 raise StudyError(str(exc), stage="clinical") from exc
         for v in variables:

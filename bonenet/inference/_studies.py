@@ -35,12 +35,15 @@ class Study:
         The raw clinical row (strings as in the spreadsheet), ``None`` if the study has none.
     extra : dict of str → str
         Pass-through columns (:data:`PASSTHROUGH_COLUMNS`) from the manifest.
+    clinical_source : str
+        File name and line of the clinical row, for error messages.
     """
 
     key: str
     images: tuple[Path, ...]
     clinical: dict[str, str] | None = None
     extra: dict[str, str] = field(default_factory=dict)
+    clinical_source: tuple[str, int] = ("clinical.csv", 2)
 
 
 def _image_stem(path: Path) -> str | None:
@@ -51,8 +54,8 @@ def _image_stem(path: Path) -> str | None:
     return None
 
 
-def read_clinical(path: str | os.PathLike[str]) -> dict[str, dict[str, str]]:
-    """Read a clinical spreadsheet (CSV) into ``{subject_id: raw row}`` without parsing values.
+def read_clinical(path: str | os.PathLike[str]) -> dict[str, tuple[dict[str, str], int]]:
+    """Read a clinical spreadsheet (CSV) into ``{subject_id: (raw row, line)}`` unparsed.
 
     Values are parsed and range-checked per study later, so one impossible value fails only
     that study.
@@ -73,8 +76,8 @@ def read_clinical(path: str | os.PathLike[str]) -> dict[str, dict[str, str]]:
     if dup.any():
         lines = [int(i) + 2 for i in df.index[dup][:5]]
         raise ManifestError(f"{path}: duplicate subject_id on lines {lines}; keep one row per study")
-    return {r["subject_id"]: {k: v for k, v in r.items() if k != "subject_id"}
-            for r in df.to_dict("records")}
+    return {r["subject_id"]: ({k: v for k, v in r.items() if k != "subject_id"}, line)
+            for line, r in enumerate(df.to_dict("records"), start=2)}
 
 
 def _from_folder(root: Path) -> list[Study]:
@@ -111,12 +114,13 @@ def _from_manifest(path: Path, image_columns: tuple[str, ...]) -> list[Study]:
         raise ManifestError(f"{path}: duplicate subject_id on lines {lines}; keep one row per study")
     clinical_cols = [c for c in df.columns if c not in _NOT_CLINICAL and c not in image_columns]
     studies = []
-    for row in df.to_dict("records"):
+    for line, row in enumerate(df.to_dict("records"), start=2):
         images = tuple((path.parent / row[c]).resolve() if not Path(row[c]).is_absolute()
                        else Path(row[c]) for c in image_columns if row[c].strip())
         clinical = {c: row[c] for c in clinical_cols} if clinical_cols else None
         extra = {c: row[c] for c in PASSTHROUGH_COLUMNS if c in row}
-        studies.append(Study(key=row["subject_id"], images=images, clinical=clinical, extra=extra))
+        studies.append(Study(key=row["subject_id"], images=images, clinical=clinical, extra=extra,
+                             clinical_source=(path.name, line)))
     return studies
 
 
@@ -152,5 +156,7 @@ def discover_studies(source: str | os.PathLike[str], *,
         )
     if clinical is not None:
         rows = read_clinical(clinical)
-        studies = [Study(s.key, s.images, rows.get(s.key), s.extra) for s in studies]
+        name = Path(clinical).name
+        studies = [Study(s.key, s.images, rows[s.key][0], s.extra, (name, rows[s.key][1]))
+                   if s.key in rows else Study(s.key, s.images, None, s.extra) for s in studies]
     return studies

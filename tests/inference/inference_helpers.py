@@ -3,7 +3,6 @@ fixtures (NIfTI and DICOM) written by the tests themselves."""
 
 from __future__ import annotations
 
-import math
 import time
 from pathlib import Path
 
@@ -12,7 +11,6 @@ import pandas as pd
 import torch
 from torch import nn
 
-from bonenet.errors import ClinicalValueError
 from bonenet.inference import ModelRunner, Predictor, StudyPreparer
 from bonenet.volume import Volume
 
@@ -36,29 +34,6 @@ class TinyPreprocess:
         return torch.from_numpy(np.clip((out + 200) / 1400, 0, 1))[None]
 
 
-class TinyEncoder:
-    variables = ("age", "bmi", "prior_fracture")
-    feature_names = variables
-
-    def transform(self, df: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-        x = df[list(self.variables)].astype(float).to_numpy(np.float32)
-        obs = np.isfinite(x).astype(np.float32)
-        x = np.nan_to_num((x - [70, 25, 0.3]) / [10, 4, 0.5]).astype(np.float32) * obs
-        return x, obs
-
-
-def tiny_parse(df: pd.DataFrame, *, source: str = "clinical.csv") -> pd.DataFrame:
-    out = df.copy()
-    for c in TinyEncoder.variables:
-        if c in out:
-            out[c] = pd.to_numeric(out[c].where(out[c] != "", math.nan))
-    for _, r in out.iterrows():
-        if "age" in r and not (math.isnan(r["age"]) or 18 <= r["age"] <= 110):
-            raise ClinicalValueError(f"{source}: subject {r['subject_id']}: column 'age' value "
-                                     f"{r['age']} outside 18-110 years")
-    return out
-
-
 class TinyFusion(nn.Module):
     def __init__(self, n_clinical: int = 3) -> None:
         super().__init__()
@@ -75,11 +50,25 @@ class TinyFusion(nn.Module):
         return {"fracture": self.head(h).squeeze(1), "survival": self.surv(h)}
 
 
+def real_encoder():
+    """bonenet.clinical's encoder over three variables, fitted on a fixed table."""
+    from bonenet.clinical import ClinicalEncoder
+
+    fit = pd.DataFrame({"age": [60, 70, 80], "bmi": [22.0, 25.0, 28.0], "prior_fracture": [0, 1, 0]})
+    return ClinicalEncoder(["age", "bmi", "prior_fracture"]).fit(fit)
+
+
 def tiny_predictor(*, delay: float = 0.0, missing: str = "indicator", measure=None,
                    measure_columns=()) -> Predictor:
+    """The tiny network behind bonenet.clinical's real parser and encoder."""
+    import functools
+
+    from bonenet.clinical import parse_clinical
+
     torch.manual_seed(0)
-    prep = StudyPreparer(preprocess=TinyPreprocess(delay), encoder=TinyEncoder(),
-                         parse_clinical=tiny_parse, missing=missing, measure=measure)
+    prep = StudyPreparer(preprocess=TinyPreprocess(delay), encoder=real_encoder(),
+                         parse_clinical=functools.partial(parse_clinical, required=()),
+                         missing=missing, measure=measure)
     return Predictor(name="tiny", checksum="ab" * 32, heads=("fracture", "survival"),
                      preparer=prep, runner=ModelRunner(TinyFusion()),
                      measure_columns=tuple(measure_columns))
