@@ -32,6 +32,9 @@ class Sample:
         1 where the clinical value was observed, 0 where missing (same layout as ``clinical``).
     targets : dict of str → 0-d Tensor
         Any of :data:`TARGET_KEYS`; ``event`` is 0 censored, 1 fracture, 2 competing death.
+    image_present : Tensor of shape (K,) bool or None
+        Which of the K image slots hold a real image (a subject may lack, say, the tibia
+        scan: its slot is zeros and False here). None means all K are present.
     """
 
     subject_id: str
@@ -39,6 +42,7 @@ class Sample:
     clinical: torch.Tensor | None = None
     clinical_observed: torch.Tensor | None = None
     targets: dict[str, torch.Tensor] = field(default_factory=dict)
+    image_present: torch.Tensor | None = None
 
 
 @dataclass
@@ -105,7 +109,8 @@ def _stack_images(samples: list[Sample]) -> tuple[torch.Tensor | None, torch.Ten
                 f"others {tuple(ref.shape[1:])}; preprocess to one roi_size"
             )
         out[b, : im.shape[0]] = im
-        present[b, : im.shape[0]] = True
+        slot = samples[b].image_present
+        present[b, : im.shape[0]] = True if slot is None else slot.to(torch.bool)
     return out, present
 
 
