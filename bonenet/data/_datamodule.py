@@ -167,7 +167,6 @@ class BoneDataModule(pl.LightningDataModule):
         self.datasets: dict[str, BoneDataset] = {}
         self.split_labels: np.ndarray | None = None
         self._table: Any = None
-        self._loaded_state: dict[str, Any] | None = None
 
     # ------------------------------------------------------------ properties
     @property
@@ -364,4 +363,3 @@ class BoneDataModule(pl.LightningDataModule):
         if self.datasets:  # rebuild with the restored state
             for name, ds in list(self.datasets.items()):
                 self.datasets[name] = self._dataset(ds.table, augment=ds.augment, cache=ds.cache)
-        self._loaded_state = state_dict

@@ -48,7 +48,7 @@ def test_dxa_config_builds_2d_batches(tmp_path):
     dm = BoneDataModule(str(_dxa_cohort(tmp_path / "c")), **_args("dxa", tmp_path))
     dm.setup()
     batch = next(iter(dm.val_dataloader()))
-    assert dm.spatial_dims == 2 and batch.images.shape[2:] == (1, 128, 128)
+    assert dm.spatial_dims == 2 and batch.images.shape[2:] == (1, 64, 64)
 
 
 def test_a_misspelt_config_key_is_named(tmp_path):
