@@ -142,15 +142,15 @@ class _Tiny(pl.LightningModule):
         return torch.nn.functional.binary_cross_entropy_with_logits(
             self.head(z).squeeze(1), batch.targets["fracture"])
 
-    def transfer_batch_to_device(self, batch, device, dataloader_idx):
-        return batch.to(device)
-
     def configure_optimizers(self):
         return torch.optim.SGD(self.parameters(), lr=0.01)
 
 
 def test_lightning_checkpoint_contains_the_data_state(cohort, tmp_path):
     dm = BoneDataModule(str(cohort), cache_dir=str(tmp_path / "cache"), **KW)
+    calls = []
+    inner = dm.augment_batch
+    dm.augment_batch = lambda b: calls.append(len(b)) or inner(b)
     trainer = pl.Trainer(max_steps=2, accelerator="cpu", logger=False, enable_progress_bar=False,
                          enable_model_summary=False, default_root_dir=tmp_path, limit_val_batches=0)
     trainer.fit(_Tiny(dm.n_clinical_features), datamodule=dm)
@@ -158,6 +158,8 @@ def test_lightning_checkpoint_contains_the_data_state(cohort, tmp_path):
     state = ckpt["BoneDataModule"]
     assert state["encoder"]["fitted"] and state["preprocess"]["roi_size"] == [8, 8, 8]
     assert np.isfinite(list(state["encoder"]["mean"].values())).all()
+    assert calls == [4, 4]  # batch-stage augmentation ran on each training batch (Lightning hook)
+    assert ckpt["datamodule_hyper_parameters"]["roi_size"] == (8, 8, 8)
 
 
 def _fit(dm, tmp_path, **kw):
