@@ -261,7 +261,7 @@ class BoneDataModule(pl.LightningDataModule):
                   "generator": torch.Generator().manual_seed(self.seed)}
         if not shuffle:
             return DataLoader(ds, **common)
-        return ResumableLoader(ds, sampler=EpochShuffleSampler(len(ds), seed=self.seed),
+        return ResumableLoader(ds, sampler=EpochShuffleSampler(len(ds), seed=self.seed, with_epoch=True),
                                progress=self._batches_processed, **common)
 
     def _batches_processed(self) -> int:

@@ -3,7 +3,7 @@ import os
 import numpy as np
 import pytest
 import torch
-from conftest import write_cohort
+from data_cohort_helpers import write_cohort
 from torch.utils.data import DataLoader
 
 from bonenet import Volume, io

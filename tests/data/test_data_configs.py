@@ -3,7 +3,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from conftest import write_cohort
+from data_cohort_helpers import write_cohort
 from jsonargparse import ArgumentParser
 
 from bonenet import Volume, io

@@ -5,7 +5,7 @@ import lightning.pytorch as pl
 import numpy as np
 import pytest
 import torch
-from conftest import edit_manifest, write_cohort
+from data_cohort_helpers import edit_manifest, write_cohort
 
 from bonenet.data import BoneDataModule, EpochShuffleSampler
 from bonenet.errors import ConfigError, ManifestError
@@ -100,15 +100,16 @@ def test_clinical_only_and_train_only_augmentation(cohort):
 
 
 def test_epoch_shuffle_sampler_depends_on_seed_and_epoch_only():
-    s = EpochShuffleSampler(10, seed=5)
+    assert sorted(EpochShuffleSampler(10, seed=5)) == list(range(10))  # plain indices by default
+    s = EpochShuffleSampler(10, seed=5, with_epoch=True)
     s.set_epoch(3)
     a = list(s)
-    t = EpochShuffleSampler(10, seed=5)
+    t = EpochShuffleSampler(10, seed=5, with_epoch=True)
     t.set_epoch(3)
     assert list(t) == a and sorted(i for i, _ in a) == list(range(10)) and {e for _, e in a} == {3}
     s.set_epoch(4)
     assert list(s) != a
-    u = EpochShuffleSampler(10, seed=5)  # nobody calls set_epoch: advances per pass
+    u = EpochShuffleSampler(10, seed=5, with_epoch=True)  # nobody calls set_epoch: advances per pass
     first, second = list(u), list(u)
     assert first != second and second[0][1] == 1
     t.skip(4, epoch=3)
