@@ -11,8 +11,11 @@ from torch.utils.data import DataLoader, Sampler
 __all__ = ["EpochShuffleSampler", "ResumableLoader"]
 
 
-class EpochShuffleSampler(Sampler[tuple[int, int]]):
-    """Random permutation of ``range(n)`` drawn from ``(seed, epoch)``, yielded as ``(index, epoch)``.
+class EpochShuffleSampler(Sampler):
+    """Random permutation of ``range(n)`` drawn from ``(seed, epoch)``.
+
+    Yields plain indices, or ``(index, epoch)`` pairs with ``with_epoch=True`` (what
+    :class:`BoneDataset` uses to seed its augmentation per epoch and index).
 
     Lightning calls :meth:`set_epoch` at the start of every epoch (as for
     ``DistributedSampler``); when nobody does (a plain loop, or a wrapping distributed
@@ -20,8 +23,9 @@ class EpochShuffleSampler(Sampler[tuple[int, int]]):
     next pass (mid-epoch resume). ``shuffle=False`` keeps manifest order.
     """
 
-    def __init__(self, n: int, *, seed: int = 0, shuffle: bool = True) -> None:
+    def __init__(self, n: int, *, seed: int = 0, shuffle: bool = True, with_epoch: bool = False) -> None:
         self.n = int(n)
+        self.with_epoch = with_epoch
         self.seed = int(seed)
         self.shuffle = shuffle
         self.epoch = 0
@@ -39,7 +43,7 @@ class EpochShuffleSampler(Sampler[tuple[int, int]]):
         self.epoch = int(epoch)
         self._explicit = True
 
-    def __iter__(self) -> Iterator[tuple[int, int]]:
+    def __iter__(self) -> Iterator[int | tuple[int, int]]:
         if not self._explicit and getattr(self, "_passes", 0) > 0:
             self.epoch += 1
         self._explicit = False
@@ -51,6 +55,8 @@ class EpochShuffleSampler(Sampler[tuple[int, int]]):
             if self._skip[0] == self.epoch:
                 start = self._skip[1]
             self._skip = None
+        if not self.with_epoch:
+            return iter([int(i) for i in order[start:]])
         return iter([(int(i), self.epoch) for i in order[start:]])
 
     def __len__(self) -> int:

@@ -5,7 +5,7 @@ import lightning.pytorch as pl
 import numpy as np
 import pytest
 import torch
-from conftest import edit_manifest, write_cohort
+from data_cohort_helpers import edit_manifest, write_cohort
 
 from bonenet.data import BoneDataModule, EpochShuffleSampler
 from bonenet.errors import ConfigError, ManifestError
@@ -100,15 +100,16 @@ def test_clinical_only_and_train_only_augmentation(cohort):
 
 
 def test_epoch_shuffle_sampler_depends_on_seed_and_epoch_only():
-    s = EpochShuffleSampler(10, seed=5)
+    assert sorted(EpochShuffleSampler(10, seed=5)) == list(range(10))  # plain indices by default
+    s = EpochShuffleSampler(10, seed=5, with_epoch=True)
     s.set_epoch(3)
     a = list(s)
-    t = EpochShuffleSampler(10, seed=5)
+    t = EpochShuffleSampler(10, seed=5, with_epoch=True)
     t.set_epoch(3)
     assert list(t) == a and sorted(i for i, _ in a) == list(range(10)) and {e for _, e in a} == {3}
     s.set_epoch(4)
     assert list(s) != a
-    u = EpochShuffleSampler(10, seed=5)  # nobody calls set_epoch: advances per pass
+    u = EpochShuffleSampler(10, seed=5, with_epoch=True)  # nobody calls set_epoch: advances per pass
     first, second = list(u), list(u)
     assert first != second and second[0][1] == 1
     t.skip(4, epoch=3)
@@ -142,15 +143,15 @@ class _Tiny(pl.LightningModule):
         return torch.nn.functional.binary_cross_entropy_with_logits(
             self.head(z).squeeze(1), batch.targets["fracture"])
 
-    def transfer_batch_to_device(self, batch, device, dataloader_idx):
-        return batch.to(device)
-
     def configure_optimizers(self):
         return torch.optim.SGD(self.parameters(), lr=0.01)
 
 
 def test_lightning_checkpoint_contains_the_data_state(cohort, tmp_path):
     dm = BoneDataModule(str(cohort), cache_dir=str(tmp_path / "cache"), **KW)
+    calls = []
+    inner = dm.augment_batch
+    dm.augment_batch = lambda b: calls.append(len(b)) or inner(b)
     trainer = pl.Trainer(max_steps=2, accelerator="cpu", logger=False, enable_progress_bar=False,
                          enable_model_summary=False, default_root_dir=tmp_path, limit_val_batches=0)
     trainer.fit(_Tiny(dm.n_clinical_features), datamodule=dm)
@@ -158,6 +159,8 @@ def test_lightning_checkpoint_contains_the_data_state(cohort, tmp_path):
     state = ckpt["BoneDataModule"]
     assert state["encoder"]["fitted"] and state["preprocess"]["roi_size"] == [8, 8, 8]
     assert np.isfinite(list(state["encoder"]["mean"].values())).all()
+    assert calls == [4, 4]  # batch-stage augmentation ran on each training batch (Lightning hook)
+    assert ckpt["datamodule_hyper_parameters"]["roi_size"] == (8, 8, 8)
 
 
 def _fit(dm, tmp_path, **kw):
