@@ -30,6 +30,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--site-column", default=None, help="column with site labels for per-site metrics")
     parser.add_argument("--external-site", action="append", default=[], metavar="SITE",
                         help="site held out as external validation (repeatable)")
+    parser.add_argument("--split", default=None,
+                        help="evaluate only rows whose split column is one of these (comma-separated, e.g. test)")
     parser.add_argument("--report", required=True, metavar="OUT_DIR", help="folder for metrics.json, report.md, report.html")
     parser.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples (default 1000)")
     parser.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
@@ -42,7 +44,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..evaluation import evaluate_predictions, load_predictions, write_report
 
-    df = load_predictions(args.predictions, outcome=args.outcome)
+    splits = [s.strip() for s in args.split.split(",")] if args.split else None
+    df = load_predictions(args.predictions, outcome=args.outcome, splits=splits)
     models = [m.strip() for m in args.models.split(",")] if args.models else None
     metrics, curves = evaluate_predictions(
         df, outcome=args.outcome, models=models, reference=args.reference, site_column=args.site_column,

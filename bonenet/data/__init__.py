@@ -20,6 +20,8 @@ _LAZY = {
     "BoneDataset": "._dataset",
     "worker_init_fn": "._dataset",
     "EpochShuffleSampler": "._sampler",
+    "ResumableLoader": "._sampler",
+    "derive_seed": "._augment",
     "Manifest": "._manifest",
     "SPLITS": "._manifest",
     "read_manifest": "._manifest",
@@ -40,10 +42,12 @@ __all__ = [
     "EpochShuffleSampler",
     "Manifest",
     "Preprocess",
+    "ResumableLoader",
     "Sample",
     "SampleCache",
     "assign_splits",
     "collate",
+    "derive_seed",
     "fingerprint",
     "read_manifest",
     "read_manifest_header",
@@ -62,11 +66,11 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ._augment import Augment
+    from ._augment import Augment, derive_seed
     from ._cache import SampleCache, fingerprint
     from ._datamodule import BoneDataModule
     from ._dataset import BoneDataset, worker_init_fn
     from ._manifest import SPLITS, Manifest, read_manifest, read_manifest_header
     from ._preprocess import Preprocess
-    from ._sampler import EpochShuffleSampler
+    from ._sampler import EpochShuffleSampler, ResumableLoader
     from ._splits import assign_splits

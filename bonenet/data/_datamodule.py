@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import zlib
 from collections.abc import Sequence
 from typing import Any
 
@@ -14,17 +15,18 @@ from torch.utils.data import DataLoader
 
 from ..errors import CheckpointError, ConfigError, ManifestError
 from ._augment import Augment
-from ._batch import collate
+from ._batch import Batch, collate
 from ._cache import SampleCache
 from ._dataset import BoneDataset, worker_init_fn
 from ._manifest import read_manifest, read_manifest_header
 from ._preprocess import Preprocess
-from ._sampler import EpochShuffleSampler
+from ._sampler import EpochShuffleSampler, ResumableLoader
 from ._splits import SPLIT_MODES, assign_splits
 
 __all__ = ["BoneDataModule"]
 
 _FORMAT = "bonenet.BoneDataModule/1"
+_PARTS = ("train", "val", "test", "external")
 
 
 def _default_clinical_variables(columns: Sequence[str]) -> list[str]:
@@ -116,6 +118,7 @@ class BoneDataModule(pl.LightningDataModule):
                  content_hash: str = "fast", predict_manifest: str | None = None,
                  load_options: dict[str, Any] | None = None, seed: int = 0) -> None:
         super().__init__()
+        self.save_hyperparameters()  # the arguments (no data) go into checkpoints
         if not use_images and not use_clinical:
             raise ConfigError("BoneDataModule: use_images and use_clinical are both False; enable one")
         if split not in SPLIT_MODES:
@@ -163,6 +166,7 @@ class BoneDataModule(pl.LightningDataModule):
         self.seed = seed
         self.datasets: dict[str, BoneDataset] = {}
         self.split_labels: np.ndarray | None = None
+        self._table: Any = None
         self._loaded_state: dict[str, Any] | None = None
 
     # ------------------------------------------------------------ properties
@@ -212,6 +216,7 @@ class BoneDataModule(pl.LightningDataModule):
                                val_fraction=self.val_fraction, test_fraction=self.test_fraction,
                                seed=self.seed, source=f"manifest {self.manifest}")
         self.split_labels = labels
+        self._table = m.table
         train = m.table[labels == "train"]
         if len(train) == 0:
             raise ManifestError(f"manifest {self.manifest}: the training split is empty; check the split column "
@@ -220,7 +225,7 @@ class BoneDataModule(pl.LightningDataModule):
             train.attrs["source"] = f"manifest {self.manifest}"
             self._encoder.fit(train)
         cache = self._cache()
-        for name in ("train", "val", "test"):
+        for name in _PARTS:
             part = m.table[labels == name]
             aug = None
             if name == "train" and self.augment and self.use_images:
@@ -247,13 +252,22 @@ class BoneDataModule(pl.LightningDataModule):
 
     # ------------------------------------------------------------ loaders
     def _loader(self, ds: BoneDataset, *, shuffle: bool) -> DataLoader:
-        return DataLoader(
-            ds, batch_size=self.batch_size,
-            sampler=EpochShuffleSampler(len(ds), seed=self.seed) if shuffle else None,
-            num_workers=self.num_workers, collate_fn=collate, pin_memory=self.pin_memory,
-            persistent_workers=self.persistent_workers and self.num_workers > 0,
-            worker_init_fn=worker_init_fn, drop_last=False,
-        )
+        common = {"batch_size": self.batch_size, "num_workers": self.num_workers, "collate_fn": collate,
+                  "pin_memory": self.pin_memory, "drop_last": False, "worker_init_fn": worker_init_fn,
+                  "persistent_workers": self.persistent_workers and self.num_workers > 0,
+                  "generator": torch.Generator().manual_seed(self.seed)}
+        if not shuffle:
+            return DataLoader(ds, **common)
+        return ResumableLoader(ds, sampler=EpochShuffleSampler(len(ds), seed=self.seed),
+                               progress=self._batches_processed, **common)
+
+    def _batches_processed(self) -> int:
+        """Training batches of the current epoch the attached trainer has processed."""
+        trainer = getattr(self, "trainer", None)
+        try:
+            return int(trainer.fit_loop.epoch_loop.batch_progress.current.processed)  # type: ignore[union-attr]
+        except AttributeError:
+            return 0
 
     def _need(self, name: str) -> BoneDataset:
         if not self.datasets:
@@ -272,13 +286,42 @@ class BoneDataModule(pl.LightningDataModule):
         """Test batches in manifest order."""
         return self._loader(self._need("test"), shuffle=False)
 
+    def external_dataloader(self) -> DataLoader:
+        """Batches of the rows labelled ``external`` in the split column (may be empty)."""
+        return self._loader(self._need("external"), shuffle=False)
+
     def predict_dataloader(self) -> DataLoader:
-        """Batches over ``predict_manifest`` when given, else over the test split."""
+        """Batches over ``predict_manifest`` when given, else over every held-out subject
+        (test and external splits, in manifest order)."""
         if self.predict_manifest is not None:
             if not self.datasets and self._encoder is not None and not self._encoder.fitted_:
                 self.setup()
             return self._loader(self.dataset_for(self.predict_manifest), shuffle=False)
-        return self._loader(self._need("test"), shuffle=False)
+        self._need("test")
+        held = self._table[np.isin(self.split_labels, ["test", "external"])]
+        return self._loader(self._dataset(held, augment=None, cache=self._cache()), shuffle=False)
+
+    # --------------------------------------------------- batch-stage augmentation
+    def augment_batch(self, batch: Batch) -> Batch:
+        """Apply the batch stage of the training augmentation (rotations, noise) to ``batch``
+        on whatever device it is on. Lightning calls it through :meth:`on_after_batch_transfer`
+        for training batches; a plain PyTorch loop calls it after ``batch.to(device)``."""
+        ds = self.datasets.get("train")
+        aug = None if ds is None else ds.augment
+        if aug is None or batch.images is None or not aug.has_batch_stage:
+            return batch
+        trainer = getattr(self, "trainer", None)
+        epoch = int(getattr(trainer, "current_epoch", 0) or 0) if trainer is not None else 0
+        ids = zlib.crc32("\0".join(batch.subject_ids).encode())
+        batch.images = aug.augment_batch(batch.images, batch.image_present, key=(epoch, ids))
+        return batch
+
+    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        """Lightning hook: batch-stage augmentation for training batches only."""
+        trainer = getattr(self, "trainer", None)
+        if isinstance(batch, Batch) and trainer is not None and trainer.training:
+            return self.augment_batch(batch)
+        return batch
 
     # -------------------------------------------------------------- state
     def state_dict(self) -> dict[str, Any]:
@@ -292,10 +335,10 @@ class BoneDataModule(pl.LightningDataModule):
             "use_images": self.use_images, "use_clinical": self.use_clinical,
         }
         if self.split_labels is not None and self.datasets:
-            ids = [sid for n in ("train", "val", "test") for sid in self.datasets[n].subject_ids]
-            lab = [n for n in ("train", "val", "test") for _ in self.datasets[n].subject_ids]
+            ids = [sid for n in _PARTS for sid in self.datasets[n].subject_ids]
+            lab = [n for n in _PARTS for _ in self.datasets[n].subject_ids]
             h = hashlib.sha256("\n".join(f"{i}\t{s}" for i, s in sorted(zip(ids, lab, strict=True))).encode())
-            state["split_counts"] = {n: len(self.datasets[n]) for n in ("train", "val", "test")}
+            state["split_counts"] = {n: len(self.datasets[n]) for n in _PARTS}
             state["split_digest"] = h.hexdigest()
         return state
 

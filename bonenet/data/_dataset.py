@@ -13,6 +13,7 @@ from torch.utils.data import Dataset
 
 from .._progress import progress
 from ..errors import ConfigError
+from ._augment import derive_seed
 from ._batch import TARGET_KEYS, Sample
 from ._manifest import Manifest, read_manifest
 
@@ -137,7 +138,15 @@ class BoneDataset(Dataset):
             self.cache.put(key, arr)
         return arr
 
-    def __getitem__(self, i: int) -> Sample:
+    def __getitem__(self, item: int | tuple[int, int]) -> Sample:
+        """Sample ``item``: an index, or ``(index, epoch)`` from :class:`EpochShuffleSampler`,
+        in which case the loader-stage augmentation is seeded from ``(seed, epoch, index)``."""
+        if isinstance(item, tuple):
+            i, epoch = int(item[0]), int(item[1])
+            if self.augment is not None:
+                self.augment.reseed(derive_seed(self.augment.seed, epoch, i))
+        else:
+            i = int(item)
         images = present = None
         if self.preprocess is not None:
             shape = self.preprocess.output_shape

@@ -4,7 +4,7 @@ Columns (DESIGN.md): ``subject_id``; one or more image path columns (relative to
 manifest's folder unless absolute, or to ``root``); clinical columns (any header
 :func:`bonenet.clinical.parse_clinical` recognises); outcomes ``fracture`` (0/1),
 ``time_years`` (≥ 0), ``event`` (0 censored, 1 fracture, 2 competing death); optional
-``site``, ``split`` (train/val/test) and ``bmd_change``. Everything is checked up front so a
+``site``, ``split`` (train/val/test/external) and ``bmd_change``. Everything is checked up front so a
 bad row fails before any training starts, with its line, column and value named.
 """
 
@@ -25,11 +25,13 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = ["SPLITS", "Manifest", "read_manifest", "read_manifest_header"]
 
-#: Canonical split labels and the spellings accepted for them.
-SPLITS = ("train", "val", "test")
+#: Canonical split labels and the spellings accepted for them ("external": a held-out
+#: external-validation set, e.g. another site, kept apart from the internal test set).
+SPLITS = ("train", "val", "test", "external")
 _SPLIT_ALIASES = {"train": "train", "training": "train", "trn": "train", "val": "val",
                   "valid": "val", "validation": "val", "dev": "val", "test": "test",
-                  "testing": "test", "holdout": "test", "tst": "test"}
+                  "testing": "test", "holdout": "test", "tst": "test", "external": "external",
+                  "ext": "external", "external_validation": "external"}
 _MAX_LISTED = 20
 
 
@@ -189,13 +191,13 @@ def read_manifest(
         for i, raw in enumerate(df["split"].astype(str).str.strip().str.lower()):
             if not raw:
                 if require_split:
-                    problems.append(f"{where(i)}, column 'split': blank; use train, val or test")
+                    problems.append(f"{where(i)}, column 'split': blank; use train, val, test or external")
                 labels.append("")
             elif raw in _SPLIT_ALIASES:
                 labels.append(_SPLIT_ALIASES[raw])
             else:
                 problems.append(f"{where(i)}, column 'split': {raw!r} is not a split label; use "
-                                "train, val or test")
+                                "train, val, test or external")
                 labels.append("")
         df["split"] = labels
     elif require_split:

@@ -59,14 +59,14 @@ def _stratified(fracture: list[str], site: np.ndarray, idx: np.ndarray, val_frac
 def assign_splits(table: pd.DataFrame, *, mode: str = "auto", external_site: str | None = None,
                   val_fraction: float = 0.15, test_fraction: float = 0.15, seed: int = 0,
                   source: str = "manifest") -> np.ndarray:
-    """One label ("train", "val", "test") per row.
+    """One label ("train", "val", "test", or "external" from a split column) per row.
 
     Parameters
     ----------
     table : DataFrame
         Validated manifest table (``split`` canonical when present).
     mode : {"auto", "column", "stratified", "site"}
-        "column" honours the ``split`` column; "stratified" draws random splits stratified on
+        "column" honours the ``split`` column (``external`` rows stay apart); "stratified" draws random splits stratified on
         ``fracture`` (and ``site`` when present) with ``seed``; "site" puts ``external_site``
         in test and stratifies the rest into train/val; "auto" is "site" when ``external_site`` is
         given, else "column" when the manifest has a filled ``split`` column, else

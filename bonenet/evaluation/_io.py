@@ -37,16 +37,38 @@ def _read(path: Path) -> pd.DataFrame:
     return df
 
 
-def load_predictions(paths: Sequence[str | Path], *, outcome: str) -> pd.DataFrame:
+def _filter_split(frames: list[tuple[Path, pd.DataFrame]], splits: Sequence[str]) -> list[tuple[Path, pd.DataFrame]]:
+    want = {s.lower() for s in splits}
+    with_split = [(p, d) for p, d in frames if "split" in d.columns]
+    if not with_split:
+        raise EvaluationError(f"--split {','.join(splits)}: no predictions file has a 'split' column")
+    out, keep_ids = [], None
+    for p, d in frames:
+        if "split" in d.columns:
+            d = d[d["split"].astype(str).str.lower().isin(want)]
+            if d.empty:
+                raise EvaluationError(f"{p}: no rows with split in {sorted(want)} "
+                                      f"(splits present: {sorted(set(frames[0][1].get('split', pd.Series(dtype=str)).astype(str)))})")
+            keep_ids = set(d["subject_id"]) if keep_ids is None else keep_ids
+        out.append((p, d))
+    # files without a split column keep the subjects selected in the others
+    return [(p, d if "split" in d.columns else d[d["subject_id"].isin(keep_ids)]) for p, d in out]
+
+
+def load_predictions(paths: Sequence[str | Path], *, outcome: str, splits: Sequence[str] | None = None) -> pd.DataFrame:
     """Read one or more predictions CSVs and join them on ``subject_id``.
 
-    Each file must hold the same subjects. Shared columns (outcomes, site, split) must agree
+    ``splits`` keeps only rows whose ``split`` column is one of them (for example
+    ``["test"]``, so models are never scored on their training subjects). Each file must
+    then hold the same subjects. Shared columns (outcomes, site, split) must agree
     between files; ``p_<model>`` columns must be unique across files. Raises
     :class:`EvaluationError` naming the file, the column and the problem.
     """
     frames = [(Path(p), _read(Path(p))) for p in paths]
     if not frames:
         raise EvaluationError("no predictions file given")
+    if splits:
+        frames = _filter_split(frames, splits)
     path0, df = frames[0]
     for path, other in frames[1:]:
         a, b = set(df["subject_id"]), set(other["subject_id"])

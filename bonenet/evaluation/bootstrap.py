@@ -1,13 +1,15 @@
 """Stratified bootstrap engine: confidence intervals for the whole metric set, fast.
 
-How it is fast: predictions are sorted once. A resample is a vector of counts (how often
-each subject was drawn), so every metric becomes a weighted sum over the sorted subjects —
-the AUROC a weighted Mann–Whitney count over tie groups, threshold metrics cumulative
-weights at precomputed positions, the calibration intercept and slope a few weighted Newton
-steps started from the full-data estimate. A compiled (numba) kernel does one O(n) pass per
-resample, so no resample is ever sorted or copied. Resampled indices come from
-:func:`bootstrap_indices`, which a plain loop (``roc_auc_score(y[i], p[i])``) can share to
-get identical resamples (see ``benchmarks/bench_eval.py``).
+How it is fast: predictions are grouped once into tie groups (distinct predicted values,
+ascending). A resample then only changes how many events and non-events each group holds,
+and every metric is a function of those two arrays: the AUROC a weighted Mann–Whitney count,
+threshold metrics cumulative counts at precomputed group positions, the calibration
+intercept and slope a few weighted Newton steps started from the full-data estimate. A
+compiled (numba) kernel draws each resample with a counter-based generator (splitmix64) and
+does one pass over the groups, so no resample is ever sorted, copied or materialised.
+:func:`bootstrap_indices` materialises the very same resamples as index arrays, so a plain
+loop (``roc_auc_score(y[i], p[i])``) can be checked against the engine resample for
+resample (see ``benchmarks/bench_eval.py``).
 """
 
 from __future__ import annotations
@@ -30,8 +32,60 @@ __all__ = [
     "bootstrap_metrics",
 ]
 
-CHUNK = 50  # resamples drawn per block; part of the seed → resample mapping, do not change
+CHUNK = 50  # resamples per block (progress and memory granularity only)
 SCALAR_METRICS = ("auc", "auprc", "brier", "scaled_brier", "eo_ratio", "citl", "slope", "ece")
+
+
+def _strata(strata: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Members of each stratum (sorted stratum labels), concatenated, and their offsets."""
+    strata = np.asarray(strata)
+    groups = [np.flatnonzero(strata == s) for s in np.unique(strata)]
+    off = np.cumsum([0, *(g.shape[0] for g in groups)]).astype(np.int64)
+    return np.concatenate(groups).astype(np.int64), off
+
+
+def _seeds(seed: int, n_boot: int) -> np.ndarray:
+    """One 32-bit seed per resample, derived from ``seed`` (resample b never depends on n_boot)."""
+    return np.random.SeedSequence(seed).generate_state(n_boot, dtype=np.uint32).astype(np.int64)
+
+
+# splitmix64 (Steele et al. 2014): a tiny, fast, well-mixed generator that the compiled
+# kernel and bootstrap_indices share, so both see exactly the same resamples. An index in
+# [0, m) is taken by Lemire's multiply-shift of the top 32 bits (bias < m / 2**32).
+_G = np.uint64(0x9E3779B97F4A7C15)
+_M1 = np.uint64(0xBF58476D1CE4E5B9)
+_M2 = np.uint64(0x94D049BB133111EB)
+_S27, _S30, _S31, _S32 = np.uint64(27), np.uint64(30), np.uint64(31), np.uint64(32)
+
+
+@numba.njit(inline="always")
+def _mix(z):
+    z = (z ^ (z >> _S30)) * _M1
+    z = (z ^ (z >> _S27)) * _M2
+    return z ^ (z >> _S31)
+
+
+@numba.njit(inline="always")
+def _start(seed):
+    return _mix(np.uint64(seed) + _G)
+
+
+@numba.njit(inline="always")
+def _below(state, m):
+    state = state + _G
+    return state, np.int64(((_mix(state) >> _S32) * np.uint64(m)) >> _S32)
+
+
+@numba.njit(cache=True, nogil=True)
+def _draw_indices(seeds, members, off, out):
+    for r in range(seeds.shape[0]):
+        st = _start(seeds[r])
+        for s in range(off.shape[0] - 1):
+            lo = off[s]
+            m = off[s + 1] - lo
+            for j in range(m):
+                st, k = _below(st, m)
+                out[r, lo + j] = members[lo + k]
 
 
 def bootstrap_indices(strata: np.ndarray, *, n_boot: int, seed: int = 0) -> Iterator[np.ndarray]:
@@ -39,22 +93,16 @@ def bootstrap_indices(strata: np.ndarray, *, n_boot: int, seed: int = 0) -> Iter
 
     Each resample draws, with replacement, as many subjects from each stratum as it holds
     (stratify by outcome so every resample has the original numbers of events and
-    non-events). The same ``seed`` always gives the same resamples.
+    non-events). Resample b depends only on ``seed`` and b, and is exactly the resample the
+    compiled engine of :func:`bootstrap_metrics` uses.
     """
-    strata = np.asarray(strata)
-    n = strata.shape[0]
-    groups = [np.flatnonzero(strata == s) for s in np.unique(strata)]
-    rng = np.random.default_rng(seed)
-    done = 0
-    while done < n_boot:
-        b = min(CHUNK, n_boot - done)
-        idx = np.empty((b, n), dtype=np.int64)
-        off = 0
-        for g in groups:
-            idx[:, off:off + g.shape[0]] = g[rng.integers(0, g.shape[0], size=(b, g.shape[0]))]
-            off += g.shape[0]
+    members, off = _strata(strata)
+    seeds = _seeds(seed, n_boot)
+    for start in range(0, n_boot, CHUNK):
+        blk = seeds[start:start + CHUNK]
+        idx = np.empty((blk.shape[0], members.shape[0]), dtype=np.int64)
+        _draw_indices(blk, members, off, idx)
         yield idx
-        done += b
 
 
 @numba.njit(cache=True, nogil=True)
@@ -74,92 +122,111 @@ def bootstrap_counts(strata: np.ndarray, *, n_boot: int, seed: int = 0) -> Itera
 
 
 @numba.njit(cache=True, nogil=True)
-def _kernel(idx, rank, ys, ps, lps, gstart, thr_pos, ece_bin, n_bins, full, a0, a1, b1, out, tp, fp):
-    n = ys.shape[0]
-    n_groups = gstart.shape[0] - 1
-    k = thr_pos.shape[0]
-    w = np.empty(n)
-    gpos = np.empty(n_groups)
-    gneg = np.empty(n_groups)
-    for r in range(idx.shape[0]):
-        w[:] = 0.0
-        for j in range(idx.shape[1]):
-            w[rank[idx[r, j]]] += 1.0
-        # ---- one ascending pass: AUROC, cumulative counts at thresholds, sums
-        wpos = 0.0
-        wneg = 0.0
+def _kernel(seeds, mgroup, mpos, off, identity, gp, glp, gbin, thr_g, n_bins, full, a0, a1, b1, out, tp, fp):
+    """All metrics per resample, at the level of tie groups (distinct predicted values).
+
+    A resample only changes how many events (``wpos``) and non-events (``wneg``) each tie
+    group holds; every metric is a function of those two small arrays.
+    ``mgroup[j]``/``mpos[j]``: tie group and outcome of stratum member j.
+    """
+    n_groups = gp.shape[0]
+    k = thr_g.shape[0]
+    wpos = np.empty(n_groups)
+    wneg = np.empty(n_groups)
+    for r in range(out.shape[0]):
+        wpos[:] = 0.0
+        wneg[:] = 0.0
+        if identity:
+            for j in range(mgroup.shape[0]):
+                if mpos[j]:
+                    wpos[mgroup[j]] += 1.0
+                else:
+                    wneg[mgroup[j]] += 1.0
+        else:
+            st = _start(seeds[r])
+            for s in range(off.shape[0] - 1):
+                lo = off[s]
+                m = off[s + 1] - lo
+                for _j in range(m):
+                    st, q = _below(st, m)
+                    if mpos[lo + q]:
+                        wpos[mgroup[lo + q]] += 1.0
+                    else:
+                        wneg[mgroup[lo + q]] += 1.0
+        # ---- ascending pass: AUROC (weighted Mann-Whitney), counts below each threshold
+        cpos = 0.0
+        cneg = 0.0
         num = 0.0
         t = 0
-        sq = 0.0
-        sp = 0.0
         for g in range(n_groups):
-            a = 0.0
-            c = 0.0
-            for i in range(gstart[g], gstart[g + 1]):
-                while t < k and thr_pos[t] == i:
-                    tp[r, t] = -wpos
-                    fp[r, t] = -wneg
-                    t += 1
-                wi = w[i]
-                if wi == 0.0:
-                    continue
-                if ys[i] == 1:
-                    a += wi
-                else:
-                    c += wi
-                d = ps[i] - ys[i]
-                sq += wi * d * d
-                sp += wi * ps[i]
-            gpos[g] = a
-            gneg[g] = c
-            num += a * (wneg + 0.5 * c)
-            wpos += a
-            wneg += c
+            while t < k and thr_g[t] == g:
+                tp[r, t] = -cpos
+                fp[r, t] = -cneg
+                t += 1
+            num += wpos[g] * (cneg + 0.5 * wneg[g])
+            cpos += wpos[g]
+            cneg += wneg[g]
         while t < k:
-            tp[r, t] = -wpos
-            fp[r, t] = -wneg
+            tp[r, t] = -cpos
+            fp[r, t] = -cneg
             t += 1
         for t in range(k):
-            tp[r, t] += wpos
-            fp[r, t] += wneg
-        wtot = wpos + wneg
-        out[r, 8] = wpos
-        out[r, 9] = wneg
-        out[r, 0] = num / (wpos * wneg) if wpos > 0 and wneg > 0 else np.nan
+            tp[r, t] += cpos
+            fp[r, t] += cneg
+        wtot = cpos + cneg
+        out[r, 8] = cpos
+        out[r, 9] = cneg
+        out[r, 0] = num / (cpos * cneg) if cpos > 0 and cneg > 0 else np.nan
         if not full:
             continue
-        # ---- average precision: descending over tie groups
+        # ---- average precision (descending), Brier, E/O, ECE
         ctp = 0.0
         cfp = 0.0
         ap = 0.0
+        sq = 0.0
+        sp = 0.0
+        bp = np.zeros(n_bins)
+        by = np.zeros(n_bins)
         for g in range(n_groups - 1, -1, -1):
-            if gpos[g] == 0.0 and gneg[g] == 0.0:
+            a = wpos[g]
+            c = wneg[g]
+            if a == 0.0 and c == 0.0:
                 continue
-            ctp += gpos[g]
-            cfp += gneg[g]
-            ap += (gpos[g] / wpos) * (ctp / (ctp + cfp))
-        out[r, 1] = ap if wpos > 0 else np.nan
-        ybar = wpos / wtot
+            ctp += a
+            cfp += c
+            ap += (a / cpos) * (ctp / (ctp + cfp))
+            pg = gp[g]
+            sq += a * (1.0 - pg) * (1.0 - pg) + c * pg * pg
+            sp += (a + c) * pg
+            bp[gbin[g]] += (a + c) * pg
+            by[gbin[g]] += a
+        out[r, 1] = ap if cpos > 0 else np.nan
+        ybar = cpos / wtot
         out[r, 2] = sq / wtot
         out[r, 3] = 1.0 - (sq / wtot) / (ybar * (1.0 - ybar)) if 0.0 < ybar < 1.0 else np.nan
-        out[r, 4] = sp / wpos if wpos > 0 else np.nan
+        out[r, 4] = sp / cpos if cpos > 0 else np.nan
+        e = 0.0
+        for q in range(n_bins):
+            e += abs(bp[q] - by[q])
+        out[r, 7] = e / wtot
         # ---- calibration-in-the-large: Newton on alpha with offset logit(p)
-        a = a0
+        al = a0
         for _ in range(25):
             gr = 0.0
             h = 0.0
-            for i in range(n):
-                wi = w[i]
-                if wi == 0.0:
+            for g in range(n_groups):
+                a = wpos[g]
+                c = wneg[g]
+                if a == 0.0 and c == 0.0:
                     continue
-                mu = 1.0 / (1.0 + np.exp(-(a + lps[i])))
-                gr += wi * (ys[i] - mu)
-                h += wi * mu * (1.0 - mu)
+                mu = 1.0 / (1.0 + np.exp(-(al + glp[g])))
+                gr += a - (a + c) * mu
+                h += (a + c) * mu * (1.0 - mu)
             step = gr / h
-            a += step
-            if abs(step) < 1e-9:
+            al += step
+            if abs(step) < 1e-10:
                 break
-        out[r, 5] = a
+        out[r, 5] = al
         # ---- calibration slope: 2-parameter Newton
         c0 = a1
         c1 = b1
@@ -169,16 +236,17 @@ def _kernel(idx, rank, ys, ps, lps, gstart, thr_pos, ece_bin, n_bins, full, a0, 
             h00 = 0.0
             h01 = 0.0
             h11 = 0.0
-            for i in range(n):
-                wi = w[i]
-                if wi == 0.0:
+            for g in range(n_groups):
+                a = wpos[g]
+                c = wneg[g]
+                if a == 0.0 and c == 0.0:
                     continue
-                x = lps[i]
+                x = glp[g]
                 mu = 1.0 / (1.0 + np.exp(-(c0 + c1 * x)))
-                e = wi * (ys[i] - mu)
-                v = wi * mu * (1.0 - mu)
-                g0 += e
-                g1 += e * x
+                res = a - (a + c) * mu
+                v = (a + c) * mu * (1.0 - mu)
+                g0 += res
+                g1 += res * x
                 h00 += v
                 h01 += v * x
                 h11 += v * x * x
@@ -190,46 +258,27 @@ def _kernel(idx, rank, ys, ps, lps, gstart, thr_pos, ece_bin, n_bins, full, a0, 
             s1 = (h00 * g1 - h01 * g0) / det
             c0 += s0
             c1 += s1
-            if abs(s0) < 1e-9 and abs(s1) < 1e-9:
+            if abs(s0) < 1e-10 and abs(s1) < 1e-10:
                 break
         out[r, 6] = c1
-        # ---- ECE over equal-width bins
-        bp = np.zeros(n_bins)
-        by = np.zeros(n_bins)
-        for i in range(n):
-            wi = w[i]
-            if wi != 0.0:
-                bp[ece_bin[i]] += wi * ps[i]
-                by[ece_bin[i]] += wi * ys[i]
-        e = 0.0
-        for q in range(n_bins):
-            e += abs(bp[q] - by[q])
-        out[r, 7] = e / wtot
 
 
 @dataclass
 class _Prepared:
-    rank: np.ndarray
-    ys: np.ndarray
-    ps: np.ndarray
-    lps: np.ndarray
-    gstart: np.ndarray
-    thr_pos: np.ndarray
-    ece_bin: np.ndarray
+    group: np.ndarray  # tie group of each subject (original order)
+    gp: np.ndarray  # predicted value of each group, ascending
+    glp: np.ndarray
+    gbin: np.ndarray
+    thr_g: np.ndarray  # number of groups with p < threshold
     thresholds: np.ndarray
 
 
-def _prepare(y: np.ndarray, p: np.ndarray, thresholds: np.ndarray, n_bins: int) -> _Prepared:
-    order = np.argsort(p, kind="mergesort")
-    rank = np.empty_like(order)
-    rank[order] = np.arange(order.shape[0])
-    ps = p[order]
-    gstart = np.r_[0, np.flatnonzero(np.diff(ps)) + 1, ps.shape[0]].astype(np.int64)
+def _prepare(p: np.ndarray, thresholds: np.ndarray, n_bins: int) -> _Prepared:
+    gp, group = np.unique(p, return_inverse=True)
     thr = np.sort(np.asarray(thresholds, dtype=float))
-    thr_pos = np.searchsorted(ps, thr, side="left").astype(np.int64)  # items with p < t
-    ece_bin = np.minimum((ps * n_bins).astype(np.int64), n_bins - 1)
-    return _Prepared(rank.astype(np.int64), y[order].astype(np.int64), ps, logit(ps), gstart, thr_pos,
-                     ece_bin, thr)
+    return _Prepared(group.astype(np.int64), gp, logit(gp),
+                     np.minimum((gp * n_bins).astype(np.int64), n_bins - 1),
+                     np.searchsorted(gp, thr, side="left").astype(np.int64), thr)
 
 
 @dataclass
@@ -325,28 +374,31 @@ def bootstrap_metrics(
         raise ValueError(f"n_boot must be at least 1, got {n_boot}")
     fixed = tuple(float(t) for t in thresholds) if full else ()
     nbt = tuple(float(t) for t in nb_thresholds) if full else ()
-    prep = _prepare(yy, pp, np.unique(np.r_[fixed, nbt]) if full else np.empty(0), n_bins)
+    prep = _prepare(pp, np.unique(np.r_[fixed, nbt]) if full else np.empty(0), n_bins)
     a0 = a1 = 0.0
     b1 = 1.0
     if full:
         cal = calibration_intercept_slope(yy, pp)
         a0, a1, b1 = cal["citl"], cal["recalibration_intercept"], cal["slope"]
-    n = yy.shape[0]
-    k = prep.thr_pos.shape[0]
+    k = prep.thr_g.shape[0]
 
-    def run(idx: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        out = np.full((idx.shape[0], len(SCALAR_METRICS) + 2), np.nan)
-        tp = np.zeros((idx.shape[0], k))
-        fp = np.zeros((idx.shape[0], k))
-        _kernel(idx, prep.rank, prep.ys, prep.ps, prep.lps, prep.gstart, prep.thr_pos, prep.ece_bin,
-                n_bins, full, a0, a1, b1, out, tp, fp)
+    members, off = _strata(yy if strata is None else strata)
+    mgroup, mpos = prep.group[members], yy[members].astype(np.bool_)
+
+    def run(seeds: np.ndarray, identity: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        out = np.full((seeds.shape[0], len(SCALAR_METRICS) + 2), np.nan)
+        tp = np.zeros((seeds.shape[0], k))
+        fp = np.zeros((seeds.shape[0], k))
+        _kernel(seeds, mgroup, mpos, off, identity, prep.gp, prep.glp, prep.gbin, prep.thr_g, n_bins, full,
+                a0, a1, b1, out, tp, fp)
         return out, tp, fp
 
-    p_out, p_tp, p_fp = run(np.arange(n, dtype=np.int64)[None, :])
+    p_out, p_tp, p_fp = run(np.zeros(1, dtype=np.int64), identity=True)
     outs, tps, fps = [], [], []
-    blocks = bootstrap_indices(yy if strata is None else strata, n_boot=n_boot, seed=seed)
-    for idx in progress(blocks, desc="bootstrap", total=-(-n_boot // CHUNK), unit="block"):
-        o, t, f = run(idx)
+    seeds = _seeds(seed, n_boot)
+    blocks = (seeds[i:i + CHUNK] for i in range(0, n_boot, CHUNK))
+    for blk in progress(blocks, desc="bootstrap", total=-(-n_boot // CHUNK), unit="block"):
+        o, t, f = run(blk)
         outs.append(o)
         tps.append(t)
         fps.append(f)

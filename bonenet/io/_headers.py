@@ -155,7 +155,7 @@ def looks_like_dicom(path: Path) -> bool | None:
     return False
 
 
-def read_header(path: Path, *, with_patient: bool = False) -> FileHeader | None:
+def read_header(path: Path, *, with_patient: bool = False, fast: bool = True) -> FileHeader | None:
     """Parse ``path``'s header; None when it is not a DICOM file.
 
     Raises
@@ -167,7 +167,11 @@ def read_header(path: Path, *, with_patient: bool = False) -> FileHeader | None:
     from pydicom.errors import InvalidDicomError
 
     from ..errors import DicomError
+    from ._fastheader import fast_header
 
+    quick = fast_header(path, with_patient=with_patient) if fast else None
+    if quick is not None:
+        return quick
     kind = looks_like_dicom(path)
     if kind is False:
         return None
@@ -178,6 +182,9 @@ def read_header(path: Path, *, with_patient: bool = False) -> FileHeader | None:
         sop_class = str(ds.get("SOPClassUID", "") or ds.file_meta.get("MediaStorageSOPClassUID", "") or "")
         if kind is None and not sop_class and "Modality" not in ds:
             return None
+        if not any(0x0004 <= tag >> 16 <= 0x7FE0 for tag in ds.keys()):  # nothing but garbage
+            raise DicomError(f"{path}: DICOM preamble but no readable data set (truncated or damaged "
+                             "header); re-export or remove the file")
         return _from_dataset(ds, path, sop_class, with_patient=with_patient)
     except InvalidDicomError:
         return None
@@ -206,7 +213,7 @@ def _from_dataset(ds: Any, path: Path, sop_class: str, *, with_patient: bool) ->
         study_uid=str(g("StudyInstanceUID", "") or ""),
         for_uid=str(g("FrameOfReferenceUID", "") or ""),
         modality=str(g("Modality", "") or "").upper(),
-        image_type=tuple(str(v).upper() for v in (_as_list(g("ImageType")) or ())),
+        image_type=tuple(str(v).strip().upper() for v in (_as_list(g("ImageType")) or ()) if str(v).strip()),
         series_number=_int(g("SeriesNumber")),
         series_description=str(g("SeriesDescription", "") or ""),
         transfer_syntax=ts,
@@ -230,7 +237,7 @@ def _from_dataset(ds: Any, path: Path, sop_class: str, *, with_patient: bool) ->
         instance_number=_int(g("InstanceNumber")),
         acquisition_number=_int(g("AcquisitionNumber")),
         gantry_tilt=_float(g("GantryDetectorTilt"), 0.0) or 0.0,
-        patient_orientation=tuple(str(v).upper() for v in (_as_list(g("PatientOrientation")) or ())),
+        patient_orientation=tuple(str(v).strip().upper() for v in (_as_list(g("PatientOrientation")) or ()) if str(v).strip()),
         has_pixels=px is not None,
         pixel_offset=offset,
         pixel_length=length,

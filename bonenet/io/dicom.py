@@ -34,8 +34,8 @@ Rules (see also :mod:`bonenet.io.scan` for how the series is chosen):
 
 from __future__ import annotations
 
-import dataclasses
 import os
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -44,10 +44,12 @@ import numpy as np
 
 from ..errors import DicomError
 from ..volume import UNITS, Volume
+from ._enhanced import enhanced_frame_headers
 from ._geometry import StackGeometry, analyse_stack
 from ._headers import PROJECTION_MODALITIES, UNCOMPRESSED, FileHeader, read_header
 
 __all__ = ["enhanced_frame_headers", "load_dicom"]
+
 
 _GANTRY = ("resample", "refuse")
 
@@ -70,7 +72,7 @@ def load_dicom(path: str | os.PathLike[str], *, series: str | int | None = None,
     gantry_tilt : {"resample", "refuse"}
         What to do with a sheared (gantry-tilted) stack.
     threads : int, optional
-        Threads for reading/decoding pixel data (default ``min(8, cpu_count)``).
+        Threads for reading/decoding pixel data (default ``min(4, cpu_count)``).
 
     Returns
     -------
@@ -86,7 +88,7 @@ def load_dicom(path: str | os.PathLike[str], *, series: str | int | None = None,
     if gantry_tilt not in _GANTRY:
         raise DicomError(f"gantry_tilt={gantry_tilt!r} unknown; use 'resample' or 'refuse'")
     p = Path(path)
-    nthreads = max(1, threads if threads is not None else min(8, os.cpu_count() or 1))
+    nthreads = max(1, threads if threads is not None else min(4, os.cpu_count() or 1))
     if p.is_file():
         h = read_header(p)
         if h is None:
@@ -106,6 +108,12 @@ def load_dicom(path: str | os.PathLike[str], *, series: str | int | None = None,
         if series is not None:
             parts = _select(parts, series, p)
         part, reason = choose_series(parts)
+        vol = _load_part(part, reason, allow_gaps=allow_gaps, gantry_tilt=gantry_tilt, threads=nthreads)
+        for b in bad[:5]:
+            vol.warn(f"skipped a damaged file in the folder: {b}")
+        if len(bad) > 5:
+            vol.warn(f"skipped {len(bad) - 5} more damaged files")
+        return vol
     return _load_part(part, reason, allow_gaps=allow_gaps, gantry_tilt=gantry_tilt, threads=nthreads)
 
 
@@ -264,12 +272,34 @@ def _unshear(arr: np.ndarray, geo: StackGeometry) -> np.ndarray:
 
 # ---------------------------------------------------------------------------- pixels
 def _read_pixels(hs: list[FileHeader], *, threads: int) -> np.ndarray:
-    """Rescaled float32 (N, R, C) from the headers, in the given order."""
+    """Rescaled float32 (N, R, C) from the headers, in the given order.
+
+    Uncompressed little-endian slices are read straight into place by a thread pool (file
+    reads and numpy conversion release the GIL). Compressed single-frame files are decoded
+    by a forked process pool on Linux, because the pylibjpeg decoders hold the GIL.
+    """
     rows, cols = hs[0].rows, hs[0].columns
     out = np.empty((len(hs), rows, cols), dtype=np.float32)
     decoded: dict[Path, np.ndarray] = {}
+    compressed = [k for k, h in enumerate(hs) if not h.is_uncompressed and h.frame_index is None]
+    done: set[int] = set()
+    if threads > 1 and len(compressed) >= 4 and _can_fork():
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor
+        from concurrent.futures.process import BrokenProcessPool
+
+        try:
+            with ProcessPoolExecutor(max_workers=min(threads, len(compressed)),
+                                     mp_context=mp.get_context("fork")) as ex:
+                for k, raw in zip(compressed, ex.map(_decode, [hs[k] for k in compressed]), strict=True):
+                    _rescale_into(out[k], raw, hs[k])
+                    done.add(k)
+        except (BrokenProcessPool, OSError):  # no processes here: decode in this one
+            pass
 
     def work(k: int) -> None:
+        if k in done:
+            return
         h = hs[k]
         if h.is_uncompressed:
             raw = _read_raw(h)
@@ -282,7 +312,8 @@ def _read_pixels(hs: list[FileHeader], *, threads: int) -> np.ndarray:
             raw = _decode(h)
         _rescale_into(out[k], raw, h)
 
-    if threads > 1 and len(hs) >= 8 and not any(h.frame_index is not None and not h.is_uncompressed for h in hs):
+    framed = any(h.frame_index is not None and not h.is_uncompressed for h in hs)
+    if threads > 1 and len(hs) - len(done) >= 8 and not framed:
         with ThreadPoolExecutor(max_workers=threads) as ex:
             list(ex.map(work, range(len(hs))))
     else:
@@ -291,13 +322,22 @@ def _read_pixels(hs: list[FileHeader], *, threads: int) -> np.ndarray:
     return out
 
 
+def _can_fork() -> bool:
+    """Process-pool decoding only where it is safe: Linux, not inside a daemon (DataLoader
+    worker), and not switched off with ``BONENET_IO_PROCESSES=0``."""
+    import multiprocessing as mp
+
+    return (sys.platform.startswith("linux") and not mp.current_process().daemon
+            and os.environ.get("BONENET_IO_PROCESSES", "1") != "0")
+
+
 def _rescale_into(dst: np.ndarray, raw: np.ndarray, h: FileHeader) -> None:
     if raw.shape != dst.shape:
         raise DicomError(f"{h.path}: pixel data has shape {raw.shape}, expected {dst.shape}")
-    if h.slope == 1.0:
-        np.copyto(dst, raw, casting="unsafe")
-    else:
-        np.multiply(raw, np.float32(h.slope), out=dst, casting="unsafe")
+    if h.slope == 1.0:  # one pass: convert and shift together
+        np.add(raw, np.float32(h.intercept), out=dst, casting="unsafe")
+        return
+    np.multiply(raw, np.float32(h.slope), out=dst, casting="unsafe")
     if h.intercept != 0.0:
         dst += np.float32(h.intercept)
 
@@ -376,75 +416,3 @@ def _load_planar(h: FileHeader, reason: str, warnings: list[str]) -> Volume:
                   origin=tuple(h.ipp) if h.ipp else (0.0, 0.0, 0.0),
                   direction=np.column_stack([normal, col_cos, row_cos]), units=units,
                   modality=h.modality or "OT", meta=meta)
-
-
-# ---------------------------------------------------------------------------- enhanced
-def enhanced_frame_headers(path: Path, h: FileHeader | None = None) -> tuple[list[FileHeader], list[str]]:
-    """One header per frame of an enhanced multi-frame file, from its functional groups.
-
-    Returns the frames of the largest stack (same orientation, StackID and temporal
-    position) and notes about any others.
-    """
-    import pydicom
-
-    if h is None:
-        h = read_header(Path(path))
-        if h is None:
-            raise DicomError(f"{path}: not a DICOM file")
-    try:
-        ds = pydicom.dcmread(path, stop_before_pixels=True)
-    except Exception as exc:
-        raise DicomError(f"{path}: damaged DICOM header ({exc})") from exc
-    shared = ds.SharedFunctionalGroupsSequence[0] if ds.get("SharedFunctionalGroupsSequence") else None
-    per = ds.get("PerFrameFunctionalGroupsSequence") or []
-    n = h.n_frames
-    if per and len(per) != n:
-        raise DicomError(f"{path}: {len(per)} per-frame functional groups for {n} frames; the file is inconsistent")
-    fb = h.rows * h.columns * (h.bits_allocated // 8)
-
-    def get(i: int, seq: str, attr: str) -> Any:
-        for src in ((per[i] if per else None), shared):
-            if src is not None and src.get(seq):
-                item = src[seq][0]
-                if attr in item and item[attr].value not in (None, ""):
-                    return item[attr].value
-        return ds.get(attr)
-
-    frames, keys = [], []
-    for i in range(n):
-        ipp, iop = get(i, "PlanePositionSequence", "ImagePositionPatient"), get(i, "PlaneOrientationSequence", "ImageOrientationPatient")
-        ps = get(i, "PixelMeasuresSequence", "PixelSpacing")
-        slope = get(i, "PixelValueTransformationSequence", "RescaleSlope")
-        icpt = get(i, "PixelValueTransformationSequence", "RescaleIntercept")
-        rtype = get(i, "PixelValueTransformationSequence", "RescaleType")
-        if ipp is None or iop is None:
-            raise DicomError(f"{path}: frame {i + 1} has no plane position/orientation in its functional groups")
-        fr = dataclasses.replace(
-            h, ipp=tuple(float(v) for v in ipp), iop=tuple(float(v) for v in iop),
-            pixel_spacing=tuple(float(v) for v in ps) if ps else h.pixel_spacing,
-            slice_thickness=_f(get(i, "PixelMeasuresSequence", "SliceThickness")),
-            spacing_between_slices=_f(get(i, "PixelMeasuresSequence", "SpacingBetweenSlices")),
-            slope=_f(slope) or 1.0, intercept=_f(icpt) or 0.0, rescale_type=str(rtype or h.rescale_type),
-            frame_index=i, n_frames=1,
-            pixel_offset=None if h.pixel_offset is None else h.pixel_offset + i * fb,
-            pixel_length=fb if h.is_uncompressed else h.pixel_length,
-        )
-        frames.append(fr)
-        keys.append((tuple(round(float(v), 3) for v in iop), get(i, "FrameContentSequence", "StackID"),
-                     get(i, "FrameContentSequence", "TemporalPositionIndex")))
-    groups: dict[Any, list[FileHeader]] = {}
-    for k, fr in zip(keys, frames, strict=True):
-        groups.setdefault(k, []).append(fr)
-    best = max(groups.values(), key=len)
-    notes = []
-    if len(groups) > 1:
-        notes.append(f"{path.name} holds {len(groups)} stacks/temporal positions; read the largest "
-                     f"({len(best)} of {n} frames)")
-    return best, notes
-
-
-def _f(v: Any) -> float | None:
-    try:
-        return float(v) if v not in (None, "") else None
-    except (TypeError, ValueError):
-        return None

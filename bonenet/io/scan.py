@@ -158,7 +158,7 @@ def _describe(key: str, uid: str, hs: list[FileHeader]) -> _Part:
     spacing = None
     orient = orientation_class(h0.iop)
     if h0.enhanced and not why:
-        from .dicom import enhanced_frame_headers
+        from ._enhanced import enhanced_frame_headers
 
         try:
             frames, notes = enhanced_frame_headers(h0.path)

@@ -217,6 +217,12 @@ def read_aim(path: Path, *, native: bool = False, mu_scaling: float | None = Non
     icpt = density_intercept if density_intercept is not None else _log_float(log, "Density: intercept", path)
     meta = {"format": f"aim-{ver}", "density_unit": log.get("Density: unit"),
             "mu_water": _log_float(log, "HU: mu water", path)}
+    if itemsize == 1 and not native:  # char AIMs are segmentations (0/127), not gray values
+        vol = _calibrated(path, arr.reshape(dim[2], dim[1], dim[0]), mu_scaling=mu, slope=slope,
+                          intercept=icpt, want_native=True, spacing=spacing_xyz[::-1], origin=origin,
+                          direction=direction, meta=meta)
+        vol.warn("8-bit AIM (a segmentation/mask): values returned as stored, no density calibration")
+        return vol
     return _calibrated(path, arr.reshape(dim[2], dim[1], dim[0]), mu_scaling=mu, slope=slope,
                        intercept=icpt, want_native=native, spacing=spacing_xyz[::-1], origin=origin,
                        direction=direction, meta=meta)

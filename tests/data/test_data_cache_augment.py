@@ -98,3 +98,19 @@ def test_uncached_dataset_reads_images_each_time(tmp_path):
     s = ds[1]
     assert s.images.shape == (1, 1, 12, 12, 12) and s.image_present.tolist() == [True]
     assert s.clinical is None and s.targets["fracture"] == 1.0
+
+
+def test_batch_stage_rotates_and_adds_noise_only_on_present_slots():
+    imgs = torch.rand(2, 2, 1, 8, 8, 8)
+    present = torch.tensor([[True, False], [True, True]])
+    imgs[0, 1] = 0
+    a = Augment(3, rotate_deg=15, noise_std=0.1, prob=1.0, seed=4)
+    b = Augment(3, rotate_deg=15, noise_std=0.1, prob=1.0, seed=4)
+    out_a, out_b = a.augment_batch(imgs, present), b.augment_batch(imgs, present)
+    torch.testing.assert_close(out_a, out_b)
+    assert out_a.shape == imgs.shape and not torch.equal(out_a[0, 0], imgs[0, 0])
+    assert not out_a[0, 1].any()  # padded slot untouched
+    off = Augment(3, rotate_deg=0, noise_std=0, prob=1.0)
+    assert not off.has_batch_stage and off.augment_batch(imgs) is imgs
+    inline = Augment(3, rotate_deg=15, noise_std=0.1, prob=1.0, batch_stage=False, scale=0, shift=0)
+    assert not inline.has_batch_stage and not torch.equal(inline(imgs[1, 0]), imgs[1, 0])

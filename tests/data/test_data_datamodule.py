@@ -5,7 +5,7 @@ import lightning.pytorch as pl
 import numpy as np
 import pytest
 import torch
-from conftest import write_cohort
+from conftest import edit_manifest, write_cohort
 
 from bonenet.data import BoneDataModule, EpochShuffleSampler
 from bonenet.errors import ConfigError, ManifestError
@@ -36,7 +36,7 @@ def test_stratified_split_is_seeded_and_keeps_both_classes(cohort):
     c = BoneDataModule(str(cohort), seed=2, val_fraction=0.25, test_fraction=0.25, **KW)
     for dm in (a, b, c):
         dm.setup()
-    assert counts(a) == {"train": 12, "val": 6, "test": 6}
+    assert counts(a) == {"train": 12, "val": 6, "test": 6, "external": 0}
     for name in ("train", "val", "test"):
         frac = Counter(a.datasets[name].table["fracture"])
         assert frac[0.0] == frac[1.0]  # stratified on fracture
@@ -45,12 +45,17 @@ def test_stratified_split_is_seeded_and_keeps_both_classes(cohort):
     assert a.state_dict()["split_digest"] == b.state_dict()["split_digest"]
 
 
-def test_split_column_is_honoured(tmp_path):
+def test_split_column_is_honoured_with_an_external_set(tmp_path):
     man = write_cohort(tmp_path, n=8, split=True)
+    edit_manifest(man, 7, "split", "External")
     dm = BoneDataModule(str(man), **KW)
     dm.setup()
     assert dm.datasets["val"].subject_ids == ["S002", "S006"]
-    assert dm.datasets["test"].subject_ids == ["S003", "S007"]
+    assert dm.datasets["test"].subject_ids == ["S003"]
+    assert dm.datasets["external"].subject_ids == ["S007"]
+    held = [sid for b in dm.predict_dataloader() for sid in b.subject_ids]
+    assert held == ["S003", "S007"]
+    assert dm.state_dict()["split_counts"] == {"train": 4, "val": 2, "test": 1, "external": 1}
 
 
 def test_leave_one_site_out(cohort):
@@ -100,12 +105,29 @@ def test_epoch_shuffle_sampler_depends_on_seed_and_epoch_only():
     a = list(s)
     t = EpochShuffleSampler(10, seed=5)
     t.set_epoch(3)
-    assert list(t) == a and sorted(a) == list(range(10))
+    assert list(t) == a and sorted(i for i, _ in a) == list(range(10)) and {e for _, e in a} == {3}
     s.set_epoch(4)
     assert list(s) != a
     u = EpochShuffleSampler(10, seed=5)  # nobody calls set_epoch: advances per pass
     first, second = list(u), list(u)
-    assert first != second
+    assert first != second and second[0][1] == 1
+    t.skip(4, epoch=3)
+    assert list(t) == a[4:]
+    t.skip(4, epoch=3)
+    t.set_epoch(5)  # a skip only applies to its own epoch
+    assert len(list(t)) == 10
+
+
+def test_augmentation_is_deterministic_per_seed_epoch_and_index(cohort):
+    def images(seed, epoch):
+        dm = BoneDataModule(str(cohort), seed=seed, augment_options={"flip_axes": [2], "prob": 1.0}, **KW)
+        dm.setup()
+        ds = dm.datasets["train"]
+        return torch.stack([ds[(i, epoch)].images for i in range(4)])
+
+    torch.testing.assert_close(images(0, 1), images(0, 1))
+    assert not torch.equal(images(0, 1), images(0, 2))
+    assert not torch.equal(images(0, 1), images(1, 1))
 
 
 class _Tiny(pl.LightningModule):
@@ -136,3 +158,34 @@ def test_lightning_checkpoint_contains_the_data_state(cohort, tmp_path):
     state = ckpt["BoneDataModule"]
     assert state["encoder"]["fitted"] and state["preprocess"]["roi_size"] == [8, 8, 8]
     assert np.isfinite(list(state["encoder"]["mean"].values())).all()
+
+
+def _fit(dm, tmp_path, **kw):
+    pl.seed_everything(0)
+    model = _Tiny(dm.n_clinical_features)
+    trainer = pl.Trainer(accelerator="cpu", logger=False, enable_progress_bar=False,
+                         enable_model_summary=False, default_root_dir=tmp_path, limit_val_batches=0,
+                         deterministic=True, **kw)
+    return model, trainer
+
+
+def test_kill_mid_epoch_and_resume_sees_the_same_batches(cohort, tmp_path):
+    kw = KW | {"augment_options": {"flip_axes": [2], "rotate_deg": 10, "noise_std": 0.05}}
+    full_dm = BoneDataModule(str(cohort), **kw)
+    model, trainer = _fit(full_dm, tmp_path / "a", max_epochs=2)
+    trainer.fit(model, datamodule=full_dm)
+    full = [p.detach().clone() for p in model.parameters()]
+
+    ckpt_cb = pl.callbacks.ModelCheckpoint(dirpath=tmp_path / "b", every_n_train_steps=2, save_top_k=-1)
+    dm = BoneDataModule(str(cohort), **kw)
+    model, trainer = _fit(dm, tmp_path / "b", max_steps=2, callbacks=[ckpt_cb])
+    trainer.fit(model, datamodule=dm)  # "killed" after 2 of the 4 batches of epoch 0
+    ckpt = next((tmp_path / "b").glob("*step=2*.ckpt"))
+    state = torch.load(ckpt, weights_only=True)["loops"]["fit_loop"]["state_dict"]["combined_loader"]
+    assert state == [{"epoch": 0, "samples": 8}]
+
+    dm = BoneDataModule(str(cohort), **kw)
+    model, trainer = _fit(dm, tmp_path / "c", max_epochs=2)
+    trainer.fit(model, datamodule=dm, ckpt_path=ckpt)
+    for a, b in zip(full, model.parameters(), strict=True):
+        torch.testing.assert_close(a, b.detach())

@@ -47,7 +47,7 @@ def test_missing_column_fails_at_construction_with_suggestion(tmp_path):
     ("Age (years)", "250", ClinicalValueError, ["line 5 (subject_id S003)", "'Age (years)'", "'250'"]),
     ("Sex", "unknown-ish", ClinicalValueError, ["line 5", "'Sex'", "'unknown-ish'"]),
     ("subject_id", "S000", ManifestError, ["line 5", "duplicate of line 2"]),
-    ("split", "trian", ManifestError, ["line 5", "'split'", "'trian'", "train, val or test"]),
+    ("split", "trian", ManifestError, ["line 5", "'split'", "'trian'", "train, val, test or external"]),
     ("fracture", "2", ManifestError, ["line 5", "'fracture'", "'2'"]),
     ("event", "3", ManifestError, ["line 5", "'event'"]),
     ("time_years", "-1", ManifestError, ["line 5", "'time_years'"]),

@@ -141,3 +141,22 @@ def test_scan_dicomdir_tree_and_skips_non_images(tmp_path):
     assert "not_image" not in found["CT"].problems
     assert io.load(mix).modality == "CT"
     assert all(i.patient_id is None for i in io.scan(mix))
+
+
+def test_multiframe_without_functional_groups_refused():
+    f = store("emri_small.dcm")  # 10 frames, functional groups stripped
+    with pytest.raises(DicomError, match="per-frame geometry") as err:
+        io.load(f)
+    assert "emri_small.dcm" in str(err.value)
+
+
+def test_damaged_file_in_folder_is_skipped_and_reported(tmp_path):
+    shutil.copy(pyd("CT_small.dcm"), tmp_path / "a.dcm")
+    blob = pyd("CT_small.dcm").read_bytes()
+    (tmp_path / "b.dcm").write_bytes(blob[:132] + b"\xff" * 300)  # DICM preamble, garbage after
+    infos = io.scan(tmp_path)
+    bad = [i for i in infos if "unreadable" in i.problems]
+    assert len(bad) == 1 and "b.dcm" in bad[0].details[0] and "damaged" in bad[0].details[0]
+    v = io.load(tmp_path)
+    assert v.shape == (1, 128, 128)
+    assert any("b.dcm" in w for w in v.meta["warnings"])

@@ -207,3 +207,85 @@ def test_projection_image(tmp_path):
     assert v.spacing[1:] == pytest.approx((0.15, 0.2))
     assert v.orientation()[1:] == "IL"  # rows go to the feet, columns to the patient's left
     assert io.scan(out)[0].problems == ["projection"]
+
+
+def test_compressed_series_decodes_like_uncompressed(tmp_path):
+    v = make_volume((5, 32, 32), direction=CORONAL)
+    j2k = io.load(io.save(v, tmp_path / "j2k", compression="jpeg2000"), threads=2)
+    rle = io.load(io.save(v, tmp_path / "rle", compression="rle"), threads=1)
+    physical_equal(v, j2k)
+    physical_equal(v, rle)
+    assert j2k.meta["transfer_syntax"] == pydicom.uid.JPEG2000Lossless
+
+
+def _enhanced_ct(path, v, order, *, extra_stack=0):
+    """Build an Enhanced CT file from ``v``: frames in ``order``, rescale only per frame."""
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.sequence import Sequence
+
+    d = v.direction
+    iop = [*d[:, 2], *d[:, 1]]
+    frames, per = [], []
+    slices = [(k, 1) for k in order] + [(k, 2) for k in range(extra_stack)]
+    for i, (k, stack) in enumerate(slices):
+        slope, icpt = (0.5 if i % 2 else 1.0), -1000.0 + 10 * i  # exact for integer values
+        frames.append(np.round((v.array[k] - icpt) / slope).astype("<i2"))
+        fg = Dataset()
+        pos = Dataset()
+        pos.ImagePositionPatient = [float(x) for x in v.index_to_world([[k, 0, 0]])[0]]
+        if stack == 2:
+            pos.ImagePositionPatient = [x + 500 for x in pos.ImagePositionPatient]
+        fg.PlanePositionSequence = Sequence([pos])
+        pvt = Dataset()
+        pvt.RescaleSlope, pvt.RescaleIntercept, pvt.RescaleType = slope, icpt, "HU"
+        fg.PixelValueTransformationSequence = Sequence([pvt])
+        fc = Dataset()
+        fc.StackID = str(stack)
+        fg.FrameContentSequence = Sequence([fc])
+        per.append(fg)
+    shared = Dataset()
+    ori = Dataset()
+    ori.ImageOrientationPatient = iop
+    shared.PlaneOrientationSequence = Sequence([ori])
+    pm = Dataset()
+    pm.PixelSpacing = list(v.spacing[1:])
+    pm.SliceThickness = v.spacing[0]
+    shared.PixelMeasuresSequence = Sequence([pm])
+    ds = Dataset()
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = pydicom.uid.ExplicitVRLittleEndian
+    ds.file_meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.2.1"
+    ds.file_meta.MediaStorageSOPInstanceUID = pydicom.uid.generate_uid()
+    ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.2.1"
+    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID
+    ds.SeriesInstanceUID, ds.StudyInstanceUID = pydicom.uid.generate_uid(), pydicom.uid.generate_uid()
+    ds.Modality, ds.ImageType = "CT", ["ORIGINAL", "PRIMARY", "AXIAL"]
+    ds.NumberOfFrames = len(frames)
+    ds.Rows, ds.Columns = v.shape[1:]
+    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 1
+    ds.SharedFunctionalGroupsSequence = Sequence([shared])
+    ds.PerFrameFunctionalGroupsSequence = Sequence(per)
+    ds.PixelData = np.stack(frames).tobytes()
+    ds.save_as(path, enforce_file_format=True)
+    return path
+
+
+def test_synthetic_enhanced_ct_per_frame_rescale_and_order(tmp_path):
+    v = make_volume((6, 10, 12), direction=OBLIQUE)
+    f = _enhanced_ct(tmp_path / "e.dcm", v, order=[3, 0, 5, 1, 4, 2])
+    back = io.load(f)
+    physical_equal(v, back)
+    assert back.units == "HU" and back.meta["warnings"] == []
+    two = _enhanced_ct(tmp_path / "two.dcm", v, order=[3, 0, 5, 1, 4, 2], extra_stack=2)
+    back2 = io.load(two)
+    physical_equal(v, back2)
+    assert any("2 stacks" in w for w in back2.meta["warnings"])
+    info = io.scan(tmp_path)
+    assert {i.n_slices for i in info} == {6, 8} and all(i.orientation == "oblique" for i in info)
+
+
+def test_compressed_series_without_process_pool(tmp_path, monkeypatch):
+    monkeypatch.setenv("BONENET_IO_PROCESSES", "0")
+    v = make_volume((5, 32, 32))
+    physical_equal(v, io.load(io.save(v, tmp_path / "j", compression="jpeg2000"), threads=2))

@@ -82,3 +82,20 @@ def test_scanco_corrupt_files(tmp_path):
     isq.write_bytes(b"nope" * 200)
     with pytest.raises(ImageFormatError, match="ISQ"):
         io.load(isq)
+
+
+def test_char_aim_is_returned_as_stored(tmp_path):
+    import struct
+
+    v = Volume(np.zeros((2, 3, 4), np.float32), spacing=(0.1, 0.1, 0.1), units="raw")
+    out = scanco.write_aim(v, tmp_path / "m.aim")
+    blob = bytearray(out.read_bytes())
+    struct.pack_into("<i", blob, 20 + 20, 0x00010001)  # voxel type: signed char
+    mask = np.zeros(24, np.int8)
+    mask[5] = 127
+    pre = np.frombuffer(bytes(blob[:20]), "<i4")
+    hdr_len = 20 + int(pre[1]) + int(pre[2])
+    struct.pack_into("<i", blob, 12, 24)
+    (tmp_path / "c.aim").write_bytes(bytes(blob[:hdr_len]) + mask.tobytes())
+    back = io.load(tmp_path / "c.aim")
+    assert back.units == "raw" and back.array.max() == 127 and back.meta["warnings"]
