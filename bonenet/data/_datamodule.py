@@ -20,7 +20,7 @@ from ._cache import SampleCache
 from ._dataset import BoneDataset, worker_init_fn
 from ._manifest import read_manifest, read_manifest_header
 from ._preprocess import Preprocess
-from ._sampler import EpochShuffleSampler, ResumableLoader
+from ._sampler import EpochShuffleSampler
 from ._splits import SPLIT_MODES, assign_splits
 
 __all__ = ["BoneDataModule"]
@@ -261,16 +261,8 @@ class BoneDataModule(pl.LightningDataModule):
                   "generator": torch.Generator().manual_seed(self.seed)}
         if not shuffle:
             return DataLoader(ds, **common)
-        return ResumableLoader(ds, sampler=EpochShuffleSampler(len(ds), seed=self.seed, with_epoch=True),
-                               progress=self._batches_processed, **common)
-
-    def _batches_processed(self) -> int:
-        """Training batches of the current epoch the attached trainer has processed."""
-        trainer = getattr(self, "trainer", None)
-        try:
-            return int(trainer.fit_loop.epoch_loop.batch_progress.current.processed)  # type: ignore[union-attr]
-        except AttributeError:
-            return 0
+        return DataLoader(ds, sampler=EpochShuffleSampler(len(ds), seed=self.seed, with_epoch=True),
+                          **common)
 
     def _need(self, name: str) -> BoneDataset:
         if not self.datasets:
