@@ -143,8 +143,13 @@ class BoneDataModule(pl.LightningDataModule):
         self.mask_column = mask_column
         self.augment = augment
         self.augment_options = dict(augment_options or {})
+        known = {"flip_axes", "rotate_deg", "scale", "shift", "noise_std", "prob", "batch_stage"}
+        unknown = sorted(set(self.augment_options) - known)
+        if unknown:
+            raise ConfigError(f"BoneDataModule: augment_options key(s) {unknown} unknown; use "
+                              f"{', '.join(sorted(known))}")
         if augment and use_images:
-            Augment(spatial_dims, **self.augment_options)  # validate options now
+            Augment(spatial_dims, **self.augment_options)  # validate values now
         self.explicit_clinical = clinical_variables is not None
         self.clinical_variables = (list(clinical_variables) if clinical_variables is not None
                                    else _default_clinical_variables(self.columns)) if use_clinical else []

@@ -68,6 +68,8 @@ def test_leave_one_site_out(cohort):
         bad.setup()
     with pytest.raises(ConfigError, match="split='rnadom' unknown"):
         BoneDataModule(str(cohort), split="rnadom", **KW)
+    with pytest.raises(ConfigError, match=r"augment_options key\(s\) \['rotate'\] unknown"):
+        BoneDataModule(str(cohort), augment_options={"rotate": 5}, **KW)
 
 
 def test_state_dict_carries_encoder_and_preprocess_for_inference(cohort, tmp_path):
