@@ -56,7 +56,8 @@ def tables(m: dict[str, Any]) -> list[tuple[str, list[str], list[list[str]], str
                  "calibration-in-the-large", "calibration slope", "E/O", "ICI", "ECE"], rows,
                 f"n = {m['n']}, events = {m['events']} (prevalence {m['prevalence']:.3f}); "
                 f"{m['n_boot']} stratified bootstrap resamples, seed {m['seed']}. "
-                "Ideal: CITL 0, slope 1, E/O 1."))
+                "Ideal: CITL 0, slope 1, E/O 1. ECE is biased upwards under resampling, so its percentile "
+                "interval can lie above the point estimate."))
     rows = []
     for name, mm in m["models"].items():
         for key, tm in [*mm.get("thresholds", {}).items(), ("Youden", mm.get("youden"))]:
