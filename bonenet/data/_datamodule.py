@@ -20,7 +20,7 @@ from ._cache import SampleCache
 from ._dataset import BoneDataset, worker_init_fn
 from ._manifest import read_manifest, read_manifest_header
 from ._preprocess import Preprocess
-from ._sampler import EpochShuffleSampler, ResumableLoader
+from ._sampler import EpochShuffleSampler
 from ._splits import SPLIT_MODES, assign_splits
 
 __all__ = ["BoneDataModule"]
@@ -143,8 +143,13 @@ class BoneDataModule(pl.LightningDataModule):
         self.mask_column = mask_column
         self.augment = augment
         self.augment_options = dict(augment_options or {})
+        known = {"flip_axes", "rotate_deg", "scale", "shift", "noise_std", "prob", "batch_stage"}
+        unknown = sorted(set(self.augment_options) - known)
+        if unknown:
+            raise ConfigError(f"BoneDataModule: augment_options key(s) {unknown} unknown; use "
+                              f"{', '.join(sorted(known))}")
         if augment and use_images:
-            Augment(spatial_dims, **self.augment_options)  # validate options now
+            Augment(spatial_dims, **self.augment_options)  # validate values now
         self.explicit_clinical = clinical_variables is not None
         self.clinical_variables = (list(clinical_variables) if clinical_variables is not None
                                    else _default_clinical_variables(self.columns)) if use_clinical else []
@@ -261,16 +266,8 @@ class BoneDataModule(pl.LightningDataModule):
                   "generator": torch.Generator().manual_seed(self.seed)}
         if not shuffle:
             return DataLoader(ds, **common)
-        return ResumableLoader(ds, sampler=EpochShuffleSampler(len(ds), seed=self.seed, with_epoch=True),
-                               progress=self._batches_processed, **common)
-
-    def _batches_processed(self) -> int:
-        """Training batches of the current epoch the attached trainer has processed."""
-        trainer = getattr(self, "trainer", None)
-        try:
-            return int(trainer.fit_loop.epoch_loop.batch_progress.current.processed)  # type: ignore[union-attr]
-        except AttributeError:
-            return 0
+        return DataLoader(ds, sampler=EpochShuffleSampler(len(ds), seed=self.seed, with_epoch=True),
+                          **common)
 
     def _need(self, name: str) -> BoneDataset:
         if not self.datasets:

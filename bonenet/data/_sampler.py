@@ -1,14 +1,16 @@
-"""Samplers that yield ``(index, epoch)`` so order *and* augmentation depend only on
-``(seed, epoch, index)`` — a resumed run repeats them, whatever the number of workers."""
+"""A sampler whose order depends only on ``(seed, epoch)`` and which can tell the dataset the
+epoch, so order *and* augmentation depend only on ``(seed, epoch, index)``: a resumed run
+(``bonenet.training.ExactResume`` skips the consumed part of the epoch) repeats them exactly,
+whatever the number of workers."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
 import numpy as np
-from torch.utils.data import DataLoader, Sampler
+from torch.utils.data import Sampler
 
-__all__ = ["EpochShuffleSampler", "ResumableLoader"]
+__all__ = ["EpochShuffleSampler"]
 
 
 class EpochShuffleSampler(Sampler):
@@ -62,40 +64,3 @@ class EpochShuffleSampler(Sampler):
     def __len__(self) -> int:
         return self.n
 
-
-class ResumableLoader(DataLoader):
-    """A ``DataLoader`` over an :class:`EpochShuffleSampler` that Lightning can resume mid-epoch.
-
-    ``state_dict()`` records the sampler's epoch and how many samples of it training has
-    consumed (read from the attached trainer's batch progress — not from the loader, which
-    prefetches); ``load_state_dict()`` makes the next pass start after them. Lightning calls
-    both for the training loader (it checks for them), so a run killed mid-epoch and resumed
-    sees exactly the batches an uninterrupted run would.
-
-    Parameters
-    ----------
-    *args, **kwargs
-        As for ``DataLoader``; ``sampler`` must be an :class:`EpochShuffleSampler`.
-    progress : callable, optional
-        Returns the number of batches of the current epoch already processed.
-    """
-
-    def __init__(self, *args, progress=None, **kwargs) -> None:  # type: ignore[no-untyped-def]
-        super().__init__(*args, **kwargs)
-        self.progress = progress
-
-    def _epoch_sampler(self) -> EpochShuffleSampler | None:
-        s = self.sampler
-        return s if isinstance(s, EpochShuffleSampler) else None
-
-    def state_dict(self) -> dict[str, int]:
-        """``{"epoch", "samples"}`` consumed so far in this epoch."""
-        s = self._epoch_sampler()
-        done = int(self.progress()) if self.progress is not None else 0
-        return {"epoch": 0 if s is None else s.epoch, "samples": done * int(self.batch_size or 1)}
-
-    def load_state_dict(self, state: dict[str, int]) -> None:
-        """Resume after ``state["samples"]`` samples of epoch ``state["epoch"]``."""
-        s = self._epoch_sampler()
-        if s is not None and state:
-            s.skip(int(state.get("samples", 0)), epoch=int(state.get("epoch", 0)))

@@ -68,6 +68,8 @@ def test_leave_one_site_out(cohort):
         bad.setup()
     with pytest.raises(ConfigError, match="split='rnadom' unknown"):
         BoneDataModule(str(cohort), split="rnadom", **KW)
+    with pytest.raises(ConfigError, match=r"augment_options key\(s\) \['rotate'\] unknown"):
+        BoneDataModule(str(cohort), augment_options={"rotate": 5}, **KW)
 
 
 def test_state_dict_carries_encoder_and_preprocess_for_inference(cohort, tmp_path):
@@ -164,15 +166,18 @@ def test_lightning_checkpoint_contains_the_data_state(cohort, tmp_path):
 
 
 def _fit(dm, tmp_path, **kw):
+    from bonenet.training import ExactResume  # the training room skips the consumed batches
+
     pl.seed_everything(0)
     model = _Tiny(dm.n_clinical_features)
     trainer = pl.Trainer(accelerator="cpu", logger=False, enable_progress_bar=False,
                          enable_model_summary=False, default_root_dir=tmp_path, limit_val_batches=0,
-                         deterministic=True, **kw)
+                         deterministic=True, callbacks=[*kw.pop("callbacks", []), ExactResume()], **kw)
     return model, trainer
 
 
-def test_kill_mid_epoch_and_resume_sees_the_same_batches(cohort, tmp_path):
+def test_kill_mid_epoch_and_resume_repeats_order_and_augmentation(cohort, tmp_path):
+    pytest.importorskip("bonenet.training")
     kw = KW | {"augment_options": {"flip_axes": [2], "rotate_deg": 10, "noise_std": 0.05}}
     full_dm = BoneDataModule(str(cohort), **kw)
     model, trainer = _fit(full_dm, tmp_path / "a", max_epochs=2)
@@ -184,8 +189,6 @@ def test_kill_mid_epoch_and_resume_sees_the_same_batches(cohort, tmp_path):
     model, trainer = _fit(dm, tmp_path / "b", max_steps=2, callbacks=[ckpt_cb])
     trainer.fit(model, datamodule=dm)  # "killed" after 2 of the 4 batches of epoch 0
     ckpt = next((tmp_path / "b").glob("*step=2*.ckpt"))
-    state = torch.load(ckpt, weights_only=True)["loops"]["fit_loop"]["state_dict"]["combined_loader"]
-    assert state == [{"epoch": 0, "samples": 8}]
 
     dm = BoneDataModule(str(cohort), **kw)
     model, trainer = _fit(dm, tmp_path / "c", max_epochs=2)
