@@ -10,6 +10,8 @@ from ..errors import ImageFormatError
 from ..volume import Volume
 
 _NIFTI = (".nii", ".nii.gz")
+_SITK = (".nrrd", ".nhdr", ".mha", ".mhd")
+_DICOM_SUFFIXES = (".dcm", ".dicom", ".ima", "")
 
 
 def _suffix(path: Path) -> str:
@@ -17,29 +19,120 @@ def _suffix(path: Path) -> str:
     return ".nii.gz" if name.endswith(".nii.gz") else path.suffix.lower()
 
 
-def load(path: str | os.PathLike[str], *, series: str | None = None, **opts: Any) -> Volume:
-    """Read the image at ``path`` into a Volume with LPS geometry and explicit units."""
+def _is_dicom_file(path: Path) -> bool:
+    """True when the file has the DICM preamble or starts like a DICOM data set."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(132)
+    except OSError:
+        return False
+    if len(head) >= 132 and head[128:132] == b"DICM":
+        return True
+    # files without the 128-byte preamble: group 0x0008 (or 0x0002) little/big-endian tag
+    return len(head) >= 8 and head[:2] in (b"\x08\x00", b"\x02\x00", b"\x00\x08", b"\x00\x02")
+
+
+def load(path: str | os.PathLike[str], *, series: str | int | None = None, **opts: Any) -> Volume:
+    """Read the image at ``path`` into a :class:`~bonenet.volume.Volume`.
+
+    Parameters
+    ----------
+    path : path
+        A DICOM folder (searched recursively, best series chosen — see
+        :func:`bonenet.io.dicom.load_dicom`), a DICOM file (single- or multi-frame), a
+        NIfTI (``.nii``/``.nii.gz``), NRRD/MetaImage (``.nrrd``/``.nhdr``/``.mha``/``.mhd``)
+        or Scanco (``.aim``, ``.isq``) file.
+    series : str or int, optional
+        DICOM folders only: the SeriesInstanceUID (or ``SeriesInfo.key``, or SeriesNumber)
+        to read instead of the automatic choice.
+    **opts
+        Reader options, e.g. ``allow_gaps=True``, ``gantry_tilt="refuse"`` (DICOM),
+        ``native=True`` (Scanco), ``units=`` (NIfTI/NRRD).
+
+    Returns
+    -------
+    Volume
+        float32 array (P, R, C), spacing in mm, LPS geometry, explicit units, provenance in
+        ``meta``.
+    """
     p = Path(path)
     if not p.exists():
         raise ImageFormatError(f"{p}: no such file or folder; check the path")
+    if p.is_dir():
+        from .dicom import load_dicom
+
+        return load_dicom(p, series=series, **opts)
     suffix = _suffix(p)
     if suffix in _NIFTI:
         from .nifti import read_nifti
 
         return read_nifti(p, **opts)
+    if suffix in _SITK:
+        from .sitk_formats import read_sitk
+
+        return read_sitk(p, **opts)
+    if suffix == ".aim":
+        from .scanco import read_aim
+
+        return read_aim(p, **opts)
+    if suffix == ".isq":
+        from .scanco import read_isq
+
+        return read_isq(p, **opts)
+    if suffix in _DICOM_SUFFIXES or _is_dicom_file(p):
+        from .dicom import load_dicom
+
+        return load_dicom(p, series=series, **opts)
     raise ImageFormatError(
-        f"{p}: unrecognised image format {suffix or '(no extension)'!r}; "
-        "bonenet reads .nii/.nii.gz"
+        f"{p}: unrecognised image format {suffix or '(no extension)'!r}; bonenet reads DICOM "
+        "folders/files, .nii/.nii.gz, .nrrd/.nhdr/.mha/.mhd, .aim and .isq"
     )
 
 
 def save(volume: Volume, path: str | os.PathLike[str], *, format: str | None = None,
          **opts: Any) -> Path:
-    """Write ``volume`` to ``path`` atomically; the format follows the extension."""
+    """Write ``volume`` to ``path`` atomically; the format follows ``format`` or the extension.
+
+    Parameters
+    ----------
+    volume : Volume
+        What to write.
+    path : path
+        ``.nii``/``.nii.gz`` → NIfTI; ``.nrrd``/``.mha``/``.mhd`` → via SimpleITK; ``.aim`` →
+        Scanco AIM with calibration header; a path without suffix (or ``format="dicom"``) →
+        a folder holding a DICOM series (see :func:`bonenet.io.dicom_write.write_dicom_series`).
+    format : {"nifti", "dicom", "aim", "nrrd", "mha"}, optional
+        Overrides the choice by extension.
+    **opts
+        Writer options (DICOM: ``uid_seed``, ``patient_id``, ``series_number``...; AIM:
+        ``mu_scaling``, ``density_slope``, ``density_intercept``, ``version``...).
+
+    Returns
+    -------
+    Path
+        The file or folder written.
+    """
     p = Path(path)
-    fmt = (format or "").lower() or {".nii": "nifti", ".nii.gz": "nifti"}.get(_suffix(p), "")
+    by_suffix = {".nii": "nifti", ".nii.gz": "nifti", ".aim": "aim", ".nrrd": "nrrd",
+                 ".nhdr": "nrrd", ".mha": "mha", ".mhd": "mha", "": "dicom"}
+    fmt = (format or "").lower() or by_suffix.get(_suffix(p), "")
     if fmt == "nifti":
         from .nifti import write_nifti
 
         return write_nifti(volume, p, **opts)
-    raise ImageFormatError(f"{p}: cannot choose a writer for this path; use a .nii or .nii.gz name")
+    if fmt == "dicom":
+        from .dicom_write import write_dicom_series
+
+        return write_dicom_series(volume, p, **opts)
+    if fmt == "aim":
+        from .scanco import write_aim
+
+        return write_aim(volume, p, **opts)
+    if fmt in ("nrrd", "mha"):
+        from .sitk_formats import write_sitk
+
+        return write_sitk(volume, p, **opts)
+    raise ImageFormatError(
+        f"{p}: cannot choose a writer for this path (format={format!r}); use .nii/.nii.gz, "
+        ".nrrd, .mha, .aim, or a folder path without suffix / format='dicom' for a DICOM series"
+    )

@@ -1,0 +1,212 @@
+"""The clinical variable schema: FRAX inputs and optional extras, with units and valid ranges.
+
+Every variable has one canonical snake_case name (COMMON.md), a kind (continuous, binary or
+categorical), a unit, the range of values that are physically possible (values outside it are
+data-entry errors, not outliers), the spreadsheet headers it is recognised under, and the unit
+spellings a header may carry with the factor that converts them to the canonical unit.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+__all__ = [
+    "FN_BMD_REFERENCE",
+    "SCHEMA",
+    "TREATMENTS",
+    "Variable",
+    "canonical_header",
+    "fn_tscore_from_bmd",
+]
+
+#: Femoral-neck BMD reference used by FRAX for T-scores: NHANES III non-Hispanic white women
+#: aged 20–29 (Looker et al., Osteoporos Int 1998;8:468–489), Hologic scale, g/cm².
+FN_BMD_REFERENCE = {"mean_g_cm2": 0.858, "sd_g_cm2": 0.120}
+
+#: Treatment categories (fixed order: the one-hot layout depends on it).
+TREATMENTS = (
+    "none", "hrt", "etidronate", "hrt+etidronate", "estrogen", "calcitriol",
+    "estrogen+calcitriol", "bisphosphonate", "denosumab",
+)
+
+
+@dataclass(frozen=True)
+class Variable:
+    """One clinical variable.
+
+    Attributes
+    ----------
+    name : str
+        Canonical column name.
+    kind : {"continuous", "binary", "categorical"}
+    unit : str
+        Canonical unit ("" for binary/categorical).
+    valid_range : (float, float) or None
+        Inclusive range of possible values in ``unit``; outside → ``ClinicalValueError``.
+    aliases : tuple of str
+        Normalised header spellings (see :func:`canonical_header`) that mean this variable.
+    units_in_header : dict of str → float
+        Unit spellings a header may carry (normalised) and the factor to the canonical unit.
+    categories : tuple of str
+        Categorical levels in one-hot order.
+    required : bool
+        Whether a clinical table must have this column (age and sex for FRAX).
+    group : {"frax", "extra"}
+    description : str
+    """
+
+    name: str
+    kind: str
+    unit: str = ""
+    valid_range: tuple[float, float] | None = None
+    aliases: tuple[str, ...] = ()
+    units_in_header: dict[str, float] = field(default_factory=dict)
+    categories: tuple[str, ...] = ()
+    required: bool = False
+    group: str = "frax"
+    description: str = ""
+
+
+_YES_NO = "0/1 (also yes/no, y/n, true/false)"
+
+
+def _binary(name: str, aliases: tuple[str, ...], description: str, group: str = "frax") -> Variable:
+    return Variable(name, "binary", "", (0, 1), (name, *aliases), {}, (), False, group,
+                    f"{description}; {_YES_NO}")
+
+
+_VARIABLES = (
+    Variable("age", "continuous", "years", (0.0, 120.0),
+             ("age", "age_years", "age_at_scan", "age_at_baseline", "age_yrs"),
+             {"years": 1.0, "year": 1.0, "yrs": 1.0, "yr": 1.0, "y": 1.0, "a": 1.0},
+             required=True, description="age in years"),
+    Variable("sex", "categorical", "", None, ("sex", "gender", "sex_f_m", "sex_m_f"),
+             categories=("F", "M"), required=True, description='"F" or "M" (also female/male)'),
+    Variable("weight_kg", "continuous", "kg", (2.0, 350.0),
+             ("weight_kg", "weight", "body_weight", "wt"),
+             {"kg": 1.0, "lb": 0.45359237, "lbs": 0.45359237, "g": 0.001},
+             description="body weight in kg"),
+    Variable("height_cm", "continuous", "cm", (50.0, 250.0),
+             ("height_cm", "height", "body_height", "ht", "stature"),
+             {"cm": 1.0, "m": 100.0, "mm": 0.1, "in": 2.54, "inch": 2.54, "inches": 2.54},
+             description="standing height in cm"),
+    Variable("bmi", "continuous", "kg/m2", (8.0, 90.0),
+             ("bmi", "body_mass_index", "bmi_kg_m2"), {"kg/m2": 1.0, "kg_m2": 1.0},
+             description="body-mass index in kg/m²; derived from weight_kg and height_cm when blank"),
+    _binary("prior_fracture", ("previous_fracture", "prior_fragility_fracture", "fracture_history",
+                               "prior_fx", "previous_fragility_fracture"),
+            "prior fragility fracture in adult life"),
+    _binary("parent_hip_fracture", ("parent_fractured_hip", "parental_hip_fracture",
+                                    "parent_fractured_hip_", "parent_hip_fx", "parents_hip_fracture"),
+            "a parent fractured a hip"),
+    _binary("current_smoking", ("current_smoker", "smoker", "smoking", "current_smoking_"),
+            "currently smokes tobacco"),
+    _binary("glucocorticoids", ("glucocorticoid", "steroids", "oral_glucocorticoids",
+                                "glucocorticoid_use", "corticosteroids"),
+            "oral glucocorticoids ≥ 3 months at ≥ 5 mg/day prednisolone-equivalent"),
+    _binary("rheumatoid_arthritis", ("ra", "rheumatoid"), "confirmed rheumatoid arthritis"),
+    _binary("secondary_osteoporosis", ("secondary_op", "secondary_causes"),
+            "a disorder strongly associated with osteoporosis"),
+    _binary("alcohol_3plus", ("alcohol", "alcohol_3_or_more_units_day", "alcohol_3_units",
+                              "alcohol_3_or_more_units", "alcohol_3plus_units_day",
+                              "alcohol_3_units_day"),
+            "alcohol ≥ 3 units/day"),
+    Variable("fn_bmd", "continuous", "g/cm2", (0.1, 2.5),
+             ("fn_bmd", "femoral_neck_bmd", "bmd_fn", "neck_bmd", "bmd_femoral_neck", "fn_bmd_g_cm2"),
+             {"g/cm2": 1.0, "g_cm2": 1.0, "mg/cm2": 0.001},
+             description="femoral-neck areal BMD (DXA) in g/cm²"),
+    Variable("fn_tscore", "continuous", "SD", (-10.0, 10.0),
+             ("fn_tscore", "fn_t_score", "t_score", "tscore", "femoral_neck_t_score",
+              "femoral_neck_tscore", "t_score_fn"), {"sd": 1.0},
+             description="femoral-neck T-score; derived from fn_bmd (NHANES III women 20–29) when blank"),
+    Variable("ctx", "continuous", "ng/mL", (0.0, 20.0),
+             ("ctx", "s_ctx", "serum_ctx", "ctx_1", "beta_ctx", "b_ctx"),
+             {"ng/ml": 1.0, "ug/l": 1.0, "µg/l": 1.0, "pg/ml": 0.001}, group="extra",
+             description="serum C-terminal telopeptide of type I collagen, ng/mL"),
+    Variable("p1np", "continuous", "ng/mL", (0.0, 3000.0),
+             ("p1np", "pinp", "s_p1np", "serum_p1np"),
+             {"ng/ml": 1.0, "ug/l": 1.0, "µg/l": 1.0}, group="extra",
+             description="procollagen type 1 N-terminal propeptide, ng/mL"),
+    Variable("balp", "continuous", "ug/L", (0.0, 1000.0),
+             ("balp", "bone_alp", "bone_alkaline_phosphatase", "bsap"),
+             {"ug/l": 1.0, "µg/l": 1.0, "ng/ml": 1.0}, group="extra",
+             description="bone-specific alkaline phosphatase, µg/L"),
+    Variable("vitd_25oh", "continuous", "nmol/L", (0.0, 800.0),
+             ("vitd_25oh", "25ohd", "25_oh_d", "vitamin_d", "vit_d", "25_hydroxyvitamin_d", "vitd"),
+             {"nmol/l": 1.0, "ng/ml": 2.496}, group="extra",
+             description="serum 25-hydroxyvitamin D, nmol/L"),
+    Variable("falls_last_year", "continuous", "count", (0.0, 365.0),
+             ("falls_last_year", "falls", "falls_past_year", "n_falls", "number_of_falls"),
+             {"count": 1.0, "n": 1.0}, group="extra",
+             description="number of falls in the previous 12 months"),
+    Variable("treatment", "categorical", "", None,
+             ("treatment", "current_treatment", "therapy", "osteoporosis_treatment"),
+             categories=TREATMENTS, group="extra", description="current anti-osteoporosis treatment"),
+    Variable("frax_mof", "continuous", "%", (0.0, 100.0),
+             ("frax_mof", "frax_major", "frax_major_osteoporotic", "frax_major_osteoporotic_fracture"),
+             {"%": 1.0, "percent": 1.0, "pct": 1.0}, group="extra",
+             description="externally computed FRAX 10-year major osteoporotic fracture probability, %"),
+    Variable("frax_hip", "continuous", "%", (0.0, 100.0),
+             ("frax_hip", "frax_hip_fracture"), {"%": 1.0, "percent": 1.0, "pct": 1.0},
+             group="extra", description="externally computed FRAX 10-year hip fracture probability, %"),
+)
+
+#: The schema: canonical name → :class:`Variable`, in the fixed order used by the encoder.
+SCHEMA: dict[str, Variable] = {v.name: v for v in _VARIABLES}
+
+_UNIT_RE = re.compile(r"^(?P<name>.*?)\s*(?:[\(\[](?P<unit>[^\)\]]*)[\)\]])\s*$")
+
+
+def _norm_unit(unit: str) -> str:
+    u = unit.strip().lower().replace("²", "2").replace("³", "3").replace(" ", "")
+    return u.replace("μ", "µ").replace("^", "")
+
+
+def _norm_name(name: str) -> str:
+    n = name.strip().lower().replace("≥", "").replace("+", "plus")
+    n = re.sub(r"[^0-9a-zµ]+", "_", n).strip("_")
+    return n
+
+
+_ALIAS_INDEX: dict[str, str] = {}
+for _v in _VARIABLES:
+    for _a in (_v.name, *_v.aliases):
+        _ALIAS_INDEX.setdefault(_norm_name(_a), _v.name)
+
+
+def canonical_header(header: str) -> tuple[str | None, str | None]:
+    """Map a spreadsheet header to ``(canonical name, normalised unit)``.
+
+    Case, spaces, punctuation and a trailing unit in parentheses or brackets are tolerated:
+    ``"Age (years)"`` → ``("age", "years")``, ``"BMI [kg/m²]"`` → ``("bmi", "kg/m2")``,
+    ``"Prior fracture"`` → ``("prior_fracture", None)``. A header ending in a known unit token
+    (``"weight_kg"``) is matched whole first. Returns ``(None, None)`` for a non-clinical
+    column.
+    """
+    whole = _norm_name(header)
+    if whole in _ALIAS_INDEX and not _UNIT_RE.match(header.strip()):
+        return _ALIAS_INDEX[whole], None
+    m = _UNIT_RE.match(header.strip())
+    if m:
+        name = _norm_name(m.group("name"))
+        if name in _ALIAS_INDEX:
+            return _ALIAS_INDEX[name], _norm_unit(m.group("unit"))
+        return None, None
+    # "Age, years" / "weight lb": unit after a comma or as the last token
+    for sep in (",", " "):
+        if sep in header:
+            head, _, tail = header.strip().rpartition(sep)
+            name = _norm_name(head)
+            if name in _ALIAS_INDEX and _norm_unit(tail) in SCHEMA[_ALIAS_INDEX[name]].units_in_header:
+                return _ALIAS_INDEX[name], _norm_unit(tail)
+    return None, None
+
+
+def fn_tscore_from_bmd(fn_bmd_g_cm2: float) -> float:
+    """Femoral-neck T-score from areal BMD (g/cm²) against :data:`FN_BMD_REFERENCE`.
+
+    ``T = (BMD − 0.858) / 0.120``, the NHANES III young white women reference that FRAX uses
+    for both sexes.
+    """
+    return (fn_bmd_g_cm2 - FN_BMD_REFERENCE["mean_g_cm2"]) / FN_BMD_REFERENCE["sd_g_cm2"]

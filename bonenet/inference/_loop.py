@@ -1,0 +1,261 @@
+"""The predict loop: parallel decoding, batched model calls, resumable row-atomic output."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from .._atomic import write_text_atomic
+from .._progress import progress
+from ..errors import ConfigError
+from ._prepare import Failed, Prepared, StudyDataset
+from ._pseudo import Pseudonymizer
+from ._runner import RISK_THRESHOLDS, Predictor, StudyBatch, collate_studies, risk_category
+from ._studies import PASSTHROUGH_COLUMNS, Study
+from ._writer import ResumableCSV
+
+log = logging.getLogger(__name__)
+
+__all__ = ["ERROR_COLUMNS", "PredictSummary", "output_columns", "predict_studies",
+           "prepare_output", "rows_for_batch"]
+
+ERROR_COLUMNS = ("subject_id", "stage", "reason", "model", "model_sha256")
+_TRAILING = ("series", "series_description", "qc_flags", "clinical_missing", "clinical_handling",
+             "warnings", "model", "model_sha256")
+
+
+@dataclass
+class PredictSummary:
+    """What a predict run did (also written to ``OUT/run.json``)."""
+
+    out: Path
+    n_studies: int
+    n_skipped: int
+    n_predicted: int
+    n_failed: int
+    seconds: float
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def predictions(self) -> Path:
+        return self.out / "predictions.csv"
+
+    @property
+    def errors(self) -> Path:
+        return self.out / "errors.csv"
+
+    def message(self) -> str:
+        rate = 60 * self.n_predicted / self.seconds if self.seconds > 0 else float("nan")
+        msg = (f"{self.n_predicted} predicted, {self.n_failed} failed, {self.n_skipped} already "
+               f"done (of {self.n_studies}) in {self.seconds:.1f} s ({rate:.1f} studies/min); "
+               f"predictions: {self.predictions}")
+        if self.n_failed or self.errors.exists():
+            msg += f"; errors with reasons: {self.errors}"
+        return msg
+
+
+def output_columns(predictor: Predictor, studies: Sequence[Study]) -> list[str]:
+    """The ``predictions.csv`` header for this model and study set."""
+    passthrough = [c for c in PASSTHROUGH_COLUMNS if any(c in s.extra for s in studies)]
+    return ["subject_id", *passthrough, *predictor.head_columns, "risk_category",
+            *predictor.measure_columns, *_TRAILING]
+
+
+def rows_for_batch(batch: StudyBatch, risks: dict[str, np.ndarray], predictor: Predictor, *,
+                   thresholds: Sequence[float] = RISK_THRESHOLDS) -> list[dict[str, Any]]:
+    """Output rows (dicts keyed by column) for the prepared studies of ``batch``."""
+    rows = []
+    headline = "survival" if "survival" in predictor.heads else "fracture"
+    for i, p in enumerate(batch.prepared):
+        info = p.info
+        row: dict[str, Any] = {"subject_id": p.sid, **info.get("extra", {})}
+        for head in predictor.heads:
+            row[predictor.head_columns[predictor.heads.index(head)]] = float(risks[head][i])
+        if headline in risks:
+            row["risk_category"] = risk_category(float(risks[headline][i]), thresholds)
+        for c in predictor.measure_columns:
+            row[c] = info.get("measurements", {}).get(c)
+        row["series"] = ";".join(info.get("series", []))
+        row["series_description"] = ";".join(info.get("series_description", []))
+        row["qc_flags"] = ";".join(dict.fromkeys(info.get("qc_flags", [])))
+        row["clinical_missing"] = ";".join(info.get("clinical_missing", []))
+        row["clinical_handling"] = info.get("clinical_handling", "")
+        row["warnings"] = " | ".join(dict.fromkeys(info.get("warnings", [])))
+        row["model"] = predictor.name
+        row["model_sha256"] = predictor.checksum
+        rows.append(row)
+    return rows
+
+
+def _error_row(f: Failed, predictor: Predictor) -> dict[str, Any]:
+    return {"subject_id": f.sid, "stage": f.stage, "reason": f.reason, "model": predictor.name,
+            "model_sha256": predictor.checksum}
+
+
+def prepare_output(out: Path, predictor: Predictor, studies: Sequence[Study],
+                   pseudonymizer: Pseudonymizer, *, retry_errors: bool = False,
+                   suffix: str = "") -> tuple[ResumableCSV, ResumableCSV, list[Study], set[str]]:
+    """Open the writers, check ``run.json`` for a resumable run, and return the studies to do.
+
+    ``suffix`` names per-rank shard files (``predictions{suffix}.csv``). Raises
+    :class:`ConfigError` when ``out`` holds a run of another checkpoint or salt.
+    """
+    out.mkdir(parents=True, exist_ok=True)
+    run_json = out / "run.json"
+    identity = {"model": predictor.name, "model_sha256": predictor.checksum,
+                "salt_fingerprint": pseudonymizer.fingerprint()}
+    if run_json.exists():
+        prev = json.loads(run_json.read_text())
+        for k, v in identity.items():
+            if prev.get(k) != v:
+                raise ConfigError(
+                    f"{out} holds a run with another {k.replace('_', ' ')} ({prev.get(k)!r}, now "
+                    f"{v!r}); resume with the same checkpoint and salt, or choose a new --out")
+    columns = output_columns(predictor, studies)
+    shard_dir = out / ".shards"
+    preds = ResumableCSV((shard_dir if suffix else out) / f"predictions{suffix}.csv", columns)
+    errors = ResumableCSV((shard_dir if suffix else out) / f"errors{suffix}.csv", ERROR_COLUMNS)
+    done = set(ResumableCSV(out / "predictions.csv", columns).done) if suffix else set(preds.done)
+    failed_before = set(ResumableCSV(out / "errors.csv", ERROR_COLUMNS).done) if suffix \
+        else set(errors.done)
+    if shard_dir.exists():  # shards of an earlier, interrupted distributed run
+        for f in shard_dir.glob("predictions*.csv"):
+            done |= ResumableCSV(f, columns).done
+        for f in shard_dir.glob("errors*.csv"):
+            failed_before |= ResumableCSV(f, ERROR_COLUMNS).done
+    is_main = not suffix or suffix.endswith("rank0")
+    if retry_errors and failed_before:
+        if is_main:
+            errors.remove_keys(failed_before)
+            if suffix:
+                ResumableCSV(out / "errors.csv", ERROR_COLUMNS).remove_keys(failed_before)
+                for f in shard_dir.glob("errors*.csv"):
+                    if f != errors.path:
+                        ResumableCSV(f, ERROR_COLUMNS).remove_keys(failed_before)
+        failed_before = set()
+    skip = done | failed_before
+    todo = [s for s in studies if pseudonymizer(s.key) not in skip]
+    if is_main:
+        write_text_atomic(run_json, json.dumps({**identity, "columns": columns}, indent=2) + "\n")
+    return preds, errors, todo, skip
+
+
+def _identity(item: Any) -> Any:
+    return item
+
+
+def _worker_init(_: int) -> None:
+    torch.set_num_threads(1)
+
+
+def make_loader(dataset: StudyDataset, *, num_workers: int, batch_size: int | None,
+                prefetch: int = 2, collate: bool = True) -> torch.utils.data.DataLoader:
+    """DataLoader decoding studies in ``num_workers`` processes with bounded prefetch.
+
+    At most ``num_workers * prefetch`` items are in flight, so memory does not grow with the
+    number of studies.
+    """
+    kw: dict[str, Any] = {}
+    if num_workers > 0:
+        kw = {"prefetch_factor": prefetch, "worker_init_fn": _worker_init,
+              "persistent_workers": False}
+    return torch.utils.data.DataLoader(
+        dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers,
+        collate_fn=collate_studies if collate else _identity, **kw)
+
+
+def default_workers() -> int:
+    """Decoding processes: one per core, at most eight (the main process mostly waits on
+    them: a batched model call costs a fraction of a study's decoding on the CPU)."""
+    return max(1, min(8, os.cpu_count() or 1))
+
+
+def predict_studies(studies: Sequence[Study], predictor: Predictor, out: str | os.PathLike[str],
+                    *, pseudonymizer: Pseudonymizer, batch_size: int = 8,
+                    num_workers: int | None = None, retry_errors: bool = False,
+                    thresholds: Sequence[float] = RISK_THRESHOLDS) -> PredictSummary:
+    """Predict ``studies`` into ``out/predictions.csv`` and ``out/errors.csv`` (single process).
+
+    Parameters
+    ----------
+    studies : sequence of Study
+        From :func:`discover_studies`.
+    predictor : Predictor
+        From :func:`load_predictor` (or built by hand around any fusion network).
+    out : path-like
+        Output folder. A folder holding an interrupted run of the same model and salt is
+        resumed: studies already in ``predictions.csv`` or ``errors.csv`` are skipped.
+    pseudonymizer : Pseudonymizer
+        Maps study keys to the ``subject_id`` written.
+    batch_size : int
+        Studies per model call.
+    num_workers : int, optional
+        Decoding processes (default :func:`default_workers`; 0 decodes in this process).
+    retry_errors : bool
+        Retry studies listed in ``errors.csv`` (their rows are removed first).
+    thresholds : (float, float)
+        Risk category cut-offs (low < t0 <= moderate < t1 <= high).
+    """
+    out = Path(out)
+    t0 = time.perf_counter()
+    preds, errors, todo, skip = prepare_output(out, predictor, studies, pseudonymizer,
+                                               retry_errors=retry_errors)
+    n_workers = default_workers() if num_workers is None else num_workers
+    preparer = predictor.preparer
+    if n_workers > 0 and preparer.io_threads is None:
+        preparer = dataclasses.replace(preparer, io_threads=1)
+    dataset = StudyDataset(todo, preparer, pseudonymizer)
+    # items one by one (progress per study); stacking here costs little next to decoding
+    loader = make_loader(dataset, num_workers=n_workers, batch_size=None, collate=False,
+                         prefetch=max(2, -(-batch_size // max(n_workers, 1)) + 1))
+    n_ok = n_fail = 0
+    pending: list[Prepared | Failed] = []
+
+    def flush() -> None:
+        nonlocal n_ok, n_fail
+        batch = collate_studies(pending)
+        pending.clear()
+        if len(batch):
+            try:
+                risks = predictor.runner(batch)
+            except Exception as exc:  # keep going: record the batch's studies as failed
+                log.exception("model call failed")
+                batch.failed.extend(Failed(p.sid, "model", f"{type(exc).__name__}: {exc}")
+                                    for p in batch.prepared)
+                batch.prepared = []
+                risks = {}
+            for row in rows_for_batch(batch, risks, predictor, thresholds=thresholds):
+                preds.append(row)
+                n_ok += 1
+        for f in batch.failed:
+            errors.append(_error_row(f, predictor))
+            n_fail += 1
+
+    for item in progress(loader, desc="predict", total=len(dataset), unit="study"):
+        pending.append(item)
+        if sum(isinstance(p, Prepared) for p in pending) >= batch_size:
+            flush()
+    flush()
+    summary = PredictSummary(out, len(studies), len(skip & {pseudonymizer(s.key) for s in studies}),
+                             n_ok, n_fail, time.perf_counter() - t0)
+    _write_summary(out, summary)
+    return summary
+
+
+def _write_summary(out: Path, summary: PredictSummary) -> None:
+    run_json = out / "run.json"
+    data = json.loads(run_json.read_text()) if run_json.exists() else {}
+    data["last_run"] = {"studies": summary.n_studies, "skipped": summary.n_skipped,
+                        "predicted": summary.n_predicted, "failed": summary.n_failed,
+                        "seconds": round(summary.seconds, 2), **summary.extra}
+    write_text_atomic(run_json, json.dumps(data, indent=2) + "\n")

@@ -1,0 +1,29 @@
+"""Feature extractors (2D/3D), the clinical encoder MLP and the fusion network.
+
+Plain ``nn.Module``s; training lives in :mod:`bonenet.training`.
+
+>>> from bonenet.models import create_model, FusionModel
+>>> enc = create_model("trabecular_cnn", spatial_dims=3)
+>>> net = FusionModel(enc, clinical_features=20, fusion="film", heads=("fracture", "survival"))
+"""
+
+from __future__ import annotations
+
+from ._registry import create_model, list_models, register_model
+from .fusion import HEADS, ClinicalMLP, FusionModel, build_fusion_model
+from .pretrained import LoadReport, load_pretrained, read_state_dict
+from .trabecular import TrabecularCNN
+
+__all__ = [
+    "HEADS",
+    "ClinicalMLP",
+    "FusionModel",
+    "LoadReport",
+    "TrabecularCNN",
+    "build_fusion_model",
+    "create_model",
+    "list_models",
+    "load_pretrained",
+    "read_state_dict",
+    "register_model",
+]

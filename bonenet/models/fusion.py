@@ -1,0 +1,229 @@
+"""Image + clinical fusion network with fracture, survival and regression heads.
+
+One class serves every ablation: image-only (``clinical_features=0``), clinical-only
+(``image_encoder=None``) and fused (both), with concatenation, gating or FiLM fusion.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+__all__ = ["HEADS", "ClinicalMLP", "FusionModel"]
+
+#: Heads a FusionModel can carry.
+HEADS = ("fracture", "survival", "bmd_change")
+FUSIONS = ("concat", "gated", "film")
+
+
+class ClinicalMLP(nn.Module):
+    """Encode clinical values with their observed-mask: ``[x * m, m]`` → MLP → (B, hidden).
+
+    Missing values enter as 0 with their indicator 0, so the network can tell "missing" from
+    "average" (the encoder standardises, so 0 is also the training mean).
+    """
+
+    def __init__(self, n_features: int, hidden: int = 64, dropout: float = 0.2) -> None:
+        super().__init__()
+        self.n_features = int(n_features)
+        self.net = nn.Sequential(
+            nn.Linear(2 * self.n_features, hidden), nn.ReLU(inplace=True), nn.Dropout(dropout),
+            nn.Linear(hidden, hidden), nn.ReLU(inplace=True),
+        )
+
+    def forward(self, clinical: torch.Tensor, observed: torch.Tensor | None = None) -> torch.Tensor:
+        if observed is None:
+            observed = torch.ones_like(clinical)
+        x = torch.nan_to_num(clinical, nan=0.0) * observed
+        return self.net(torch.cat([x, observed], dim=1))
+
+
+class FusionModel(nn.Module):
+    """Fracture-risk network over images and/or clinical variables.
+
+    Parameters
+    ----------
+    image_encoder : nn.Module or None
+        An extractor from :func:`bonenet.models.create_model` (``feature_dim``,
+        ``forward_features``); ``None`` for a clinical-only model.
+    clinical_features : int
+        Width F of the encoded clinical vector; 0 for an image-only model.
+    fusion : {"concat", "gated", "film"}
+        ``concat``: concatenate projected image and clinical embeddings; ``gated``: a learned
+        per-feature sigmoid gate mixes them; ``film``: clinical embedding produces a scale and
+        shift applied to the image embedding (feature-wise linear modulation), concatenated with
+        the clinical embedding. Ignored when only one modality is present.
+    heads : sequence of str
+        Any of ``"fracture"`` (binary logit), ``"survival"`` (discrete-time hazard logits for
+        ``n_intervals`` yearly intervals), ``"bmd_change"`` (regression).
+    n_intervals : int
+        Number of yearly survival intervals (10 → risk to 10 years).
+    hidden : int
+        Embedding width.
+    dropout : float
+        Dropout in the fused trunk and the clinical MLP.
+    """
+
+    def __init__(
+        self,
+        image_encoder: nn.Module | None,
+        clinical_features: int = 0,
+        *,
+        fusion: str = "concat",
+        heads: Sequence[str] = ("fracture",),
+        n_intervals: int = 10,
+        hidden: int = 64,
+        dropout: float = 0.2,
+    ) -> None:
+        super().__init__()
+        heads = tuple(heads)
+        bad = [h for h in heads if h not in HEADS]
+        if bad or not heads:
+            raise ValueError(f"heads must be a non-empty subset of {HEADS}, got {heads}")
+        if fusion not in FUSIONS:
+            raise ValueError(f"fusion must be one of {FUSIONS}, got {fusion!r}")
+        if image_encoder is None and clinical_features <= 0:
+            raise ValueError("a FusionModel needs an image encoder, clinical features, or both")
+        self.fusion = fusion
+        self.head_names = heads
+        self.n_intervals = int(n_intervals)
+        self.clinical_features = int(clinical_features)
+        self.has_image = image_encoder is not None
+        self.has_clinical = self.clinical_features > 0
+
+        self.image_encoder = image_encoder
+        if image_encoder is not None:
+            self.image_proj = nn.Sequential(
+                nn.Linear(int(image_encoder.feature_dim), hidden), nn.LayerNorm(hidden), nn.ReLU(inplace=True)
+            )
+        self.clinical_encoder = ClinicalMLP(self.clinical_features, hidden, dropout) if self.has_clinical else None
+
+        both = self.has_image and self.has_clinical
+        trunk_in = hidden
+        if both and fusion == "concat":
+            trunk_in = 2 * hidden
+        elif both and fusion == "gated":
+            self.gate = nn.Linear(2 * hidden, hidden)
+        elif both and fusion == "film":
+            self.film = nn.Linear(hidden, 2 * hidden)
+            nn.init.zeros_(self.film.weight)
+            nn.init.zeros_(self.film.bias)
+            trunk_in = 2 * hidden
+        self.trunk = nn.Sequential(nn.Dropout(dropout), nn.Linear(trunk_in, hidden), nn.ReLU(inplace=True))
+        out_dims = {"fracture": 1, "survival": self.n_intervals, "bmd_change": 1}
+        self.heads = nn.ModuleDict({h: nn.Linear(hidden, out_dims[h]) for h in heads})
+
+    # ------------------------------------------------------------------ parts
+    def encode_images(self, images: torch.Tensor, image_present: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, K, C, *spatial) → (B, hidden): per-image features averaged over present slots."""
+        assert self.image_encoder is not None
+        b, k = images.shape[0], images.shape[1]
+        feats = self.image_encoder.forward_features(images.flatten(0, 1))  # (B*K, D)
+        feats = self.image_proj(feats).view(b, k, -1)
+        if image_present is None:
+            return feats.mean(dim=1)
+        w = image_present.to(feats.dtype).unsqueeze(-1)
+        return (feats * w).sum(dim=1) / w.sum(dim=1).clamp_min(1.0)
+
+    def embed(
+        self,
+        images: torch.Tensor | None = None,
+        image_present: torch.Tensor | None = None,
+        clinical: torch.Tensor | None = None,
+        clinical_observed: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """The fused (B, hidden) representation the heads read."""
+        img = clin = None
+        if self.has_image:
+            if images is None:
+                raise ValueError("this FusionModel has an image encoder: pass images (B, K, C, *spatial)")
+            img = self.encode_images(images, image_present)
+        if self.clinical_encoder is not None:
+            if clinical is None:
+                raise ValueError(f"this FusionModel expects clinical (B, {self.clinical_features})")
+            if clinical.shape[-1] != self.clinical_features:
+                raise ValueError(
+                    f"clinical has {clinical.shape[-1]} features, the model was built for {self.clinical_features}"
+                )
+            clin = self.clinical_encoder(clinical, clinical_observed)
+        if img is not None and clin is not None:
+            if self.fusion == "concat":
+                z = torch.cat([img, clin], dim=1)
+            elif self.fusion == "gated":
+                g = torch.sigmoid(self.gate(torch.cat([img, clin], dim=1)))
+                z = g * img + (1.0 - g) * clin
+            else:  # film
+                gamma, beta = self.film(clin).chunk(2, dim=1)
+                z = torch.cat([img * (1.0 + gamma) + beta, clin], dim=1)
+        elif img is not None:
+            z = img
+        else:
+            assert clin is not None
+            z = clin
+        return self.trunk(z)
+
+    def forward(
+        self,
+        images: torch.Tensor | None = None,
+        image_present: torch.Tensor | None = None,
+        clinical: torch.Tensor | None = None,
+        clinical_observed: torch.Tensor | None = None,
+    ) -> dict[str, torch.Tensor]:
+        """Raw head outputs: ``fracture`` (B,) logits, ``survival`` (B, n_intervals) hazard logits,
+        ``bmd_change`` (B,)."""
+        z = self.embed(images, image_present, clinical, clinical_observed)
+        out: dict[str, torch.Tensor] = {}
+        for name, head in self.heads.items():
+            y = head(z)
+            out[name] = y if name == "survival" else y.squeeze(-1)
+        return out
+
+    @staticmethod
+    def risk(outputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Convert raw outputs to probabilities.
+
+        ``fracture`` → sigmoid; ``survival`` → cumulative risk by the end of the last interval,
+        ``1 - prod(1 - h_j)`` (10-year risk with yearly intervals), and ``survival_curve`` →
+        (B, n_intervals) cumulative risk at the end of each year; ``bmd_change`` passes through.
+        """
+        out: dict[str, torch.Tensor] = {}
+        if "fracture" in outputs:
+            out["fracture"] = torch.sigmoid(outputs["fracture"])
+        if "survival" in outputs:
+            log_surv = torch.nn.functional.logsigmoid(-outputs["survival"]).cumsum(dim=1)
+            curve = 1.0 - log_surv.exp()
+            out["survival_curve"] = curve
+            out["survival"] = curve[:, -1]
+        if "bmd_change" in outputs:
+            out["bmd_change"] = outputs["bmd_change"]
+        return out
+
+
+def build_fusion_model(
+    *,
+    backbone: str | None = "trabecular_cnn",
+    spatial_dims: int = 3,
+    in_channels: int = 1,
+    clinical_features: int = 0,
+    pretrained: str | None = None,
+    backbone_kwargs: dict | None = None,
+    fusion: str = "concat",
+    heads: Sequence[str] = ("fracture",),
+    n_intervals: int = 10,
+    hidden: int = 64,
+    dropout: float = 0.2,
+) -> FusionModel:
+    """Build a :class:`FusionModel` from plain values (what checkpoints store).
+
+    ``backbone=None`` builds a clinical-only model.
+    """
+    from ._registry import create_model
+
+    encoder = None
+    if backbone:
+        encoder = create_model(backbone, spatial_dims=spatial_dims, in_channels=in_channels,
+                               pretrained=pretrained, **(backbone_kwargs or {}))
+    return FusionModel(encoder, clinical_features, fusion=fusion, heads=heads,
+                       n_intervals=n_intervals, hidden=hidden, dropout=dropout)

@@ -1,0 +1,141 @@
+"""``train(...)``: fit, test and write test predictions from config files (what ``bonenet
+train`` and ``scripts/train.py`` call)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import CheckpointError, ConfigError
+
+__all__ = ["TrainResult", "train"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainResult:
+    """What a training run produced."""
+
+    root: Path
+    best_checkpoint: Path | None
+    last_checkpoint: Path | None
+    test_metrics: dict[str, float] = field(default_factory=dict)
+    predictions_csv: Path | None = None
+    seconds: float = 0.0
+
+
+def _overrides(sets: Sequence[str]) -> list[str]:
+    out = []
+    for s in sets:
+        if "=" not in s:
+            raise ConfigError(f"--set {s!r}: expected KEY=VALUE, e.g. --set trainer.max_epochs=5")
+        out.append(f"--{s}")
+    return out
+
+
+def train(
+    configs: Sequence[str | Path],
+    *,
+    sets: Sequence[str] = (),
+    resume: str | None = None,
+    test: bool = True,
+    name: str | None = None,
+    device: str | None = None,
+) -> TrainResult:
+    """Train from YAML configs (later files and ``sets`` override earlier ones).
+
+    Parameters
+    ----------
+    configs : sequence of path
+        LightningCLI YAML files (``configs/experiment/*.yaml``).
+    sets : sequence of str
+        ``KEY=VALUE`` overrides, e.g. ``trainer.max_epochs=5`` or ``model.fusion=gated``.
+    resume : str, optional
+        ``"last"`` (the run folder's ``checkpoints/last.ckpt``) or a checkpoint path.
+    test : bool
+        After fitting, evaluate the best checkpoint on the test split and write
+        ``predictions_test.csv`` (``subject_id``, outcomes, ``p_<name>``).
+    name : str, optional
+        Model name in the predictions column (default: first config's file stem).
+    device : str, optional
+        ``auto``/``cpu``/``cuda``/``cuda:N`` (default auto: CUDA if present).
+    """
+    from .cli import build_cli
+
+    for c in configs:
+        if not Path(c).is_file():
+            raise ConfigError(f"config file {str(c)!r} does not exist")
+    args: list[str] = []
+    for c in configs:
+        args += ["--config", str(c)]
+    args += _overrides(sets)
+    if device:
+        args += ["--device", device]
+    cli = build_cli(args)
+    trainer, model, dm = cli.trainer, cli.model, cli.datamodule
+    root = Path(trainer.default_root_dir)
+    ckpt_cb = cli.config_init["resume_checkpoint"]
+    ckpt_path = None
+    if resume:
+        ckpt_path = Path(ckpt_cb.dirpath) / "last.ckpt" if resume == "last" else Path(resume)
+        if not ckpt_path.is_file():
+            raise CheckpointError(f"cannot resume: checkpoint {str(ckpt_path)!r} does not exist")
+    t0 = time.perf_counter()
+    trainer.fit(model, datamodule=dm, ckpt_path=None if ckpt_path is None else str(ckpt_path))
+    seconds = time.perf_counter() - t0
+    best_cb = cli.config_init["checkpoint"]
+    best = Path(best_cb.best_model_path) if best_cb.best_model_path else None
+    last = Path(ckpt_cb.dirpath) / "last.ckpt"
+    result = TrainResult(root=root, best_checkpoint=best, last_checkpoint=last if last.is_file() else None,
+                         seconds=seconds)
+    if test and getattr(trainer, "interrupted", False) is False and _has_loader(dm, "test_dataloader"):
+        which = str(best) if best is not None else None
+        metrics = trainer.test(model, datamodule=dm, ckpt_path=which, verbose=True)
+        result.test_metrics = {k: float(v) for k, v in (metrics[0] if metrics else {}).items()}
+        if trainer.world_size == 1 and _has_loader(dm, "predict_dataloader"):
+            preds = trainer.predict(model, datamodule=dm, ckpt_path=which)
+            label = name or Path(configs[0]).stem
+            result.predictions_csv = write_predictions(preds or [], root / "predictions_test.csv", label)
+    return result
+
+
+def _has_loader(dm: Any, hook: str) -> bool:
+    import lightning.pytorch as pl
+
+    fn = getattr(type(dm), hook, None)
+    return fn is not None and fn is not getattr(pl.LightningDataModule, hook)
+
+
+def write_predictions(preds: list[dict[str, Any]], path: Path, label: str) -> Path:
+    """Write predict_step outputs as a predictions CSV (COMMON.md contract), atomically."""
+    import pandas as pd
+
+    from .._atomic import atomic_path
+
+    rows: list[dict[str, Any]] = []
+    for p in preds:
+        n = len(p["subject_ids"])
+        for i in range(n):
+            row: dict[str, Any] = {"subject_id": p["subject_ids"][i]}
+            for k, v in p["targets"].items():
+                val = v[i].item()
+                row[k] = val
+            if "fracture" in p:
+                row[f"p_{label}"] = float(p["fracture"][i])
+            if "survival" in p:
+                row[f"p_{label}_survival10y" if "fracture" in p else f"p_{label}"] = float(p["survival"][i])
+            if "bmd_change" in p:
+                row[f"pred_{label}_bmd_change"] = float(p["bmd_change"][i])
+            rows.append(row)
+    df = pd.DataFrame(rows)
+    if "event" in df:
+        df["event"] = df["event"].astype("Int64").where(df["event"] >= 0)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp:
+        df.to_csv(tmp, index=False)
+    return path

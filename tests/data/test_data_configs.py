@@ -1,0 +1,64 @@
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from data_cohort_helpers import write_cohort
+from jsonargparse import ArgumentParser
+
+from bonenet import Volume, io
+from bonenet.data import BoneDataModule
+
+CONFIGS = Path(__file__).resolve().parents[2] / "configs" / "data"
+
+
+def _args(name: str, tmp_path: Path) -> dict:
+    args = yaml.safe_load((CONFIGS / f"{name}.yaml").read_text())["init_args"]
+    return args | {"cache_dir": str(tmp_path / "cache"), "num_workers": 0, "batch_size": 2}
+
+
+def _dxa_cohort(root: Path) -> Path:
+    rng = np.random.default_rng(0)
+    (root / "studies").mkdir(parents=True)
+    rows = ["subject_id,image,fracture,age,sex"]
+    for i in range(6):
+        a = rng.normal(100, 10, (1, 90, 80)).astype(np.float32)
+        a[0, 30:60, 20:50] += 400
+        io.save(Volume(a, spacing=(1.0, 0.6, 0.6), units="raw"), root / "studies" / f"d{i}.nii.gz")
+        rows.append(f"d{i},studies/d{i}.nii.gz,{i % 2},{60 + i},F")
+    (root / "manifest.csv").write_text("\n".join(rows) + "\n")
+    return root / "manifest.csv"
+
+
+@pytest.mark.parametrize("name,units", [("hrpqct", "mgHA/cm3"), ("qct", "HU"), ("clinical_only", "HU")])
+def test_3d_configs_build_batches(tmp_path, name, units):
+    man = write_cohort(tmp_path / "c", n=8, units=units, shape=(16, 16, 16))
+    dm = BoneDataModule(str(man), **_args(name, tmp_path))
+    dm.setup()
+    batch = next(iter(dm.train_dataloader()))
+    if dm.use_images:
+        assert batch.images.shape == (2, 1, 1, *dm.preprocess.roi_size)
+        assert float(batch.images.min()) >= -0.5  # windowed to [0, 1] then jittered
+    else:
+        assert batch.images is None
+    assert batch.clinical.shape == (2, dm.n_clinical_features)
+
+
+def test_dxa_config_builds_2d_batches(tmp_path):
+    dm = BoneDataModule(str(_dxa_cohort(tmp_path / "c")), **_args("dxa", tmp_path))
+    dm.setup()
+    batch = next(iter(dm.val_dataloader()))
+    assert dm.spatial_dims == 2 and batch.images.shape[2:] == (1, 64, 64)
+
+
+def test_a_misspelt_config_key_is_named(tmp_path):
+    bad = yaml.safe_load((CONFIGS / "hrpqct.yaml").read_text())
+    bad["init_args"]["roi_sise"] = bad["init_args"].pop("roi_size")
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(bad))
+    parser = ArgumentParser(exit_on_error=False)
+    parser.add_subclass_arguments(BoneDataModule, "data", required=True)
+    with pytest.raises(Exception, match="roi_sise"):
+        parser.parse_args(["--data", str(path), "--data.manifest", "m.csv"])
+    good = parser.parse_args(["--data", str(CONFIGS / "hrpqct.yaml"), "--data.manifest", "m.csv"])
+    assert good.data.init_args.roi_size == [64, 64, 64]

@@ -1,0 +1,122 @@
+"""`bonenet evaluate` end to end, and its handling of bad input."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from bonenet.cli import main
+from bonenet.errors import EvaluationError
+from bonenet.evaluation import evaluate_predictions, load_predictions, metrics_by_group
+
+
+def _frame(n=600, seed=0):
+    rng = np.random.default_rng(seed)
+    x, z = rng.normal(size=n), rng.normal(size=n)
+    lin = x + z - 2.0
+    y = (rng.random(n) < 1 / (1 + np.exp(-lin))).astype(int)
+    t_true = rng.exponential(12 * np.exp(-lin - 1.5))
+    c = rng.uniform(2, 14, n)
+    return pd.DataFrame({
+        "subject_id": [f"S{i:04d}" for i in range(n)],
+        "site": np.where(np.arange(n) < 150, "ext", np.where(rng.random(n) < 0.5, "A", "B")),
+        "fracture": y, "time_years": np.minimum(t_true, c).round(2), "event": (t_true <= c).astype(int),
+        "sex": np.where(rng.random(n) < 0.7, "F", "M"), "age": rng.uniform(45, 90, n).round(),
+        "p_fused": 1 / (1 + np.exp(-(0.9 * (x + z) - 1.9))), "p_clinical": 1 / (1 + np.exp(-(x - 1.7))),
+    })
+
+
+def test_cli_writes_complete_report(tmp_path, capsys):
+    df = _frame()
+    f1, f2 = tmp_path / "fused.csv", tmp_path / "clin.csv"
+    df.drop(columns="p_clinical").to_csv(f1, index=False)
+    df[["subject_id", "fracture", "site", "p_clinical"]].sample(frac=1, random_state=0).to_csv(f2, index=False)
+    out = tmp_path / "rep"
+    rc = main(["evaluate", str(f1), str(f2), "--outcome", "fracture", "--models", "fused,clinical",
+               "--reference", "clinical", "--site-column", "site", "--external-site", "ext",
+               "--n-boot", "60", "--report", str(out)])
+    assert rc == 0
+    m = json.loads((out / "metrics.json").read_text())
+    fused = m["models"]["fused"]
+    assert fused["auc_delong"]["auc"] > m["models"]["clinical"]["auc_delong"]["auc"]
+    assert set(fused["survival"]) >= {"harrell_c", "uno_c_10y", "td_auc_5y", "td_auc_10y", "calibration_10y"}
+    assert "nri" in m["comparisons"]["fused_vs_clinical"]["reclassification"]
+    assert set(m["subgroups"]["site"]["fused"]) == {"A", "B", "ext"}
+    assert "auc_retention" in m["external_validation"]["fused"]["external"]["ext"]["drift"]
+    html = (out / "report.html").read_text()
+    assert html.count("data:image/png;base64,") == 5
+    md = (out / "report.md").read_text()
+    for heading in ("Discrimination and calibration", "Reclassification", "Per site", "TRIPOD+AI"):
+        assert heading in md
+    assert "report.html" in capsys.readouterr().out
+
+
+def _run_bad(tmp_path, df, *extra):
+    f = tmp_path / "p.csv"
+    df.to_csv(f, index=False)
+    return main(["evaluate", str(f), "--report", str(tmp_path / "r"), "--n-boot", "20", *extra])
+
+
+@pytest.mark.parametrize("mutate, msg", [
+    (lambda d: d.assign(p_fused=d.p_fused.where(d.index != 7)), r"p_fused: 1 missing .*row 7"),
+    (lambda d: d.assign(p_fused=d.p_fused * 100), r"p_fused: .* outside \[0, 1\].*percentages"),
+    (lambda d: d.assign(fracture=d.fracture.replace(1, 2)), r"fracture: outcomes must be 0 or 1"),
+])
+def test_bad_values_raise_clear_errors(tmp_path, capsys, mutate, msg):
+    df = mutate(_frame(n=100))
+    with pytest.raises(EvaluationError, match=msg):
+        evaluate_predictions(df, n_boot=10)
+    assert _run_bad(tmp_path, df) == 2
+    assert "error:" in capsys.readouterr().err
+
+
+def test_mismatched_ids_between_files(tmp_path):
+    df = _frame(n=50)
+    a, b = tmp_path / "a.csv", tmp_path / "b.csv"
+    df.drop(columns="p_clinical").to_csv(a, index=False)
+    df[["subject_id", "p_clinical"]].iloc[5:].to_csv(b, index=False)
+    with pytest.raises(EvaluationError, match=r"subject ids do not match.*5 only in a\.csv"):
+        load_predictions([a, b], outcome="fracture")
+    dup = pd.concat([df, df.iloc[:1]])
+    dup.to_csv(a, index=False)
+    with pytest.raises(EvaluationError, match="duplicated subject_id"):
+        load_predictions([a], outcome="fracture")
+
+
+def test_single_outcome_class_reports_undefined(tmp_path):
+    df = _frame(n=80).assign(fracture=0)
+    m, _ = evaluate_predictions(df, models=["fused"], n_boot=10)
+    assert "undefined" in m["models"]["fused"]["auc_delong"]
+    assert "both outcome classes" in m["models"]["fused"]["bootstrap"]["undefined"]
+    assert "warning" in m
+    assert _run_bad(tmp_path, df) == 0  # report still written, with the reason
+
+
+def test_empty_site_is_reported_undefined():
+    df = _frame(n=200)
+    g = metrics_by_group(df.fracture, df.p_fused, df.site, name="site", expected=["A", "B", "ext", "Z"])
+    assert g["Z"]["n"] == 0 and g["Z"]["auc"] == {"undefined": "no subjects in this group"}
+    m, _ = evaluate_predictions(df, models=["fused"], site_column="site", external_sites=["Z"], n_boot=10)
+    z = m["external_validation"]["fused"]["external"]["Z"]
+    assert "no subjects" in z["note"] and z["drift"]["auc_retention"] is None
+    one_class = df[(df.site == "A") | (df.fracture == 0)]
+    g = metrics_by_group(one_class.fracture, one_class.p_fused, one_class.site, name="site")
+    assert "undefined" in g["B"]["auc"]
+
+
+def test_join_tolerates_bookkeeping_and_number_formatting(tmp_path):
+    df = _frame(n=60)
+    a, b = tmp_path / "fused.csv", tmp_path / "clin.csv"
+    df.drop(columns="p_clinical").assign(model="fused", qc_flags="").to_csv(a, index=False)
+    other = df[["subject_id", "fracture", "time_years", "p_clinical"]].assign(model="clinical")
+    other["time_years"] = other["time_years"] + 1e-9  # same follow-up, written with other precision
+    other.to_csv(b, index=False, float_format="%.12g")
+    got = load_predictions([a, b], outcome="fracture")
+    assert {"p_fused", "p_clinical"} <= set(got.columns) and len(got) == 60
+    other.assign(fracture=1 - other.fracture).to_csv(b, index=False)
+    with pytest.raises(EvaluationError, match="'fracture' disagrees"):
+        load_predictions([a, b], outcome="fracture")
+    df.assign(split=np.where(np.arange(60) < 20, "test", "train")).to_csv(a, index=False)
+    got = load_predictions([a], outcome="fracture", splits=["test"])
+    assert len(got) == 20

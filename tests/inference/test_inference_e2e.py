@@ -1,0 +1,105 @@
+"""End to end: the quick demo, then `bonenet predict` killed and resumed, and `bonenet export`,
+on the demo's real checkpoints."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from bonenet.cli import main
+from bonenet.inference import read_rows
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+_NEEDED = ("bonenet.synth", "bonenet.training", "bonenet.baselines", "bonenet.evaluation")
+pytestmark = pytest.mark.skipif(
+    any(importlib.util.find_spec(m) is None for m in _NEEDED),
+    reason="the demo needs the synth, training, baselines and evaluation rooms")
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    out = tmp_path_factory.mktemp("demo")
+    os.environ["BONENET_PROGRESS"] = "0"
+    assert main(["demo", "--quick", "--out", str(out)]) == 0
+    return out
+
+
+def test_quick_demo_runs_every_stage(demo, capsys):
+    info = json.loads((demo / "demo.json").read_text())
+    assert all(v.startswith("ok") for v in info["stages"].values()), info["stages"]
+    assert (demo / "report" / "report.html").is_file()
+    assert {"fused", "clinical", "clinical_lr", "lasso"} <= set(info["headline"]["auc_external"])
+    p = info["headline"]["predict"]
+    assert p["failed"] == 2 and p["predicted"] == info["headline"]["n_external"]
+    assert p["max_abs_diff"] < 1e-4  # predict repeats the training preprocessing exactly
+    err = pd.read_csv(demo / "predict" / "errors.csv")
+    assert len(err) == 2 and err["reason"].str.len().gt(10).all()
+
+
+def _ckpt(demo: Path, name: str) -> Path:
+    found = sorted((demo / "train" / name / "checkpoints").glob("*.ckpt"))
+    assert found, f"no checkpoint for {name}"
+    return next((c for c in found if c.stem == "best"), found[0])
+
+
+@pytest.mark.parametrize("fmt", ["torchscript", "onnx"])
+def test_export_checkpoint_with_parity(demo, tmp_path, fmt, capsys):
+    assert main(["export", str(_ckpt(demo, "fused")), "--format", fmt, "--out", str(tmp_path)]) == 0
+    cfg = json.loads((tmp_path / "model.json").read_text())
+    assert cfg["parity"]["max_abs_diff"] < 1e-4
+    assert cfg["preprocess"]["roi_size"] == [24, 24, 24]
+    assert cfg["clinical_encoder"]["feature_names"]
+    assert "parity" in capsys.readouterr().out
+
+
+def test_predict_cli_killed_and_rerun_gives_each_study_once(demo, tmp_path):
+    src = demo / "heldout" / "studies"
+    studies = tmp_path / "studies"
+    studies.mkdir()
+    good = [d for d in sorted(src.iterdir()) if not d.name.startswith("broken")]
+    n = 0
+    for rep in range(4):  # enough studies that the kill lands mid-run
+        for d in good:
+            (studies / f"{d.name}_{rep}").symlink_to(d.resolve(), target_is_directory=True)
+            n += 1
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "bonenet", "predict", "--checkpoint", str(_ckpt(demo, "fused")),
+           "--studies", str(studies), "--out", str(out), "--batch-size", "1", "--workers", "1"]
+    env = {**os.environ, "BONENET_PROGRESS": "0", "PYTHONPATH": str(ROOT),
+           "BONENET_SALT": "e2e-test-salt-000"}
+    proc = subprocess.Popen(cmd, env=env, start_new_session=True, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
+    pred = out / "predictions.csv"
+    deadline = time.monotonic() + 180
+    try:
+        while time.monotonic() < deadline:
+            if pred.exists() and len(read_rows(pred)[1]) >= 2:
+                break
+            if proc.poll() is not None:
+                raise AssertionError(proc.stderr.read().decode()[-3000:])
+            time.sleep(0.02)
+        os.killpg(proc.pid, signal.SIGKILL)
+    finally:
+        proc.wait(timeout=30)
+        proc.stderr.close()
+    n_before = len(read_rows(pred)[1])
+    assert 2 <= n_before < n
+    r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert f"{n_before} already done" in r.stdout
+    ids = [row["subject_id"] for row in read_rows(pred)[1]]
+    assert len(ids) == len(set(ids)) == n
+    # no salt, no run
+    env.pop("BONENET_SALT")
+    r = subprocess.run([*cmd[:-4], "--out", str(tmp_path / "nosalt")], env=env,
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 2 and "--salt" in r.stderr

@@ -1,0 +1,92 @@
+"""FusionModel: fusion modes, ablations, multi-image pooling, masking, risk, tracing."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from bonenet.models import FusionModel, build_fusion_model, create_model
+
+F = 5
+
+
+def _inputs(b=3, k=2, roi=16, dims=3):
+    g = torch.Generator().manual_seed(0)
+    images = torch.randn(b, k, 1, *([roi] * dims), generator=g)
+    present = torch.ones(b, k, dtype=torch.bool)
+    clinical = torch.randn(b, F, generator=g)
+    observed = torch.ones(b, F)
+    return images, present, clinical, observed
+
+
+@pytest.mark.parametrize("fusion", ["concat", "gated", "film"])
+def test_fusion_modes_all_heads(fusion):
+    net = FusionModel(create_model("trabecular_cnn", spatial_dims=3), F, fusion=fusion,
+                      heads=("fracture", "survival", "bmd_change"), n_intervals=10)
+    out = net(*_inputs())
+    assert out["fracture"].shape == (3,)
+    assert out["survival"].shape == (3, 10)
+    assert out["bmd_change"].shape == (3,)
+    loss = out["fracture"].sum() + out["survival"].sum() + out["bmd_change"].sum()
+    loss.backward()
+    assert net.image_encoder.stages[0].down[0].weight.grad.abs().sum() > 0
+    assert net.clinical_encoder.net[0].weight.grad.abs().sum() > 0
+
+
+def test_image_only_and_clinical_only_same_code():
+    images, present, clinical, observed = _inputs()
+    img_only = FusionModel(create_model("trabecular_cnn", spatial_dims=3), 0)
+    assert img_only(images, present)["fracture"].shape == (3,)
+    clin_only = build_fusion_model(backbone=None, clinical_features=F)
+    assert clin_only(clinical=clinical, clinical_observed=observed)["fracture"].shape == (3,)
+    with pytest.raises(ValueError, match="images"):
+        img_only(clinical=clinical)
+    with pytest.raises(ValueError, match="clinical"):
+        clin_only()
+    with pytest.raises(ValueError):
+        FusionModel(None, 0)
+
+
+def test_padded_images_and_missing_clinical_are_ignored():
+    torch.manual_seed(0)
+    net = FusionModel(create_model("trabecular_cnn", spatial_dims=3), F, fusion="film").eval()
+    images, present, clinical, observed = _inputs()
+    present[0, 1] = False  # subject 0 has one image only
+    observed[1, 2] = 0.0  # subject 1 misses variable 2
+    base = net(images, present, clinical, observed)["fracture"]
+    images2, clinical2 = images.clone(), clinical.clone()
+    images2[0, 1] = 100.0  # garbage in the padded slot
+    clinical2[1, 2] = 1e3  # garbage in the missing value
+    again = net(images2, present, clinical2, observed)["fracture"]
+    assert torch.allclose(base, again, atol=1e-6)
+    # but a real image slot does matter
+    images2[0, 0] = 5.0
+    assert not torch.allclose(base, net(images2, present, clinical2, observed)["fracture"])
+
+
+def test_pooling_over_images_is_order_invariant():
+    net = FusionModel(create_model("trabecular_cnn", spatial_dims=2), 0).eval()
+    images, present, _, _ = _inputs(dims=2, roi=32)
+    a = net(images, present)["fracture"]
+    b = net(images.flip(1), present)["fracture"]
+    assert torch.allclose(a, b, atol=1e-6)
+
+
+def test_risk_conversion():
+    logits = torch.tensor([[0.0, -1.0, 2.0]])
+    out = FusionModel.risk({"fracture": torch.tensor([0.0]), "survival": logits})
+    h = torch.sigmoid(logits)
+    assert torch.allclose(out["survival"], 1 - (1 - h).prod(dim=1))
+    assert torch.allclose(out["survival_curve"][0, 0], h[0, 0])
+    assert torch.allclose(out["fracture"], torch.tensor([0.5]))
+    assert ((out["survival_curve"].diff(dim=1)) >= 0).all()
+
+
+def test_torchscript_trace_matches_eager():
+    net = FusionModel(create_model("trabecular_cnn", spatial_dims=3), F, fusion="gated",
+                      heads=("fracture", "survival")).eval()
+    args = _inputs()
+    traced = torch.jit.trace(net, args, strict=False)
+    a, b = net(*args), traced(*args)
+    for k in a:
+        assert torch.allclose(a[k], b[k], atol=1e-5)
