@@ -67,3 +67,16 @@ def test_features_parallel_workers(tmp_path):
                "--workers", "2", "--no-smi"])
     assert rc == 0
     assert sorted(pd.read_csv(tmp_path / "f.csv")["subject_id"]) == ["a", "b"]
+
+
+def test_trabecular_cube_is_measured_without_cortex():
+    from bonenet.commands._measure import measure_volume
+
+    rng = np.random.default_rng(7)
+    f = ndi.gaussian_filter(rng.normal(size=(40, 40, 40)), 2.0, mode="wrap")
+    rho = np.where(f > np.quantile(f, 0.8), 800.0, 50.0).astype(np.float32)
+    vol = Volume(rho, spacing=(SP, SP, SP), units="mgHA/cm3", modality="HRPQCT")
+    res = measure_volume(vol, smi=False)
+    assert "ct_th_mm" not in res
+    assert res["bv_tv"] == pytest.approx(0.2, abs=0.05)
+    assert res["tb_vbmd_mgcm3"] == pytest.approx(float(rho.mean()))
