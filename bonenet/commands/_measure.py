@@ -110,10 +110,34 @@ def _is_trabecular_cube(volume: Volume, *, low: float = 150.0) -> bool:
     return bool(np.mean(rim > low) > 0.5)
 
 
-def measure_study(path: str | Path, *, modality: str = "auto", smi: bool = True) -> dict[str, float]:
-    """Load the image at ``path`` with :func:`bonenet.io.load` and measure it."""
+def measure_study(path: str | Path, *, modality: str = "auto", smi: bool = True,
+                  phantom: dict[str, Any] | None = None) -> dict[str, float]:
+    """Load the image at ``path`` with :func:`bonenet.io.load` and measure it.
+
+    ``phantom`` (``densities``, ``radius_mm``, ``material``, ``base_density``) calibrates a
+    CT image in HU with the rods found in it before measuring.
+    """
     from .. import io
 
     vol = io.load(path)
+    if phantom is not None and vol.units == "HU":
+        from ..calibrate import apply_calibration, phantom_calibration
+
+        radii = phantom["radius_mm"]
+        radii = list(radii) if isinstance(radii, (list, tuple)) else [radii]
+        best, last_err = None, None
+        for rad in radii:  # several candidate rod radii: keep the best fit
+            try:
+                cal = phantom_calibration(vol, phantom["densities"], radius_mm=float(rad),
+                                          material=phantom.get("material", "HA"),
+                                          base_density=phantom.get("base_density"))
+            except CalibrationError as exc:
+                last_err = exc
+                continue
+            if best is None or cal.r2 > best.r2:
+                best = cal
+        if best is None:
+            raise last_err if last_err is not None else CalibrationError("no rod radius given")
+        vol = apply_calibration(vol, best)
     res = measure_volume(vol, modality=modality, smi=smi)
     return {k: (float(v) if isinstance(v, (int, float, np.floating)) else v) for k, v in res.items()}
