@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import multiprocessing as mp
 import os
+import queue
 import sys
 import time
 
@@ -153,7 +154,14 @@ def main(argv: list[str] | None = None) -> int:
         q = ctx.Queue()
         proc = ctx.Process(target=_child, args=(name, n, True, q))
         proc.start()
-        res = q.get()
+        res = None
+        while res is None:
+            try:
+                res = q.get(timeout=2.0)
+            except queue.Empty:
+                if not proc.is_alive():  # killed (e.g. out of memory) before reporting
+                    res = (name, float("nan"), float("nan"), float("nan"), float("nan"), float("nan"),
+                           f"worker died with exit code {proc.exitcode} (out of memory?)")
         proc.join()
         results[name] = res
         _, dt, peak, th, sp, bvtv, err = res
