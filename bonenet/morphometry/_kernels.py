@@ -278,3 +278,32 @@ def finish(out):
         for y in range(ny):
             for x in range(nx):
                 out[z, y, x] = abs(out[z, y, x])
+
+
+@nb.njit(parallel=True, **_NB)
+def prune_contained(pmap, cz, cy, cx, peak, s0, s1, s2, f, keep):
+    """keep[i] = False when a neighbouring sphere nearly contains sphere i.
+
+    ``pmap`` holds each ridge voxel's sub-voxel radius (0 elsewhere). Sphere i is dropped
+    when a 26-neighbour one step v away has a radius ≥ r_i + f·|v|: its own sphere then
+    covers all of sphere i but a crescent thinner than (1 − f)·|v| at the surface.
+    """
+    nz, ny, nx = pmap.shape
+    for i in nb.prange(cz.shape[0]):
+        z = cz[i]
+        y = cy[i]
+        x = cx[i]
+        r = peak[i]
+        for dz in range(-1, 2):
+            for dy in range(-1, 2):
+                for dx in range(-1, 2):
+                    if dz == 0 and dy == 0 and dx == 0:
+                        continue
+                    zz = z + dz
+                    yy = y + dy
+                    xx = x + dx
+                    if zz < 0 or yy < 0 or xx < 0 or zz >= nz or yy >= ny or xx >= nx:
+                        continue
+                    q = pmap[zz, yy, xx]
+                    if q > r and q >= r + f * math.sqrt((dz * s0) ** 2 + (dy * s1) ** 2 + (dx * s2) ** 2):
+                        keep[i] = False

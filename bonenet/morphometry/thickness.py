@@ -37,6 +37,8 @@ __all__ = ["local_thickness", "thickness_stats"]
 #: Ridge tolerance: a voxel stays a sphere centre unless a neighbour one step v away is higher
 #: by at least (1 - _SLACK)·|v| (it then lies on the flank of a ridge, not on it).
 _SLACK = 0.5
+#: Second pass on the sub-voxel radii: same test with slack 0.7.
+_PRUNE = 0.7
 #: Digitisation gap in voxels for flat and curved ridges, and the codimension breakpoints.
 _GAP = (0.5, 0.12, 1.15, 1.4)
 
@@ -128,7 +130,14 @@ def _ridge(m: np.ndarray, sp: tuple[float, float, float], zero_edge: bool):
     K.ridge_collect(d, sp[0], sp[1], sp[2], zero_edge, flags, starts, cz, cy, cx, peak, value,
                     *_GAP)
     del flags
-    return d, (cz, cy, cx), peak, value
+    # second, sub-voxel pass: drop spheres a neighbour's sphere nearly contains (fewer,
+    # equally placed spheres to paint; measured effect on Tb.Sp ≈ −0.5 %)
+    pmap = np.zeros(m.shape, np.float32)
+    pmap[cz, cy, cx] = peak
+    keep = np.ones(n, dtype=np.bool_)
+    K.prune_contained(pmap, cz, cy, cx, peak, sp[0], sp[1], sp[2], 1.0 - _PRUNE, keep)
+    del pmap
+    return d, (cz[keep], cy[keep], cx[keep]), peak[keep], value[keep]
 
 
 def thickness_stats(thickness: np.ndarray, where: np.ndarray) -> dict[str, float]:
