@@ -281,10 +281,10 @@ def finish(out):
 
 
 @nb.njit(parallel=True, **_NB)
-def prune_contained(pmap, cz, cy, cx, peak, s0, s1, s2, f, keep):
+def prune_contained(pmap, flags, cz, cy, cx, peak, s0, s1, s2, f, keep):
     """keep[i] = False when a neighbouring sphere nearly contains sphere i.
 
-    ``pmap`` holds each ridge voxel's sub-voxel radius (0 elsewhere). Sphere i is dropped
+    ``pmap`` holds each ridge voxel's sub-voxel radius where ``flags`` is set. Sphere i is dropped
     when a 26-neighbour one step v away has a radius ≥ r_i + f·|v|: its own sphere then
     covers all of sphere i but a crescent thinner than (1 − f)·|v| at the surface.
     """
@@ -303,6 +303,8 @@ def prune_contained(pmap, cz, cy, cx, peak, s0, s1, s2, f, keep):
                     yy = y + dy
                     xx = x + dx
                     if zz < 0 or yy < 0 or xx < 0 or zz >= nz or yy >= ny or xx >= nx:
+                        continue
+                    if not flags[zz, yy, xx]:
                         continue
                     q = pmap[zz, yy, xx]
                     if q > r and q >= r + f * math.sqrt((dz * s0) ** 2 + (dy * s1) ** 2 + (dx * s2) ** 2):
