@@ -12,7 +12,7 @@ import torch
 from torch.utils.data import Dataset
 
 from .._progress import progress
-from ..errors import ConfigError
+from ..errors import BoneNetError, ConfigError
 from ._augment import derive_seed
 from ._batch import TARGET_KEYS, Sample
 from ._manifest import Manifest, read_manifest
@@ -52,13 +52,20 @@ class BoneDataset(Dataset):
     load_options : dict, optional
         Extra keyword arguments for :func:`bonenet.io.load` (e.g. ``units="HU"`` for a NIfTI
         without bonenet's header note).
+    on_error : {"raise", "mark"}
+        What a study that cannot be read or preprocessed does: stop (training), or become an
+        absent image slot with the reason in ``Sample.error`` / ``Batch.errors`` so batch
+        inference goes on past it.
     """
 
     def __init__(self, manifest: Manifest | pd.DataFrame | str | os.PathLike[str], *,
                  image_columns: Sequence[str] = ("image",), preprocess: Preprocess | None = None,
                  encoder: ClinicalEncoder | None = None, augment: Augment | None = None,
                  cache: SampleCache | None = None, mask_column: str | None = None,
-                 load_options: dict[str, Any] | None = None) -> None:
+                 load_options: dict[str, Any] | None = None, on_error: str = "raise") -> None:
+        if on_error not in ("raise", "mark"):
+            raise ConfigError(f"BoneDataset: on_error must be 'raise' or 'mark'; got {on_error!r}")
+        self.on_error = on_error
         if isinstance(manifest, (str, os.PathLike)):
             manifest = read_manifest(manifest, image_columns=image_columns,
                                      require_images=preprocess is not None)
@@ -148,12 +155,19 @@ class BoneDataset(Dataset):
         else:
             i = int(item)
         images = present = None
+        error: str | None = None
         if self.preprocess is not None:
             shape = self.preprocess.output_shape
             imgs = []
             flags = []
             for k in range(len(self.image_columns)):
-                arr = self.load_image(i, k)
+                try:
+                    arr = self.load_image(i, k)
+                except BoneNetError as exc:
+                    if self.on_error == "raise":
+                        raise
+                    error = f"{self.image_columns[k]}: {exc}" if error is None else error
+                    arr = None
                 if arr is None:
                     imgs.append(torch.zeros(shape))
                     flags.append(False)
@@ -169,7 +183,8 @@ class BoneDataset(Dataset):
         if self._clinical is not None:
             clin, obs = self._clinical[0][i], self._clinical[1][i]
         return Sample(subject_id=self.subject_ids[i], images=images, clinical=clin,
-                      clinical_observed=obs, targets=dict(self._targets[i]), image_present=present)
+                      clinical_observed=obs, targets=dict(self._targets[i]), image_present=present,
+                      error=error)
 
     def warm_cache(self) -> int:
         """Preprocess every image into the cache now (with a progress bar); returns entries made."""

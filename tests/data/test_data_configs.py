@@ -3,7 +3,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from conftest import write_cohort
+from data_cohort_helpers import write_cohort
 from jsonargparse import ArgumentParser
 
 from bonenet import Volume, io
@@ -48,7 +48,7 @@ def test_dxa_config_builds_2d_batches(tmp_path):
     dm = BoneDataModule(str(_dxa_cohort(tmp_path / "c")), **_args("dxa", tmp_path))
     dm.setup()
     batch = next(iter(dm.val_dataloader()))
-    assert dm.spatial_dims == 2 and batch.images.shape[2:] == (1, 128, 128)
+    assert dm.spatial_dims == 2 and batch.images.shape[2:] == (1, 64, 64)
 
 
 def test_a_misspelt_config_key_is_named(tmp_path):
