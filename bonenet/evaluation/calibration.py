@@ -181,7 +181,9 @@ def calibration_curve_binned(y: object, p: object, *, n_bins: int = 10, strategy
     z = stats.norm.ppf(0.5 + level / 2)
     centre = (obs + z * z / (2 * n)) / (1 + z * z / n)
     half = z * np.sqrt(obs * (1 - obs) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return {"mean_predicted": mp, "observed": obs, "lower": centre - half, "upper": centre + half,
+    # Wilson bounds contain the observed rate; clip away rounding at rates of exactly 0 or 1
+    return {"mean_predicted": mp, "observed": obs, "lower": np.clip(np.minimum(centre - half, obs), 0, 1),
+            "upper": np.clip(np.maximum(centre + half, obs), 0, 1),
             "n": n.astype(np.int64)}
 
 
