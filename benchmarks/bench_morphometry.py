@@ -67,25 +67,33 @@ class _PeakRSS:
         return (self.peak - self.base) / 2**20
 
 
+def _mean_inside(th: np.ndarray, n: int) -> float:
+    """Mean of a thickness map over its n structure voxels (0 outside), without a copy."""
+    return float(th.sum(dtype=np.float64) / n)
+
+
 def _run_bonenet(m: np.ndarray) -> tuple[float, float]:
     from bonenet.morphometry import local_thickness
 
+    nb = int(m.sum())
     th = local_thickness(m, spacing=1.0)
-    a = float(th[m].mean())
+    a = _mean_inside(th, nb)
     del th
-    sp = local_thickness(~m, spacing=1.0)
-    b = float(sp[~m].mean())
+    marrow = ~m
+    sp = local_thickness(marrow, spacing=1.0)
+    b = _mean_inside(sp, m.size - nb)
     return a, b
 
 
 def _run_porespy(m: np.ndarray) -> tuple[float, float]:
     import porespy
 
+    nb = int(m.sum())
     th = porespy.filters.local_thickness(m)
-    a = 2.0 * float(th[m].mean())  # porespy labels voxels by sphere radius
+    a = 2.0 * _mean_inside(th, nb)  # porespy labels voxels by sphere radius
     del th
     sp = porespy.filters.local_thickness(~m)
-    b = 2.0 * float(sp[~m].mean())
+    b = 2.0 * _mean_inside(sp, m.size - nb)
     return a, b
 
 

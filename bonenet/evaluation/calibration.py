@@ -104,6 +104,10 @@ def calibration_intercept_slope(y: object, p: object, *, level: float = 0.95) ->
     yy, pp = _yp(y, p)
     check_both_classes(yy, metric="calibration slope")
     lp = logit(pp)
+    if lp[yy == 0].max() <= lp[yy == 1].min() or lp[yy == 1].max() <= lp[yy == 0].min():
+        raise MetricUndefinedError(
+            "calibration slope is undefined: the predictions separate events from non-events "
+            "perfectly, so logistic recalibration has no finite maximum-likelihood fit")
     yf = yy.astype(float)
     n = yy.shape[0]
     (a1,), cov1 = _newton_logistic(np.ones((n, 1)), yf, lp)

@@ -35,4 +35,5 @@ def test_synth_cohort_baselines_and_report(tmp_path):
     held = manifest.split.isin(["test", "external"])
     assert m["n"] == int(held.sum()) and m["events"] == int(manifest.fracture[held].sum())
     assert external in m["external_validation"]["lasso"]["external"]
-    assert m["models"]["lasso"]["survival"]["td_auc_10y"] > 0.5
+    td = m["models"]["lasso"]["survival"]["td_auc_10y"]
+    assert td["lower"] < td["value"] < td["upper"] and td["value"] > 0.5

@@ -90,3 +90,15 @@ def test_net_benefit_matches_dcurves():
     t = 0.2
     tp, fp = np.sum((p >= t) & (y == 1)), np.sum((p >= t) & (y == 0))
     assert net_benefit(y, p, [t])[0] == pytest.approx(tp / y.size - fp / y.size * t / (1 - t))
+
+
+def test_perfect_separation_is_undefined_not_a_huge_slope():
+    from bonenet.evaluation import MetricUndefinedError, bootstrap_metrics
+
+    y = np.array([0, 0, 0, 1, 1, 1])
+    p = np.array([0.1, 0.2, 0.3, 0.7, 0.8, 0.9])
+    with pytest.raises(MetricUndefinedError, match="separate events from non-events"):
+        calibration_intercept_slope(y, p)
+    r = bootstrap_metrics(y, p, n_boot=20, seed=0)
+    assert np.isnan(r.point["slope"]) and r.to_dict()["slope"]["undefined_resamples"] == 20
+    assert np.isfinite(r.point["citl"])

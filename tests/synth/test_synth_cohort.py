@@ -27,6 +27,8 @@ def hr(tmp_path_factory):
 
 def test_folder_layout_and_columns(hr):
     d = hr.out
+    assert not hr.failed
+    assert all(rel.endswith(".aim") for rel in hr.manifest["image"])
     for name in ("clinical.csv", "manifest.csv", "truth.csv", "cohort.json"):
         assert (d / name).is_file()
     man = pd.read_csv(d / "manifest.csv")
