@@ -84,7 +84,7 @@ def make_plots(metrics: dict[str, Any], curves: dict[str, Any], out: Path) -> di
                 ax.plot(lw["grid"], lw["observed"], color=col, lw=1.8, label=lab)
                 hi = max(hi, max(lw["grid"]), max(lw["upper"]))
             if b:
-                yerr = [np.subtract(b["observed"], b["lower"]), np.subtract(b["upper"], b["observed"])]
+                yerr = np.clip([np.subtract(b["observed"], b["lower"]), np.subtract(b["upper"], b["observed"])], 0, None)
                 ax.errorbar(b["mean_predicted"], b["observed"], yerr=yerr, fmt="o", ms=4, color=col, alpha=0.8,
                             capsize=2)
                 hi = max(hi, max(b["mean_predicted"]), max(b["upper"]))
