@@ -125,7 +125,7 @@ def build_cli(args: Sequence[str], *, run: bool = False) -> BoneNetCLI:
                 args=list(args),
                 run=run,
                 save_config_kwargs={"overwrite": True},
-                parser_kwargs={"exit_on_error": False, "default_env": False},
+                parser_kwargs={"exit_on_error": False, "default_env": False, "allow_abbrev": False},
                 auto_configure_optimizers=False,
             )
     except ArgumentError as exc:
