@@ -18,7 +18,7 @@ pytestmark = pytest.mark.skipif(importlib.util.find_spec("bonenet.segment") is N
 
 
 def test_measurements_and_unmeasurable_studies(tmp_path):
-    from bonenet.inference.measure import MEASURE_COLUMNS, measure_volume
+    from bonenet.inference.measure import measure_columns, measure_volume
     from bonenet.io import save
 
     arr = np.full((32, 32, 32), 50.0, np.float32)
@@ -28,15 +28,15 @@ def test_measurements_and_unmeasurable_studies(tmp_path):
          tmp_path / "studies" / "A" / "image.nii.gz")
     save(Volume(arr - 1000, spacing=(0.1, 0.1, 0.1), units="HU", modality="CT"),
          tmp_path / "studies" / "B" / "image.nii.gz")
-    pred = tiny_predictor(measure=measure_volume, measure_columns=MEASURE_COLUMNS)
+    pred = tiny_predictor(measure=measure_volume, measure_columns=measure_columns())
     p = Pseudonymizer(None)
     s = predict_studies(discover_studies(tmp_path / "studies"), pred, tmp_path / "out",
                         pseudonymizer=p, num_workers=0)
     assert s.n_predicted == 2
     df = pd.read_csv(tmp_path / "out" / "predictions.csv", keep_default_na=False).set_index("subject_id")
-    assert set(MEASURE_COLUMNS) <= set(df.columns)
+    assert set(measure_columns()) <= set(df.columns)
     assert float(df.loc["A", "bv_tv"]) == pytest.approx(1 / 3, abs=0.05)
     assert float(df.loc["A", "tb_th_mm"]) == pytest.approx(0.2, abs=0.05)
     assert "measure_failed" not in df.loc["A", "qc_flags"]
     assert df.loc["B", "bv_tv"] == "" and "measure_failed" in df.loc["B", "qc_flags"]
-    assert "mgHA/cm3" in df.loc["B", "warnings"]
+    assert "calibrate" in df.loc["B", "warnings"]
