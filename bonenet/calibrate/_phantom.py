@@ -43,7 +43,7 @@ def fit_linear(values: Sequence[float], densities: Sequence[float]) -> tuple[flo
 
 
 def find_rods(volume: Volume, *, n: int, radius_mm: float, search: np.ndarray | None = None,
-              min_contrast: float = 20.0) -> list[Circle]:
+              min_contrast: float = 3.0) -> list[Circle]:
     """Find ``n`` calibration rods running along P (slice axis) in the image.
 
     The slices are averaged; a disk-minus-ring filter of the rod radius responds to round,
@@ -63,11 +63,11 @@ def find_rods(volume: Volume, *, n: int, radius_mm: float, search: np.ndarray | 
     rad = radius_mm / volume.spacing[2]
     if rad < 1.5:
         raise CalibrationError(f"rod radius {radius_mm} mm is under 1.5 pixels; cannot detect rods")
-    k = int(np.ceil(1.8 * rad))
+    k = int(np.ceil(1.6 * rad))
     yy, xx = np.mgrid[-k:k + 1, -k:k + 1]
     rr = np.hypot(yy, xx)
     disk = (rr <= 0.7 * rad).astype(np.float64)
-    ring = ((rr >= 1.3 * rad) & (rr <= 1.8 * rad)).astype(np.float64)
+    ring = ((rr >= 1.25 * rad) & (rr <= 1.6 * rad)).astype(np.float64)
     inner = ndi.correlate(img.astype(np.float64), disk / disk.sum(), mode="nearest")
     outer = ndi.correlate(img.astype(np.float64), ring / ring.sum(), mode="nearest")
     sq = img.astype(np.float64) ** 2
@@ -107,6 +107,7 @@ def phantom_calibration(
     rods: Sequence[np.ndarray | Circle] | None = None,
     radius_mm: float | None = None,
     material: str = "K2HPO4",
+    base_density: float | None = None,
     min_r2: float = 0.99,
     max_residual: float | None = None,
 ) -> Calibration:
@@ -124,6 +125,10 @@ def phantom_calibration(
         slice. If omitted, rods are found with :func:`find_rods` (needs ``radius_mm``).
     material : {"K2HPO4", "HA"}
         Rod material; the result is in mgK2HPO4/cm3 or mgHA/cm3.
+    base_density : float, optional
+        Density of the phantom body the rods sit in (0 for water-equivalent resin). When
+        given, the body around the found rods is one more calibration point, and a rod of
+        that density (which has no contrast) need not be found.
     min_r2 : float
         Smallest acceptable R² of the linear fit.
     max_residual : float, optional
@@ -145,10 +150,21 @@ def phantom_calibration(
     if len(dens) < 2:
         raise CalibrationError(f"need at least 2 rod densities; got {dens}")
     found = rods is None
+    base_point: tuple[float, float] | None = None
     if rods is None:
         if radius_mm is None:
             raise CalibrationError("pass the rods, or radius_mm so they can be found in the image")
+        if base_density is not None and float(base_density) in dens:
+            dens.remove(float(base_density))
         rods = find_rods(volume, n=len(dens), radius_mm=radius_mm)
+    if base_density is not None and found:
+        body = np.zeros(volume.shape[1:], dtype=bool)
+        rad_px = radius_mm / volume.spacing[2]  # type: ignore[operator]
+        rr, cc = np.mgrid[0:volume.shape[1], 0:volume.shape[2]]
+        for r0, c0, _ in rods:  # type: ignore[misc]
+            d2 = (rr - r0) ** 2 + (cc - c0) ** 2
+            body |= (d2 >= (1.25 * rad_px) ** 2) & (d2 <= (1.5 * rad_px) ** 2)
+        base_point = (float(np.median(volume.array[:, body])), float(base_density))
     if len(rods) != len(dens):
         raise CalibrationError(
             f"{len(rods)} rods but {len(dens)} densities; give one density per rod"
@@ -173,6 +189,11 @@ def phantom_calibration(
         sds = [sds[j] for j in order]
         counts = [counts[j] for j in order]
         dens = sorted(dens)
+    if base_point is not None:
+        means = [base_point[0], *means]
+        dens = [base_point[1], *dens]
+        sds = [float("nan"), *sds]
+        counts = [0, *counts]
     slope, intercept, r2, resid = fit_linear(means, dens)
     limit = max_residual if max_residual is not None else 0.05 * (max(dens) - min(dens))
     if not (r2 >= min_r2) or np.max(np.abs(resid)) > limit:

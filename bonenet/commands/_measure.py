@@ -78,22 +78,66 @@ def measure_volume(volume: Volume, *, modality: str = "auto", smi: bool = True) 
         raise SegmentationError(f"unknown modality {mod!r}; use auto, hrpqct or qct")
     if volume.units != "mgHA/cm3":
         raise CalibrationError(f"HR-pQCT analysis needs mgHA/cm3; image is in {volume.units!r}")
-    comp = autocontour(volume)
-    tb_bone = gaussian_segment(volume, compartment="trabecular") & comp.trabecular
-    ct_bone = gaussian_segment(volume, compartment="cortical")
+    tb_seg = gaussian_segment(volume, compartment="trabecular")
+    if _is_trabecular_cube(volume):
+        # a trabecular region of interest (no cortex in the field of view)
+        tr = trabecular(tb_seg, spacing=volume.spacing, smi=smi)
+        ct = {"Tb.vBMD": float(volume.array.mean())}
+    else:
+        comp = autocontour(volume)
+        ct_bone = gaussian_segment(volume, compartment="cortical")
+        tr = trabecular(tb_seg & comp.trabecular, spacing=volume.spacing, roi=comp.trabecular, smi=smi)
+        ct = cortical(comp.cortical, comp.trabecular, spacing=volume.spacing, bone=ct_bone,
+                      density=volume.array)
     out: dict[str, Any] = {}
-    tr = trabecular(tb_bone, spacing=volume.spacing, roi=comp.trabecular, smi=smi)
-    ct = cortical(comp.cortical, comp.trabecular, spacing=volume.spacing, bone=ct_bone,
-                  density=volume.array)
     for key, val in {**tr, **ct}.items():
         out[FEATURE_COLUMNS[key]] = float(val) if val is not None else math.nan
     return out
 
 
-def measure_study(path: str | Path, *, modality: str = "auto", smi: bool = True) -> dict[str, float]:
-    """Load the image at ``path`` with :func:`bonenet.io.load` and measure it."""
+def _is_trabecular_cube(volume: Volume, *, low: float = 150.0) -> bool:
+    """True when bone fills the field of view (a trabecular VOI, not a whole section).
+
+    A whole-bone section has soft tissue or air (< ``low`` mg HA/cm³ after smoothing over
+    ~1 mm) all around the periosteal surface, so the outer rim of every slice is mostly
+    non-bone; a trabecular cube has bone-and-marrow texture up to its edges.
+    """
+    from scipy import ndimage as ndi
+
+    size = max(3, round(1.0 / min(volume.spacing[1:])))
+    smooth = ndi.uniform_filter(volume.array.mean(axis=0), size=size, mode="nearest")
+    rim = np.concatenate([smooth[0], smooth[-1], smooth[:, 0], smooth[:, -1]])
+    return bool(np.mean(rim > low) > 0.5)
+
+
+def measure_study(path: str | Path, *, modality: str = "auto", smi: bool = True,
+                  phantom: dict[str, Any] | None = None) -> dict[str, float]:
+    """Load the image at ``path`` with :func:`bonenet.io.load` and measure it.
+
+    ``phantom`` (``densities``, ``radius_mm``, ``material``, ``base_density``) calibrates a
+    CT image in HU with the rods found in it before measuring.
+    """
     from .. import io
 
     vol = io.load(path)
+    if phantom is not None and vol.units == "HU":
+        from ..calibrate import apply_calibration, phantom_calibration
+
+        radii = phantom["radius_mm"]
+        radii = list(radii) if isinstance(radii, (list, tuple)) else [radii]
+        best, last_err = None, None
+        for rad in radii:  # several candidate rod radii: keep the best fit
+            try:
+                cal = phantom_calibration(vol, phantom["densities"], radius_mm=float(rad),
+                                          material=phantom.get("material", "HA"),
+                                          base_density=phantom.get("base_density"))
+            except CalibrationError as exc:
+                last_err = exc
+                continue
+            if best is None or cal.r2 > best.r2:
+                best = cal
+        if best is None:
+            raise last_err if last_err is not None else CalibrationError("no rod radius given")
+        vol = apply_calibration(vol, best)
     res = measure_volume(vol, modality=modality, smi=smi)
     return {k: (float(v) if isinstance(v, (int, float, np.floating)) else v) for k, v in res.items()}

@@ -7,8 +7,12 @@ subject (columns with units in their names: bv_tv, tb_th_mm, tb_sp_mm, tb_n_per_
 conn_d_per_mm3, da, smi, ct_th_mm, ct_po, tt_vbmd_mgcm3, ...). Studies that fail are
 listed in an errors CSV and the rest go on. Both files are written atomically.
 
-Example:
+CT images still in HU are calibrated first when the phantom is described
+(--phantom-rods, --rod-radius-mm); otherwise they are reported as errors.
+
+Examples:
   bonenet features cohort/manifest.csv --out features.csv --workers 2
+  bonenet features qct/manifest.csv --out qct_features.csv --phantom-rods 0,50,100,200 --rod-radius-mm 3.4
 """
 
 from __future__ import annotations
@@ -26,10 +30,19 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
     parser.add_argument("--modality", choices=["auto", "hrpqct", "qct"], default="auto")
     parser.add_argument("--no-smi", action="store_true", help="skip SMI (the slowest index)")
+    ph = parser.add_argument_group("phantom calibration of CT images in HU (QCT)")
+    ph.add_argument("--phantom-rods", default=None,
+                    help="rod densities in mg/cm3, comma-separated (e.g. 0,50,100,200); rods are "
+                         "found in each image and the image calibrated before measuring")
+    ph.add_argument("--rod-radius-mm", default=None,
+                    help="rod radius in mm, or several comma-separated candidates (best fit wins)")
+    ph.add_argument("--phantom-material", choices=["HA", "K2HPO4"], default="HA")
+    ph.add_argument("--phantom-base", type=float, default=0.0,
+                    help="density of the phantom body around the rods (default 0: water-equivalent)")
 
 
-def _work(job: tuple[str, str, str, bool]) -> tuple[str, dict | None, tuple[str, str] | None]:
-    sid, path, modality, smi = job
+def _work(job: tuple) -> tuple[str, dict | None, tuple[str, str] | None]:
+    sid, path, modality, smi, phantom = job
     try:
         import numba
 
@@ -39,7 +52,7 @@ def _work(job: tuple[str, str, str, bool]) -> tuple[str, dict | None, tuple[str,
     try:
         from ._measure import measure_study
 
-        return sid, measure_study(path, modality=modality, smi=smi), None
+        return sid, measure_study(path, modality=modality, smi=smi, phantom=phantom), None
     except Exception as exc:  # one bad study must not stop the batch
         return sid, None, (type(exc).__name__, str(exc).replace("\n", " "))
 
@@ -75,11 +88,25 @@ def run(args: argparse.Namespace) -> int:
         raise ManifestError(f"{manifest}: subject_id must be present and unique (duplicates: {dup})")
     if args.workers < 1:
         raise ManifestError(f"--workers must be ≥ 1; got {args.workers}")
+    phantom = None
+    if args.phantom_rods:
+        try:
+            rods = [float(x) for x in args.phantom_rods.split(",") if x.strip()]
+        except ValueError as exc:
+            raise ManifestError(f"--phantom-rods {args.phantom_rods!r}: give numbers like 0,50,100,200") from exc
+        try:
+            radii = [float(x) for x in str(args.rod_radius_mm or "").split(",") if x.strip()]
+        except ValueError as exc:
+            raise ManifestError(f"--rod-radius-mm {args.rod_radius_mm!r}: give mm values like 3.4") from exc
+        if not radii or min(radii) <= 0:
+            raise ManifestError("--phantom-rods needs --rod-radius-mm (the rods' radius in mm, > 0)")
+        phantom = {"densities": rods, "radius_mm": radii,
+                   "material": args.phantom_material, "base_density": args.phantom_base}
     root = manifest.parent
     jobs = []
     for sid, img in zip(df["subject_id"], df["image"], strict=True):
         path = "" if pd.isna(img) else str(root / str(img))
-        jobs.append((str(sid), path, args.modality, not args.no_smi))
+        jobs.append((str(sid), path, args.modality, not args.no_smi, phantom))
     rows: dict[str, dict] = {}
     errors: list[dict] = []
     if args.workers == 1:

@@ -96,6 +96,10 @@ class _Stages:
         except ImportError as exc:
             self.result.stages[name] = f"skipped: this installation lacks {exc.name} ({exc})"
             return None
+        except Exception as exc:  # report, and let the stages that do not need it go on
+            log.exception("demo stage %s failed", name)
+            self.result.stages[name] = f"failed: {type(exc).__name__}: {exc}"
+            return None
         self.result.stages[name] = f"ok ({time.perf_counter() - t0:.0f} s)"
         return value
 
@@ -204,10 +208,13 @@ def run_demo(out: str | os.PathLike[str] = "runs/demo", *, n: int | None = None,
         result.headline["external_site"] = ctx["external"]
 
     def features_stage() -> None:
-        from ..morphometry import features_table  # type: ignore[attr-defined]
+        from ..cli import main as cli_main  # `bonenet features`, in this process
 
         path = out / "features.csv"
-        features_table(ctx["cohort"].manifest_path, out=path)
+        rc = cli_main(["features", str(ctx["cohort"].manifest_path), "--out", str(path),
+                       "--workers", str(max(1, min(4, os.cpu_count() or 1))), "--no-smi"])
+        if rc != 0 or not path.is_file():
+            raise RuntimeError(f"bonenet features exited with {rc}")
         ctx["features"] = path
 
     def train_stage(name: str, images: bool) -> Callable[[], None]:

@@ -6,7 +6,8 @@ Three passes over a Euclidean distance map ``d`` (mm to the nearest background v
    not (nearly) contained in a neighbour's ball — with a sub-voxel peak estimate per axis;
 2. ``paint``: every ridge ball paints its diameter into the voxels it covers (max wins),
    parallel over output slices so no two threads write the same voxel;
-3. ``fill_uncovered``: foreground voxels no ball reached take their own ball's value.
+3. ``to_fallback`` / ``finish``: the distance buffer is reused as the output, so foreground
+   voxels no ball reached keep their own ball's value (one float32 array in all).
 """
 
 from __future__ import annotations
@@ -254,10 +255,28 @@ def paint(mask, cz, cy, cx, rcover, value, s0, s1, s2, out):
 
 
 @nb.njit(parallel=True, **_NB)
-def fill_uncovered(mask, d, beta, floor, out):
+def to_fallback(mask, d, beta, floor):
+    """In place: d → −(own-ball diameter) inside the mask, 0 outside.
+
+    The distance map's buffer then doubles as the output of :func:`paint`: painted voxels
+    get positive diameters (any positive value beats a negative one), the rare voxel no
+    ridge sphere reaches keeps its own ball's diameter, recovered by :func:`finish`.
+    """
     nz, ny, nx = mask.shape
     for z in nb.prange(nz):
         for y in range(ny):
             for x in range(nx):
-                if mask[z, y, x] and out[z, y, x] <= 0.0:
-                    out[z, y, x] = max(2.0 * (d[z, y, x] - beta), floor)
+                if mask[z, y, x]:
+                    d[z, y, x] = -max(2.0 * (d[z, y, x] - beta), floor)
+                else:
+                    d[z, y, x] = 0.0
+
+
+@nb.njit(parallel=True, **_NB)
+def finish(out):
+    """In place: absolute value (uncovered voxels keep their fallback diameter)."""
+    nz, ny, nx = out.shape
+    for z in nb.prange(nz):
+        for y in range(ny):
+            for x in range(nx):
+                out[z, y, x] = abs(out[z, y, x])

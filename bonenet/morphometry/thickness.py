@@ -94,11 +94,12 @@ def local_thickness(
             "use border='background' or a mask with background voxels"
         )
     d, (cz, cy, cx), peak, value = _ridge(m, sp, zero_edge)
-    out = np.zeros(m.shape, np.float32)
-    K.paint(m.view(np.uint8), cz, cy, cx, peak, value, sp[0], sp[1], sp[2], out)
     hmin = min(sp)
-    K.fill_uncovered(m, d, np.float32(_GAP[0] * hmin), np.float32(hmin), out)
-    return out
+    # the distance map's buffer becomes the output (peak memory: mask + one float32 map)
+    K.to_fallback(m, d, np.float32(_GAP[0] * hmin), np.float32(hmin))
+    K.paint(m.view(np.uint8), cz, cy, cx, peak, value, sp[0], sp[1], sp[2], d)
+    K.finish(d)
+    return d
 
 
 def _ridge(m: np.ndarray, sp: tuple[float, float, float], zero_edge: bool):

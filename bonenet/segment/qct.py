@@ -11,15 +11,16 @@ __all__ = ["vertebral_voi", "voi_stats"]
 
 
 def vertebral_voi(volume: Volume, *, vertebra_mask: np.ndarray | None = None, margin_mm: float = 4.0,
-                  bone_threshold: float = 150.0, height_fraction: float = 0.6) -> np.ndarray:
+                  bone_threshold: float = 50.0, height_fraction: float = 0.6) -> np.ndarray:
     """Trabecular VOI in a vertebral body, away from the cortex and endplates.
 
     With ``vertebra_mask`` (a bool mask of one vertebra or its body, for example from
     TotalSegmentator) the mask is eroded by ``margin_mm`` in physical units (distance map,
     so anisotropic voxels are handled); thin posterior elements vanish and the largest
     remaining piece — the body — is kept. Without a mask the vertebra is found as the
-    largest component above ``bone_threshold`` (in the volume's units), holes filled slice
-    by slice; this suits phantoms and synthetic scans, not clinical CT with several bones.
+    largest piece above ``bone_threshold`` (volume units, after ≈1 mm in-plane smoothing)
+    once each slice's holes are filled — the cortical shell encloses the body; this suits
+    phantoms and synthetic scans, not clinical CT with several bones.
     The VOI is limited to the central ``height_fraction`` of the body along P.
 
     Returns
@@ -35,15 +36,18 @@ def vertebral_voi(volume: Volume, *, vertebra_mask: np.ndarray | None = None, ma
     from scipy import ndimage as ndi
 
     if vertebra_mask is None:
-        bone = volume.array > bone_threshold
+        # smooth in-plane (≈1 mm) so a thin cortical shell stays closed, threshold, fill
+        # each slice, and keep the largest filled piece: the vertebral body
+        sig = [0.0] + [max(0.5, 1.0 / s) for s in volume.spacing[1:]]
+        bone = ndi.gaussian_filter(volume.array, sig) > bone_threshold
         if not bone.any():
             raise SegmentationError(
                 f"no voxel above {bone_threshold} {volume.units}: give vertebra_mask or a lower bone_threshold"
             )
-        lab, _ = ndi.label(bone)
+        filled = np.stack([ndi.binary_fill_holes(s) for s in bone])
+        lab, _ = ndi.label(filled)
         sizes = np.bincount(lab.ravel())[1:]
         vm = lab == int(np.argmax(sizes)) + 1
-        vm = np.stack([ndi.binary_fill_holes(s) for s in vm])
     else:
         vm = np.asarray(vertebra_mask).astype(bool)
         if vm.shape != volume.shape:
