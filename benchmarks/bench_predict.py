@@ -106,8 +106,12 @@ def baseline(studies: list[Path], network: torch.nn.Module) -> list[float]:
 
 
 # ------------------------------------------------------------------------------ bonenet
-class PeakRSS:
-    """Peak resident memory of this process and its children, sampled every 20 ms."""
+class PeakMemory:
+    """Peak memory of this process and its children (decoding workers), sampled every 50 ms.
+
+    Proportional set size (PSS) where the OS reports it, so pages shared by forked workers
+    are counted once; resident set size otherwise.
+    """
 
     def __init__(self) -> None:
         import psutil
@@ -117,6 +121,13 @@ class PeakRSS:
         self._stop = threading.Event()
         self._t = threading.Thread(target=self._run, daemon=True)
 
+    @staticmethod
+    def _mem(p) -> int:
+        try:
+            return p.memory_full_info().pss
+        except (AttributeError, OSError):
+            return p.memory_info().rss
+
     def _run(self) -> None:
         import psutil
 
@@ -124,13 +135,13 @@ class PeakRSS:
             total = 0
             for p in [self.proc, *self.proc.children(recursive=True)]:
                 try:
-                    total += p.memory_info().rss
+                    total += self._mem(p)
                 except psutil.Error:
                     pass
             self.peak = max(self.peak, total)
-            time.sleep(0.02)
+            time.sleep(0.05)
 
-    def __enter__(self) -> PeakRSS:
+    def __enter__(self) -> PeakMemory:
         self._t.start()
         return self
 
@@ -139,8 +150,8 @@ class PeakRSS:
         self._t.join()
 
 
-def bonenet_predict(studies_dir: Path, network, preprocess, out: Path, *, n: int, workers: int,
-                    batch_size: int) -> tuple[float, int]:
+def bonenet_predict(studies_dir: Path, network, preprocess, out: Path, *, workers: int,
+                    batch_size: int, start: int = 0, n: int) -> tuple[float, int]:
     from bonenet.inference import (
         ModelRunner,
         Predictor,
@@ -150,12 +161,12 @@ def bonenet_predict(studies_dir: Path, network, preprocess, out: Path, *, n: int
         predict_studies,
     )
 
-    studies = discover_studies(studies_dir)[:n]
+    studies = discover_studies(studies_dir)[start:start + n]
     predictor = Predictor(name="bench", checksum="-", heads=("fracture",),
                           preparer=StudyPreparer(preprocess=preprocess),
                           runner=ModelRunner(network))
     shutil.rmtree(out, ignore_errors=True)
-    with PeakRSS() as mem:
+    with PeakMemory() as mem:
         t0 = time.perf_counter()
         s = predict_studies(studies, predictor, out, pseudonymizer=Pseudonymizer("bench-salt-000"),
                             batch_size=batch_size, num_workers=workers)
@@ -167,12 +178,17 @@ def bonenet_predict(studies_dir: Path, network, preprocess, out: Path, *, n: int
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--n", type=int, default=200)
-    ap.add_argument("--workers", type=int, default=max(1, min(8, (os.cpu_count() or 2) - 1)))
+    ap.add_argument("--workers", type=int, default=None,
+                    help="decoding workers (default bonenet's: one per core, at most 8)")
     ap.add_argument("--batch-size", type=int, default=8)
+    ap.add_argument("--chunk", type=int, default=25,
+                    help="studies per alternating timing chunk (shared machines change speed)")
     ap.add_argument("--keep", default=None, help="reuse/keep the synthetic studies in this folder")
     args = ap.parse_args()
     os.environ.setdefault("BONENET_PROGRESS", "0")
+    from bonenet.inference._loop import default_workers
 
+    workers = default_workers() if args.workers is None else args.workers
     root = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="bench_predict_"))
     try:
         studies_dir = root / "studies"
@@ -184,27 +200,37 @@ def main() -> None:
             print(f"wrote {args.n} DICOM studies in {time.perf_counter() - t0:.0f} s", flush=True)
         network, preprocess = build_network(), build_preprocess()
         dirs = sorted(studies_dir.iterdir())[: args.n]
-        print(f"cpu cores {os.cpu_count()}, torch threads {torch.get_num_threads()}, "
-              f"decoding workers {args.workers}, batch {args.batch_size}", flush=True)
+        print(f"cpu cores {os.cpu_count()}, load average {os.getloadavg()[0]:.1f}, torch threads "
+              f"{torch.get_num_threads()}, decoding workers {workers}, batch {args.batch_size}, "
+              f"study 48x128x128 int16 DICOM slices -> {ROI[0]}^3 at {SPACING} mm", flush=True)
 
-        _t_small, peak_small = bonenet_predict(studies_dir, network, preprocess, root / "out50",
-                                              n=min(50, args.n), workers=args.workers,
-                                              batch_size=args.batch_size)
-        t_big, peak_big = bonenet_predict(studies_dir, network, preprocess, root / "out",
-                                          n=args.n, workers=args.workers, batch_size=args.batch_size)
-        t0 = time.perf_counter()
-        base = baseline(dirs, network)
-        t_base = time.perf_counter() - t0
-        assert len(base) == args.n
+        # memory: one bonenet run over 50 studies, one over all of them
+        n_small = min(50, args.n)
+        t_small, peak_small = bonenet_predict(studies_dir, network, preprocess, root / "out50",
+                                              n=n_small, workers=workers, batch_size=args.batch_size)
+        t_full, peak_full = bonenet_predict(studies_dir, network, preprocess, root / "out",
+                                            n=args.n, workers=workers, batch_size=args.batch_size)
+        # speed: the two pipelines alternate over the same chunks, so both see the same load
+        t_base = t_bn = 0.0
+        for start in range(0, args.n, args.chunk):
+            m = min(args.chunk, args.n - start)
+            t0 = time.perf_counter()
+            assert len(baseline(dirs[start:start + m], network)) == m
+            t_base += time.perf_counter() - t0
+            t_bn += bonenet_predict(studies_dir, network, preprocess, root / f"chunk{start}",
+                                    start=start, n=m, workers=workers, batch_size=args.batch_size)[0]
 
-        rate_b = 60 * args.n / t_big
-        rate_s = 60 * args.n / t_base
-        print(f"peak RSS bonenet (main + workers): {peak_small / 2**20:.0f} MiB at "
-              f"{min(50, args.n)} studies, {peak_big / 2**20:.0f} MiB at {args.n} studies "
-              f"(ratio {peak_big / peak_small:.3f}; flat within 10 % = {peak_big / peak_small <= 1.10})")
-        print(f"straightforward loop (SimpleITK + MONAI + model, batch 1): {rate_s:.1f} studies/min "
-              f"({t_base:.1f} s)")
-        print(f"bonenet predict: {rate_b:.1f} studies/min ({t_big:.1f} s)")
+        mib = 2**20
+        print(f"peak memory bonenet (main + workers, PSS): {peak_small / mib:.0f} MiB at {n_small} "
+              f"studies, {peak_full / mib:.0f} MiB at {args.n} studies (ratio "
+              f"{peak_full / peak_small:.3f}; flat within 10 %: {peak_full / peak_small <= 1.10})")
+        print(f"bonenet single runs: {60 * n_small / t_small:.1f} studies/min over {n_small}, "
+              f"{60 * args.n / t_full:.1f} studies/min over {args.n}")
+        rate_s, rate_b = 60 * args.n / t_base, 60 * args.n / t_bn
+        print(f"straightforward loop (SimpleITK read + MONAI transforms + model, batch 1): "
+              f"{rate_s:.1f} studies/min ({t_base:.1f} s for {args.n}, alternating chunks)")
+        print(f"bonenet predict ({workers} decoding workers, batch {args.batch_size}): "
+              f"{rate_b:.1f} studies/min ({t_bn:.1f} s for {args.n}, alternating chunks)")
         print(f"speed-up bonenet / straightforward: {rate_b / rate_s:.2f}x")
     finally:
         if not args.keep:

@@ -78,7 +78,7 @@ def build_pipeline(model: str, columns: Sequence[str], *, seed: int = 0, mrmr_k:
             return Pipeline([("pre", pre), ("clf", LogisticRegression(C=np.inf, max_iter=2000))])
         if model == "lasso":
             clf = LogisticRegressionCV(Cs=20, l1_ratios=(1.0,), solver="saga", scoring="neg_log_loss", cv=5,
-                                       max_iter=5000, random_state=seed, use_legacy_attributes=False)
+                                       tol=1e-3, max_iter=10000, random_state=seed, use_legacy_attributes=False)
             return Pipeline([("pre", pre), ("clf", clf)])
         return Pipeline([("pre", pre), ("select", MRMRSelector(k=mrmr_k)),
                          ("clf", LogisticRegression(C=np.inf, max_iter=2000))])

@@ -40,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
     msg = f"{res.name}: trained on {res.info['n_train']} subjects ({res.info['events_train']} events), " \
           f"{len(res.columns)} inputs"
     if held is not None and held.any() and pred.loc[held, args.outcome].nunique() == 2:
-        msg += f"; held-out AUC {roc_auc(pred.loc[held, args.outcome], pred.loc[held, f'p_{res.name}']):.3f}"
+        msg += f"; AUC on the non-training rows {roc_auc(pred.loc[held, args.outcome], pred.loc[held, f'p_{res.name}']):.3f}"
     print(msg)
     print(f"predictions: {paths['predictions']}")
     return 0

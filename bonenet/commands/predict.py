@@ -37,7 +37,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="add bone measurements (BV/TV, Tb.Th, ... vBMD) per study")
     parser.add_argument("--batch-size", type=int, default=8, help="studies per model call")
     parser.add_argument("--workers", type=int, default=None,
-                        help="decoding processes (default: cores - 1, at most 8)")
+                        help="decoding processes (default: one per core, at most 8)")
     parser.add_argument("--device", default=None, help="cpu, cuda, cuda:N (default: auto)")
     parser.add_argument("--devices", type=int, default=1,
                         help="processes for Lightning DDP prediction (GPUs, or CPU processes)")

@@ -20,7 +20,6 @@ _LAZY = {
     "BoneDataset": "._dataset",
     "worker_init_fn": "._dataset",
     "EpochShuffleSampler": "._sampler",
-    "ResumableLoader": "._sampler",
     "derive_seed": "._augment",
     "Manifest": "._manifest",
     "SPLITS": "._manifest",
@@ -42,7 +41,6 @@ __all__ = [
     "EpochShuffleSampler",
     "Manifest",
     "Preprocess",
-    "ResumableLoader",
     "Sample",
     "SampleCache",
     "assign_splits",
@@ -72,5 +70,5 @@ if TYPE_CHECKING:  # pragma: no cover
     from ._dataset import BoneDataset, worker_init_fn
     from ._manifest import SPLITS, Manifest, read_manifest, read_manifest_header
     from ._preprocess import Preprocess
-    from ._sampler import EpochShuffleSampler, ResumableLoader
+    from ._sampler import EpochShuffleSampler
     from ._splits import assign_splits

@@ -35,6 +35,10 @@ class Sample:
     image_present : Tensor of shape (K,) bool or None
         Which of the K image slots hold a real image (a subject may lack, say, the tibia
         scan: its slot is zeros and False here). None means all K are present.
+    error : str or None
+        Why an image of this subject could not be read or preprocessed, when the dataset was
+        asked to go on past bad studies (``BoneDataset(on_error="mark")``); its slot is
+        then marked absent.
     """
 
     subject_id: str
@@ -43,6 +47,7 @@ class Sample:
     clinical_observed: torch.Tensor | None = None
     targets: dict[str, torch.Tensor] = field(default_factory=dict)
     image_present: torch.Tensor | None = None
+    error: str | None = None
 
 
 @dataclass
@@ -52,7 +57,8 @@ class Batch:
     ``images`` is (B, K, C, *spatial) with ``image_present`` (B, K) marking real (not padded)
     image slots; ``clinical`` and ``clinical_observed`` are (B, F); ``targets`` maps each of
     :data:`TARGET_KEYS` present in any sample to a (B,) tensor (NaN where unknown; ``event``
-    is long with -1 where unknown).
+    is long with -1 where unknown). ``errors`` holds each subject's :attr:`Sample.error`
+    (None where all went well).
     """
 
     subject_ids: list[str]
@@ -61,6 +67,7 @@ class Batch:
     clinical: torch.Tensor | None = None
     clinical_observed: torch.Tensor | None = None
     targets: dict[str, torch.Tensor] = field(default_factory=dict)
+    errors: list[str | None] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.subject_ids)
@@ -78,6 +85,7 @@ class Batch:
             clinical=mv(self.clinical),
             clinical_observed=mv(self.clinical_observed),
             targets={k: v.to(device, non_blocking=non_blocking) for k, v in self.targets.items()},
+            errors=list(self.errors),
         )
 
     def pin_memory(self) -> Batch:
@@ -89,6 +97,7 @@ class Batch:
             clinical=None if self.clinical is None else self.clinical.pin_memory(),
             clinical_observed=None if self.clinical_observed is None else self.clinical_observed.pin_memory(),
             targets={k: v.pin_memory() for k, v in self.targets.items()},
+            errors=self.errors,
         )
 
 
@@ -144,4 +153,5 @@ def collate(samples: list[Sample]) -> Batch:
         clinical=_stack_optional(samples, "clinical"),
         clinical_observed=_stack_optional(samples, "clinical_observed"),
         targets=targets,
+        errors=[s.error for s in samples],
     )

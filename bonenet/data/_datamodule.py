@@ -20,7 +20,7 @@ from ._cache import SampleCache
 from ._dataset import BoneDataset, worker_init_fn
 from ._manifest import read_manifest, read_manifest_header
 from ._preprocess import Preprocess
-from ._sampler import EpochShuffleSampler, ResumableLoader
+from ._sampler import EpochShuffleSampler
 from ._splits import SPLIT_MODES, assign_splits
 
 __all__ = ["BoneDataModule"]
@@ -143,8 +143,13 @@ class BoneDataModule(pl.LightningDataModule):
         self.mask_column = mask_column
         self.augment = augment
         self.augment_options = dict(augment_options or {})
+        known = {"flip_axes", "rotate_deg", "scale", "shift", "noise_std", "prob", "batch_stage"}
+        unknown = sorted(set(self.augment_options) - known)
+        if unknown:
+            raise ConfigError(f"BoneDataModule: augment_options key(s) {unknown} unknown; use "
+                              f"{', '.join(sorted(known))}")
         if augment and use_images:
-            Augment(spatial_dims, **self.augment_options)  # validate options now
+            Augment(spatial_dims, **self.augment_options)  # validate values now
         self.explicit_clinical = clinical_variables is not None
         self.clinical_variables = (list(clinical_variables) if clinical_variables is not None
                                    else _default_clinical_variables(self.columns)) if use_clinical else []
@@ -166,8 +171,6 @@ class BoneDataModule(pl.LightningDataModule):
         self.seed = seed
         self.datasets: dict[str, BoneDataset] = {}
         self.split_labels: np.ndarray | None = None
-        self._table: Any = None
-        self._loaded_state: dict[str, Any] | None = None
 
     # ------------------------------------------------------------ properties
     @property
@@ -216,7 +219,6 @@ class BoneDataModule(pl.LightningDataModule):
                                val_fraction=self.val_fraction, test_fraction=self.test_fraction,
                                seed=self.seed, source=f"manifest {self.manifest}")
         self.split_labels = labels
-        self._table = m.table
         train = m.table[labels == "train"]
         if len(train) == 0:
             raise ManifestError(f"manifest {self.manifest}: the training split is empty; check the split column "
@@ -232,23 +234,27 @@ class BoneDataModule(pl.LightningDataModule):
                 aug = Augment(self.spatial_dims, seed=self.seed, **self.augment_options)
             self.datasets[name] = self._dataset(part, augment=aug, cache=cache)
 
-    def _dataset(self, table: Any, *, augment: Augment | None, cache: SampleCache | None) -> BoneDataset:
+    def _dataset(self, table: Any, *, augment: Augment | None, cache: SampleCache | None,
+                 on_error: str = "raise") -> BoneDataset:
         return BoneDataset(table, image_columns=self.image_columns,
                            preprocess=self._preprocess_cfg if self.use_images else None,
                            encoder=self._encoder, augment=augment, cache=cache,
-                           mask_column=self.mask_column, load_options=self.load_options)
+                           mask_column=self.mask_column, load_options=self.load_options,
+                           on_error=on_error)
 
-    def dataset_for(self, manifest: str | os.PathLike[str], *, require_outcomes: bool = False) -> BoneDataset:
+    def dataset_for(self, manifest: str | os.PathLike[str], *, require_outcomes: bool = False,
+                    check_files: bool = True, on_error: str = "raise") -> BoneDataset:
         """A dataset (no augmentation) over another manifest with this module's fitted encoder
-        and Preprocess — what inference uses."""
+        and Preprocess — what inference uses. ``check_files=False, on_error="mark"`` lets
+        batch inference go on past missing or unreadable studies (see ``Batch.errors``)."""
         if self._encoder is not None and not self._encoder.fitted_:
             raise ConfigError("BoneDataModule.dataset_for: call setup() or load_state_dict() first "
                               "(the clinical encoder is not fitted)")
         m = read_manifest(manifest, image_columns=self.image_columns, root=None,
-                          require_images=self.use_images, check_files=self.use_images)
+                          require_images=self.use_images, check_files=self.use_images and check_files)
         if require_outcomes and "fracture" not in m.table.columns:
             raise ManifestError(f"manifest {manifest}: column 'fracture' is missing")
-        return self._dataset(m.table, augment=None, cache=self._cache())
+        return self._dataset(m.table, augment=None, cache=self._cache(), on_error=on_error)
 
     # ------------------------------------------------------------ loaders
     def _loader(self, ds: BoneDataset, *, shuffle: bool) -> DataLoader:
@@ -258,16 +264,8 @@ class BoneDataModule(pl.LightningDataModule):
                   "generator": torch.Generator().manual_seed(self.seed)}
         if not shuffle:
             return DataLoader(ds, **common)
-        return ResumableLoader(ds, sampler=EpochShuffleSampler(len(ds), seed=self.seed),
-                               progress=self._batches_processed, **common)
-
-    def _batches_processed(self) -> int:
-        """Training batches of the current epoch the attached trainer has processed."""
-        trainer = getattr(self, "trainer", None)
-        try:
-            return int(trainer.fit_loop.epoch_loop.batch_progress.current.processed)  # type: ignore[union-attr]
-        except AttributeError:
-            return 0
+        return DataLoader(ds, sampler=EpochShuffleSampler(len(ds), seed=self.seed, with_epoch=True),
+                          **common)
 
     def _need(self, name: str) -> BoneDataset:
         if not self.datasets:
@@ -291,15 +289,13 @@ class BoneDataModule(pl.LightningDataModule):
         return self._loader(self._need("external"), shuffle=False)
 
     def predict_dataloader(self) -> DataLoader:
-        """Batches over ``predict_manifest`` when given, else over every held-out subject
-        (test and external splits, in manifest order)."""
+        """Batches over ``predict_manifest`` when given, else over the test split (the
+        ``external`` split has :meth:`external_dataloader`)."""
         if self.predict_manifest is not None:
             if not self.datasets and self._encoder is not None and not self._encoder.fitted_:
                 self.setup()
             return self._loader(self.dataset_for(self.predict_manifest), shuffle=False)
-        self._need("test")
-        held = self._table[np.isin(self.split_labels, ["test", "external"])]
-        return self._loader(self._dataset(held, augment=None, cache=self._cache()), shuffle=False)
+        return self._loader(self._need("test"), shuffle=False)
 
     # --------------------------------------------------- batch-stage augmentation
     def augment_batch(self, batch: Batch) -> Batch:
@@ -364,4 +360,3 @@ class BoneDataModule(pl.LightningDataModule):
         if self.datasets:  # rebuild with the restored state
             for name, ds in list(self.datasets.items()):
                 self.datasets[name] = self._dataset(ds.table, augment=ds.augment, cache=ds.cache)
-        self._loaded_state = state_dict

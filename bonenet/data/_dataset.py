@@ -12,7 +12,7 @@ import torch
 from torch.utils.data import Dataset
 
 from .._progress import progress
-from ..errors import ConfigError
+from ..errors import BoneNetError, ConfigError
 from ._augment import derive_seed
 from ._batch import TARGET_KEYS, Sample
 from ._manifest import Manifest, read_manifest
@@ -52,13 +52,20 @@ class BoneDataset(Dataset):
     load_options : dict, optional
         Extra keyword arguments for :func:`bonenet.io.load` (e.g. ``units="HU"`` for a NIfTI
         without bonenet's header note).
+    on_error : {"raise", "mark"}
+        What a study that cannot be read or preprocessed does: stop (training), or become an
+        absent image slot with the reason in ``Sample.error`` / ``Batch.errors`` so batch
+        inference goes on past it.
     """
 
     def __init__(self, manifest: Manifest | pd.DataFrame | str | os.PathLike[str], *,
                  image_columns: Sequence[str] = ("image",), preprocess: Preprocess | None = None,
                  encoder: ClinicalEncoder | None = None, augment: Augment | None = None,
                  cache: SampleCache | None = None, mask_column: str | None = None,
-                 load_options: dict[str, Any] | None = None) -> None:
+                 load_options: dict[str, Any] | None = None, on_error: str = "raise") -> None:
+        if on_error not in ("raise", "mark"):
+            raise ConfigError(f"BoneDataset: on_error must be 'raise' or 'mark'; got {on_error!r}")
+        self.on_error = on_error
         if isinstance(manifest, (str, os.PathLike)):
             manifest = read_manifest(manifest, image_columns=image_columns,
                                      require_images=preprocess is not None)
@@ -81,6 +88,7 @@ class BoneDataset(Dataset):
             values, observed = encoder.transform(self.table)
             self._clinical = (torch.from_numpy(values), torch.from_numpy(observed))
         self._targets = [self._row_targets(i) for i in range(len(self.table))]
+        self._path_cache: list[tuple[list[str], str | None]] | None = None
         self._keys: list[list[str | None]] | None = None
         if cache is not None and preprocess is not None:
             self._keys = self._cache_keys()
@@ -99,11 +107,16 @@ class BoneDataset(Dataset):
         return out
 
     def _paths(self, i: int) -> tuple[list[str], str | None]:
-        paths = [str(self.table[c].iloc[i] or "") for c in self.image_columns]
-        mask = None
-        if self.mask_column is not None:
-            mask = str(self.table[self.mask_column].iloc[i] or "") or None
-        return paths, mask
+        if self._path_cache is None:
+            def cell(v: Any) -> str:
+                return "" if v is None or (isinstance(v, float) and math.isnan(v)) else str(v).strip()
+
+            cols = {c: [cell(v) for v in self.table[c]] for c in self.image_columns}
+            masks = ([cell(v) for v in self.table[self.mask_column]] if self.mask_column is not None
+                     else [""] * len(self.table))
+            self._path_cache = [([cols[c][r] for c in self.image_columns], masks[r] or None)
+                                for r in range(len(self.table))]
+        return self._path_cache[i]
 
     def _cache_keys(self) -> list[list[str | None]]:
         assert self.cache is not None and self.preprocess is not None
@@ -111,7 +124,13 @@ class BoneDataset(Dataset):
         keys = []
         for i in progress(range(len(self.table)), desc="fingerprint images", total=len(self.table)):
             paths, mask = self._paths(i)
-            keys.append([self.cache.key(p, pkey, mask) if p else None for p in paths])
+            row: list[str | None] = []
+            for p in paths:
+                try:
+                    row.append(self.cache.key(p, pkey, mask) if p else None)
+                except OSError:  # unreadable now: loading it names the file (or marks it)
+                    row.append(None)
+            keys.append(row)
         return keys
 
     def __len__(self) -> int:
@@ -148,12 +167,19 @@ class BoneDataset(Dataset):
         else:
             i = int(item)
         images = present = None
+        error: str | None = None
         if self.preprocess is not None:
             shape = self.preprocess.output_shape
             imgs = []
             flags = []
             for k in range(len(self.image_columns)):
-                arr = self.load_image(i, k)
+                try:
+                    arr = self.load_image(i, k)
+                except BoneNetError as exc:
+                    if self.on_error == "raise":
+                        raise
+                    error = f"{self.image_columns[k]}: {exc}" if error is None else error
+                    arr = None
                 if arr is None:
                     imgs.append(torch.zeros(shape))
                     flags.append(False)
@@ -169,7 +195,8 @@ class BoneDataset(Dataset):
         if self._clinical is not None:
             clin, obs = self._clinical[0][i], self._clinical[1][i]
         return Sample(subject_id=self.subject_ids[i], images=images, clinical=clin,
-                      clinical_observed=obs, targets=dict(self._targets[i]), image_present=present)
+                      clinical_observed=obs, targets=dict(self._targets[i]), image_present=present,
+                      error=error)
 
     def warm_cache(self) -> int:
         """Preprocess every image into the cache now (with a progress bar); returns entries made."""

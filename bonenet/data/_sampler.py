@@ -1,18 +1,23 @@
-"""Samplers that yield ``(index, epoch)`` so order *and* augmentation depend only on
-``(seed, epoch, index)`` — a resumed run repeats them, whatever the number of workers."""
+"""A sampler whose order depends only on ``(seed, epoch)`` and which can tell the dataset the
+epoch, so order *and* augmentation depend only on ``(seed, epoch, index)``: a resumed run
+(``bonenet.training.ExactResume`` skips the consumed part of the epoch) repeats them exactly,
+whatever the number of workers."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
 import numpy as np
-from torch.utils.data import DataLoader, Sampler
+from torch.utils.data import Sampler
 
-__all__ = ["EpochShuffleSampler", "ResumableLoader"]
+__all__ = ["EpochShuffleSampler"]
 
 
-class EpochShuffleSampler(Sampler[tuple[int, int]]):
-    """Random permutation of ``range(n)`` drawn from ``(seed, epoch)``, yielded as ``(index, epoch)``.
+class EpochShuffleSampler(Sampler):
+    """Random permutation of ``range(n)`` drawn from ``(seed, epoch)``.
+
+    Yields plain indices, or ``(index, epoch)`` pairs with ``with_epoch=True`` (what
+    :class:`BoneDataset` uses to seed its augmentation per epoch and index).
 
     Lightning calls :meth:`set_epoch` at the start of every epoch (as for
     ``DistributedSampler``); when nobody does (a plain loop, or a wrapping distributed
@@ -20,8 +25,9 @@ class EpochShuffleSampler(Sampler[tuple[int, int]]):
     next pass (mid-epoch resume). ``shuffle=False`` keeps manifest order.
     """
 
-    def __init__(self, n: int, *, seed: int = 0, shuffle: bool = True) -> None:
+    def __init__(self, n: int, *, seed: int = 0, shuffle: bool = True, with_epoch: bool = False) -> None:
         self.n = int(n)
+        self.with_epoch = with_epoch
         self.seed = int(seed)
         self.shuffle = shuffle
         self.epoch = 0
@@ -39,7 +45,7 @@ class EpochShuffleSampler(Sampler[tuple[int, int]]):
         self.epoch = int(epoch)
         self._explicit = True
 
-    def __iter__(self) -> Iterator[tuple[int, int]]:
+    def __iter__(self) -> Iterator[int | tuple[int, int]]:
         if not self._explicit and getattr(self, "_passes", 0) > 0:
             self.epoch += 1
         self._explicit = False
@@ -51,45 +57,10 @@ class EpochShuffleSampler(Sampler[tuple[int, int]]):
             if self._skip[0] == self.epoch:
                 start = self._skip[1]
             self._skip = None
+        if not self.with_epoch:
+            return iter([int(i) for i in order[start:]])
         return iter([(int(i), self.epoch) for i in order[start:]])
 
     def __len__(self) -> int:
         return self.n
 
-
-class ResumableLoader(DataLoader):
-    """A ``DataLoader`` over an :class:`EpochShuffleSampler` that Lightning can resume mid-epoch.
-
-    ``state_dict()`` records the sampler's epoch and how many samples of it training has
-    consumed (read from the attached trainer's batch progress — not from the loader, which
-    prefetches); ``load_state_dict()`` makes the next pass start after them. Lightning calls
-    both for the training loader (it checks for them), so a run killed mid-epoch and resumed
-    sees exactly the batches an uninterrupted run would.
-
-    Parameters
-    ----------
-    *args, **kwargs
-        As for ``DataLoader``; ``sampler`` must be an :class:`EpochShuffleSampler`.
-    progress : callable, optional
-        Returns the number of batches of the current epoch already processed.
-    """
-
-    def __init__(self, *args, progress=None, **kwargs) -> None:  # type: ignore[no-untyped-def]
-        super().__init__(*args, **kwargs)
-        self.progress = progress
-
-    def _epoch_sampler(self) -> EpochShuffleSampler | None:
-        s = self.sampler
-        return s if isinstance(s, EpochShuffleSampler) else None
-
-    def state_dict(self) -> dict[str, int]:
-        """``{"epoch", "samples"}`` consumed so far in this epoch."""
-        s = self._epoch_sampler()
-        done = int(self.progress()) if self.progress is not None else 0
-        return {"epoch": 0 if s is None else s.epoch, "samples": done * int(self.batch_size or 1)}
-
-    def load_state_dict(self, state: dict[str, int]) -> None:
-        """Resume after ``state["samples"]`` samples of epoch ``state["epoch"]``."""
-        s = self._epoch_sampler()
-        if s is not None and state:
-            s.skip(int(state.get("samples", 0)), epoch=int(state.get("epoch", 0)))

@@ -37,7 +37,14 @@ from .discrimination import (
 from .reclassification import reclassification, reclassification_table
 from .report import evaluate_predictions, write_report
 from .subgroups import age_bands, external_validation, metrics_by_group
-from .survival import calibration_at_horizon, harrell_c, kaplan_meier, time_dependent_auc, uno_c
+from .survival import (
+    calibration_at_horizon,
+    harrell_c,
+    kaplan_meier,
+    survival_metrics,
+    time_dependent_auc,
+    uno_c,
+)
 
 __all__ = [
     "AUCResult",
@@ -72,6 +79,7 @@ __all__ = [
     "roc_auc",
     "roc_curve",
     "scaled_brier_score",
+    "survival_metrics",
     "threshold_metrics",
     "time_dependent_auc",
     "uno_c",

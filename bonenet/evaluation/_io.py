@@ -76,14 +76,24 @@ def load_predictions(paths: Sequence[str | Path], *, outcome: str, splits: Seque
             raise EvaluationError(
                 f"{path}: subject ids do not match {path0}: {len(b - a)} only in {path.name}, "
                 f"{len(a - b)} only in {path0.name}; predict every model on the same subjects "
-                "(or filter both files to the common subjects first)")
+                "(or filter both files to the common subjects first). Files from `bonenet predict` "
+                "hold pseudonyms: write them with the same --salt, or with --keep-ids to join raw ids")
         clash = [c for c in other.columns if c.startswith("p_") and c in df.columns]
         if clash:
             raise EvaluationError(f"{path}: model column(s) {clash} also in an earlier file; rename one model")
+        # bookkeeping columns (model name, checksum, QC flags...) of later files are dropped;
+        # columns describing the subjects must agree
+        other = other.drop(columns=[c for c in other.columns if c in df.columns and c != "subject_id"
+                                    and not c.startswith("p_") and c not in _SHARED])
         merged = df.merge(other, on="subject_id", how="inner", suffixes=("", "__other"), validate="one_to_one")
         for c in [c for c in other.columns if c != "subject_id" and c in df.columns]:
             left, right = merged[c], merged[f"{c}__other"]
-            differ = ~((left == right) | (left.isna() & right.isna()))
+            ln, rn = pd.to_numeric(left, errors="coerce"), pd.to_numeric(right, errors="coerce")
+            if ln.notna().eq(left.notna()).all() and rn.notna().eq(right.notna()).all():
+                same = np.isclose(ln, rn, rtol=1e-5, atol=1e-8, equal_nan=True)  # numbers written differently
+            else:
+                same = ((left.astype(str) == right.astype(str)) | (left.isna() & right.isna())).to_numpy()
+            differ = pd.Series(~same)
             if differ.any():
                 raise EvaluationError(f"{path}: column {c!r} disagrees with {path0} for {int(differ.sum())} "
                                       "subject(s); the files must describe the same outcomes/sites")

@@ -64,27 +64,48 @@ def make_plots(metrics: dict[str, Any], curves: dict[str, Any], out: Path) -> di
         ax.text(0.5, 0.5, "undefined: one outcome class", ha="center")
     pngs["roc"] = _save(fig, out / "roc.png")
 
-    fig, (ax,) = _fig(w=6.5)
+    # Calibration: one panel for up to 3 models, small multiples (shared axes) beyond that.
+    panels = [models] if len(models) <= 3 else [[m] for m in models]
+    ncol = min(len(panels), 3)
+    nrow = -(-len(panels) // ncol)
+    fig, axes = plt.subplots(nrow, ncol, figsize=(6.5 if ncol == 1 else 4.3 * ncol, 5.2 if nrow == 1 and ncol == 1
+                                                  else 3.9 * nrow), squeeze=False, sharex=True, sharey=True)
     hi = 0.0
-    for k, name in enumerate(models):
-        col = colors[k % 10]
-        lw = curves["models"][name].get("calibration_lowess")
-        b = curves["models"][name].get("calibration_binned")
-        if lw:
-            ax.fill_between(lw["grid"], lw["lower"], lw["upper"], color=col, alpha=0.15, lw=0)
-            cal = metrics["models"][name]["calibration"]
-            lab = f"{name}  slope {cal['slope']:.2f}, CITL {cal['citl']:+.2f}" if "slope" in cal else name
-            ax.plot(lw["grid"], lw["observed"], color=col, lw=1.8, label=lab)
-            hi = max(hi, max(lw["grid"]), max(lw["upper"]))
-        if b:
-            yerr = [np.subtract(b["observed"], b["lower"]), np.subtract(b["upper"], b["observed"])]
-            ax.errorbar(b["mean_predicted"], b["observed"], yerr=yerr, fmt="o", ms=4, color=col, alpha=0.8, capsize=2)
-            hi = max(hi, max(b["mean_predicted"]), max(b["upper"]))
+    for pi, group in enumerate(panels):
+        ax = axes[pi // ncol][pi % ncol]
+        for name in group:
+            col = colors[models.index(name) % 10]
+            lw = curves["models"][name].get("calibration_lowess")
+            b = curves["models"][name].get("calibration_binned")
+            if lw:
+                ax.fill_between(lw["grid"], lw["lower"], lw["upper"], color=col, alpha=0.15, lw=0)
+                cal = metrics["models"][name]["calibration"]
+                lab = f"{name}  slope {cal['slope']:.2f}, CITL {cal['citl']:+.2f}" if "slope" in cal else name
+                ax.plot(lw["grid"], lw["observed"], color=col, lw=1.8, label=lab)
+                hi = max(hi, max(lw["grid"]), max(lw["upper"]))
+            if b:
+                yerr = np.clip([np.subtract(b["observed"], b["lower"]), np.subtract(b["upper"], b["observed"])], 0, None)
+                ax.errorbar(b["mean_predicted"], b["observed"], yerr=yerr, fmt="o", ms=4, color=col, alpha=0.8,
+                            capsize=2)
+                hi = max(hi, max(b["mean_predicted"]), max(b["upper"]))
     hi = min(1.0, hi * 1.05 + 0.01)
-    ax.plot([0, hi], [0, hi], ls=":", color="grey", lw=1, label="ideal")
-    ax.set(xlim=(0, hi), ylim=(0, hi), xlabel="predicted risk", ylabel="observed risk",
-           title="Calibration: LOWESS (band) and deciles (Wilson CI)")
-    ax.legend(loc="upper left", fontsize=8)
+    for pi in range(nrow * ncol):
+        ax = axes[pi // ncol][pi % ncol]
+        if pi >= len(panels):
+            ax.axis("off")
+            continue
+        ax.plot([0, hi], [0, hi], ls=":", color="grey", lw=1, label="ideal")
+        ax.set(xlim=(0, hi), ylim=(0, hi))
+        if len(panels) > 1:
+            name = panels[pi][0]
+            undefined = "calibration_lowess" not in curves["models"][name]
+            ax.set_title(name + ("  (smoothed curve undefined)" if undefined else ""), fontsize=10)
+        if pi % ncol == 0:
+            ax.set_ylabel("observed risk")
+        if pi // ncol == nrow - 1:
+            ax.set_xlabel("predicted risk")
+        ax.legend(loc="upper left", fontsize=7 if len(panels) > 1 else 8)
+    fig.suptitle("Calibration: LOWESS (band) and risk deciles (Wilson CI)")
     pngs["calibration"] = _save(fig, out / "calibration.png")
 
     fig, (ax,) = _fig(w=6.5)
@@ -137,6 +158,6 @@ def make_plots(metrics: dict[str, Any], curves: dict[str, Any], out: Path) -> di
         ax.set_yticks(np.arange(len(labels)) + 0.4 - step / 2, labels)
         ax.axvline(0.5, color="grey", ls=":", lw=1)
         ax.set(xlabel="AUC (DeLong 95 % CI)", title="Discrimination per site")
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))
         pngs["sites"] = _save(fig, out / "sites.png")
     return pngs

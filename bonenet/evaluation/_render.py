@@ -56,7 +56,8 @@ def tables(m: dict[str, Any]) -> list[tuple[str, list[str], list[list[str]], str
                  "calibration-in-the-large", "calibration slope", "E/O", "ICI", "ECE"], rows,
                 f"n = {m['n']}, events = {m['events']} (prevalence {m['prevalence']:.3f}); "
                 f"{m['n_boot']} stratified bootstrap resamples, seed {m['seed']}. "
-                "Ideal: CITL 0, slope 1, E/O 1."))
+                "Ideal: CITL 0, slope 1, E/O 1. ECE is biased upwards under resampling, so its percentile "
+                "interval can lie above the point estimate."))
     rows = []
     for name, mm in m["models"].items():
         for key, tm in [*mm.get("thresholds", {}).items(), ("Youden", mm.get("youden"))]:
@@ -90,14 +91,14 @@ def tables(m: dict[str, Any]) -> list[tuple[str, list[str], list[list[str]], str
         if not s:
             continue
         c10 = s.get("calibration_10y", {})
-        rows.append([name, _f(s["harrell_c"]), _f(s["uno_c_10y"]), _f(s["td_auc_5y"]), _f(s["td_auc_10y"]),
+        rows.append([name, _ci(s["harrell_c"]), _ci(s["uno_c_10y"]), _ci(s["td_auc_5y"]), _ci(s["td_auc_10y"]),
                      _f(c10.get("observed")) if "undefined" not in c10 else "undefined",
                      _f(c10.get("expected")) if "undefined" not in c10 else "undefined",
                      _f(c10.get("eo_ratio")) if "undefined" not in c10 else "undefined"])
     if rows:
         out.append(("Time to fracture", ["model", "Harrell's C", "Uno's C (τ=10 y)", "AUC(5 y)", "AUC(10 y)",
                                          "observed 10-y risk (KM)", "mean predicted", "E/O at 10 y"], rows,
-                    "Cumulative/dynamic AUC with IPCW; deaths treated as censoring."))
+                    "Cumulative/dynamic AUC with IPCW; deaths treated as censoring; bootstrap CIs (at most 200 resamples)."))
     rows = []
     for key, comp in m.get("comparisons", {}).items():
         d = comp.get("delong", {})

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import numba
 import numpy as np
 
-from ._checks import as_outcome, as_probability, check_both_classes
+from ._checks import MetricUndefinedError, as_outcome, as_probability, check_both_classes
 from .calibration import calibration_intercept_slope, logit
 
 __all__ = [
@@ -227,9 +227,23 @@ def _kernel(seeds, mgroup, mpos, off, identity, gp, glp, gbin, thr_g, n_bins, fu
             if abs(step) < 1e-10:
                 break
         out[r, 5] = al
-        # ---- calibration slope: 2-parameter Newton
+        # ---- calibration slope: 2-parameter Newton (no finite fit under perfect separation)
         c0 = a1
         c1 = b1
+        max_neg = -np.inf
+        min_pos = np.inf
+        max_pos = -np.inf
+        min_neg = np.inf
+        for g in range(n_groups):
+            if wneg[g] > 0.0:
+                max_neg = max(max_neg, glp[g])
+                min_neg = min(min_neg, glp[g])
+            if wpos[g] > 0.0:
+                max_pos = max(max_pos, glp[g])
+                min_pos = min(min_pos, glp[g])
+        if max_neg <= min_pos or max_pos <= min_neg:
+            out[r, 6] = np.nan
+            continue
         for _ in range(25):
             g0 = 0.0
             g1 = 0.0
@@ -296,8 +310,13 @@ class BootstrapResult:
         def clean(v: float) -> float | None:
             return None if v is None or not np.isfinite(v) else float(v)
 
-        return {k: {"value": clean(self.point[k]), "lower": clean(self.lower[k]), "upper": clean(self.upper[k])}
-                for k in self.point}
+        out: dict[str, dict[str, float | None]] = {}
+        for k in self.point:
+            out[k] = {"value": clean(self.point[k]), "lower": clean(self.lower[k]), "upper": clean(self.upper[k])}
+            bad = int(np.sum(~np.isfinite(self.samples[k])))
+            if bad:  # e.g. a slope under perfect separation: the interval uses the other resamples
+                out[k]["undefined_resamples"] = bad
+        return out
 
 
 def _derived(tp: np.ndarray, fp: np.ndarray, n_pos: np.ndarray, n_neg: np.ndarray, thr: np.ndarray,
@@ -378,8 +397,11 @@ def bootstrap_metrics(
     a0 = a1 = 0.0
     b1 = 1.0
     if full:
-        cal = calibration_intercept_slope(yy, pp)
-        a0, a1, b1 = cal["citl"], cal["recalibration_intercept"], cal["slope"]
+        try:
+            cal = calibration_intercept_slope(yy, pp)
+            a0, a1, b1 = cal["citl"], cal["recalibration_intercept"], cal["slope"]
+        except MetricUndefinedError:  # perfect separation: the kernel reports the slope as NaN
+            pass
     k = prep.thr_g.shape[0]
 
     members, off = _strata(yy if strata is None else strata)

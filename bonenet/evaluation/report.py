@@ -36,7 +36,7 @@ from .discrimination import (
 )
 from .reclassification import DEFAULT_CUTOFFS, reclassification, reclassification_table
 from .subgroups import age_bands, external_validation, metrics_by_group, safe_metric
-from .survival import calibration_at_horizon, harrell_c, time_dependent_auc, uno_c
+from .survival import calibration_at_horizon, survival_metrics
 
 __all__ = ["TRIPOD_AI_ITEMS", "evaluate_predictions", "write_report"]
 
@@ -87,18 +87,18 @@ def _model(y: np.ndarray, p: np.ndarray, df: pd.DataFrame, *, n_boot: int, seed:
         curves["roc"] = {"fpr": fpr.tolist(), "tpr": tpr.tolist(),
                          "band": _roc_band(y, p, n_boot=min(n_boot, 200), seed=seed, level=level)}
         curves["calibration_binned"] = {k: v.tolist() for k, v in calibration_curve_binned(y, p, level=level).items()}
-        curves["calibration_lowess"] = {k: v.tolist() for k, v in calibration_curve_lowess(
-            y, p, n_boot=min(n_boot, 100), seed=seed, level=level).items()}
+        lw = safe_metric(calibration_curve_lowess, y, p, n_boot=min(n_boot, 100), seed=seed, level=level)
+        if "undefined" not in lw:
+            curves["calibration_lowess"] = {k: v.tolist() for k, v in lw.items()}
     curves["risk"] = {"events": p[y == 1].tolist(), "non_events": p[y == 0].tolist()}
     if {"time_years", "event"} <= set(df.columns):
         t, e = df["time_years"].to_numpy(float), df["event"].to_numpy(float)
         m["survival"] = {
-            "harrell_c": safe_metric(harrell_c, t, e, p),
-            "uno_c_10y": safe_metric(uno_c, t, e, p, tau=10.0),
-            "td_auc_5y": safe_metric(time_dependent_auc, t, e, p, horizon=5.0),
-            "td_auc_10y": safe_metric(time_dependent_auc, t, e, p, horizon=10.0),
+            **survival_metrics(t, e, p, horizons=(5.0, 10.0), tau=10.0, n_boot=min(n_boot, 200), seed=seed,
+                               level=level),
             "calibration_10y": safe_metric(calibration_at_horizon, t, e, p, horizon=10.0),
-            "note": "deaths (event=2) treated as censoring (cause-specific)",
+            "note": "deaths (event=2) treated as censoring (cause-specific); CIs from "
+                    f"{min(n_boot, 200)} stratified bootstrap resamples",
         }
     return m, curves
 

@@ -19,7 +19,8 @@ from scipy import stats
 from ..errors import EvaluationError
 from ._checks import MetricUndefinedError, as_probability
 
-__all__ = ["calibration_at_horizon", "harrell_c", "kaplan_meier", "time_dependent_auc", "uno_c"]
+__all__ = ["calibration_at_horizon", "harrell_c", "kaplan_meier", "survival_metrics", "time_dependent_auc",
+           "uno_c"]
 
 
 def _inputs(time: object, event: object, risk: object) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -196,3 +197,44 @@ def calibration_at_horizon(time: object, event: object, risk: object, *, horizon
     exp = float(p.mean())
     return {"horizon_years": horizon, "groups": rows, "observed": obs, "expected": exp,
             "eo_ratio": exp / obs if obs > 0 else None}
+
+
+def survival_metrics(time: object, event: object, risk: object, *, horizons: tuple[float, ...] = (5.0, 10.0),
+                     tau: float = 10.0, n_boot: int = 200, seed: int = 0, level: float = 0.95) -> dict[str, dict[str, object]]:
+    """Harrell's C, Uno's C and time-dependent AUCs with stratified-bootstrap percentile CIs.
+
+    Resamples are stratified by fracture status and recompute the censoring weights each
+    time. A metric undefined on the full data is reported as ``{"undefined": reason}``.
+    """
+    from .bootstrap import bootstrap_indices
+
+    t, d, r = _inputs(time, event, risk)
+    fns = {"harrell_c": lambda tt, dd, rr: harrell_c(tt, dd, rr),
+           f"uno_c_{tau:g}y": lambda tt, dd, rr: uno_c(tt, dd, rr, tau=tau)}
+    for h in horizons:
+        fns[f"td_auc_{h:g}y"] = lambda tt, dd, rr, h=h: time_dependent_auc(tt, dd, rr, horizon=h)
+    out: dict[str, dict[str, object]] = {}
+    samples: dict[str, list[float]] = {}
+    for name, fn in fns.items():
+        try:
+            out[name] = {"value": fn(t, d, r)}
+            samples[name] = []
+        except MetricUndefinedError as exc:
+            out[name] = {"undefined": str(exc)}
+    if n_boot and samples:
+        for blk in bootstrap_indices(d, n_boot=n_boot, seed=seed):
+            for i in blk:
+                for name in samples:
+                    try:
+                        samples[name].append(fns[name](t[i], d[i], r[i]))
+                    except MetricUndefinedError:
+                        samples[name].append(float("nan"))
+        a = (1 - level) / 2
+        for name, s in samples.items():
+            v = np.asarray(s)
+            fin = v[np.isfinite(v)]
+            if fin.size:
+                out[name]["lower"], out[name]["upper"] = float(np.quantile(fin, a)), float(np.quantile(fin, 1 - a))
+            if fin.size < v.size:
+                out[name]["undefined_resamples"] = int(v.size - fin.size)
+    return out

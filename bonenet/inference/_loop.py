@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -174,8 +175,9 @@ def make_loader(dataset: StudyDataset, *, num_workers: int, batch_size: int | No
 
 
 def default_workers() -> int:
-    """Decoding processes: one per core but one, at least one, at most eight."""
-    return max(1, min(8, (os.cpu_count() or 2) - 1))
+    """Decoding processes: one per core, at most eight (the main process mostly waits on
+    them: a batched model call costs a fraction of a study's decoding on the CPU)."""
+    return max(1, min(8, os.cpu_count() or 1))
 
 
 def predict_studies(studies: Sequence[Study], predictor: Predictor, out: str | os.PathLike[str],
@@ -209,7 +211,10 @@ def predict_studies(studies: Sequence[Study], predictor: Predictor, out: str | o
     preds, errors, todo, skip = prepare_output(out, predictor, studies, pseudonymizer,
                                                retry_errors=retry_errors)
     n_workers = default_workers() if num_workers is None else num_workers
-    dataset = StudyDataset(todo, predictor.preparer, pseudonymizer)
+    preparer = predictor.preparer
+    if n_workers > 0 and preparer.io_threads is None:
+        preparer = dataclasses.replace(preparer, io_threads=1)
+    dataset = StudyDataset(todo, preparer, pseudonymizer)
     # items one by one (progress per study); stacking here costs little next to decoding
     loader = make_loader(dataset, num_workers=n_workers, batch_size=None, collate=False,
                          prefetch=max(2, -(-batch_size // max(n_workers, 1)) + 1))

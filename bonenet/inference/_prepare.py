@@ -59,11 +59,13 @@ def _is_image_file(p: Path) -> bool:
     return any(name.endswith(s) for s in IMAGE_SUFFIXES if s != ".dcm")
 
 
-def load_study_image(path: Path) -> Volume:
+def load_study_image(path: Path, *, threads: int | None = None) -> Volume:
     """Read one study image: a file, a folder holding one image file, or a DICOM folder.
 
     DICOM folders go to :func:`bonenet.io.load`, which chooses the series by its rules
     (CT over others, the largest axial series, localizers and derived images skipped).
+    ``threads`` caps the DICOM reader's threads (1 inside decoding worker processes, which
+    already run in parallel).
     """
     from .. import io as bio
 
@@ -80,11 +82,13 @@ def load_study_image(path: Path) -> Volume:
         if len(images) == 1 and len(files) == 1 and not dirs:
             path = images[0]
         elif not files and len(dirs) == 1:
-            return load_study_image(dirs[0])
+            return load_study_image(dirs[0], threads=threads)
         elif len(images) > 1:
             raise StudyError(
                 f"{path}: holds {len(images)} image files; keep one image per study folder or "
                 "list the images in a manifest", stage="read")
+    if threads is not None and (path.is_dir() or path.suffix.lower() == ".dcm"):
+        return bio.load(path, threads=threads)
     return bio.load(path)
 
 
@@ -147,8 +151,10 @@ class StudyPreparer:
         Modalities accepted; others (an MR series where CT is expected) fail the study.
     measure : callable Volume → dict, optional
         Measurements added to the output (``--measure``).
-    loader : callable Path → Volume
+    loader : callable (Path, *, threads) → Volume
         Image reader (default :func:`load_study_image`).
+    io_threads : int, optional
+        Reader threads per study (the predict loop sets 1 when it decodes in workers).
     """
 
     preprocess: Callable[[Volume], torch.Tensor] | None = None
@@ -158,12 +164,13 @@ class StudyPreparer:
     missing: str = "indicator"
     expected_modality: tuple[str, ...] = ("CT", "HRPQCT", "QCT", "OT")
     measure: Callable[[Volume], dict[str, float]] | None = None
-    loader: Callable[[Path], Volume] = load_study_image
+    loader: Callable[..., Volume] = load_study_image
     min_slices: int = 2
+    io_threads: int | None = None
 
     def _image(self, path: Path, series_p: Pseudonymizer, info: dict[str, Any]) -> torch.Tensor:
         try:
-            vol = self.loader(path)
+            vol = self.loader(path, threads=self.io_threads)
         except StudyError:
             raise
         except BoneNetError as exc:

@@ -2,36 +2,24 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..errors import BoneNetError
+from ..errors import BoneNetError, SynthError
 from ..volume import Volume
 from .bone import distal_section, vertebral_body
-from .microstructure import trabecular_noise
+from .microstructure import feasible_targets, trabecular_noise
 from .scanner import project_areal, simulate_hrpqct, simulate_qct
 
 __all__ = ["build_volume", "default_format", "make_study"]
 
 
-def _has_writer(name: str) -> bool:
-    try:
-        return importlib.util.find_spec(f"bonenet.io.{name}") is not None
-    except ModuleNotFoundError:  # pragma: no cover
-        return False
-
-
 def default_format(modality: str) -> str:
-    """Study format per modality: AIM for HR-pQCT, DICOM for QCT, NIfTI for DXA (falling back
-    to what ``bonenet.io`` can write)."""
-    if modality == "hrpqct" and _has_writer("aim"):
-        return "aim"
-    if modality in ("hrpqct", "qct") and _has_writer("dicom"):
-        return "dicom"
-    return "nifti"
+    """Study format per modality: Scanco AIM for HR-pQCT, a DICOM CT series for QCT, NIfTI for
+    the DXA-like projection (its g/cm² values have no DICOM CT meaning)."""
+    return {"hrpqct": "aim", "qct": "dicom"}.get(modality, "nifti")
 
 
 def build_volume(task: dict[str, Any]) -> tuple[Volume, dict[str, float]]:
@@ -45,7 +33,9 @@ def build_volume(task: dict[str, Any]) -> tuple[Volume, dict[str, float]]:
     if task["modality"] == "hrpqct":
         sc = site.hrpqct
         sp = (sc.voxel_mm,) * 3
-        kw = {"bv_tv": tg["bv_tv"], "tb_th": tg["tb_th_mm"], "tb_sp": tg["tb_sp_mm"],
+        ft = feasible_targets(bv_tv=tg["bv_tv"], tb_th=tg["tb_th_mm"], tb_sp=tg["tb_sp_mm"],
+                              anisotropy=1.3)
+        kw = {"bv_tv": ft["bv_tv"], "tb_th": ft["tb_th_mm"], "tb_sp": ft["tb_sp_mm"],
               "anisotropy": 1.3, "seed": s_bone}
         if task["roi"] == "section":
             side = int(np.ceil(24.0 / sc.voxel_mm))
@@ -91,18 +81,24 @@ def make_study(task: dict[str, Any]) -> dict[str, Any]:
             return {"volume": vol, "truth": truth, "image": ""}
         from .. import io
 
-        study = Path(task["out"]) / "studies" / sid
+        out = Path(task["out"])
         fmt = task["format"]
         if fmt == "aim":
+            cal = vol.meta.get("scanco")
+            if cal is None:
+                raise SynthError(f"{sid}: AIM output needs an HR-pQCT study; use format='dicom' "
+                                 "or 'nifti' for this modality")
             rel = Path("studies") / sid / f"{sid}.aim"
-            io.save(vol, Path(task["out"]) / rel)
+            io.save(vol, out / rel, format="aim", mu_scaling=cal["mu_scaling"],
+                    density_slope=cal["density_slope"], density_intercept=cal["density_intercept"])
         elif fmt == "dicom":
             rel = Path("studies") / sid / "series"
-            io.save(vol, Path(task["out"]) / rel, format="dicom")
+            io.save(vol, out / rel, format="dicom", uid_seed=f"{task['uid_seed']}-{task['modality']}-{sid}",
+                    patient_id=sid, patient_name=sid, series_description=f"synthetic {task['modality']}",
+                    modality="CT")
         else:
             rel = Path("studies") / sid / "image.nii.gz"
-            study.mkdir(parents=True, exist_ok=True)
-            io.save(vol, Path(task["out"]) / rel)
+            io.save(vol, out / rel, format="nifti")
         return {"image": rel.as_posix(), "truth": truth, "volume": None}
     except (BoneNetError, OSError, ValueError) as exc:
         return {"error": f"{type(exc).__name__}: {exc}"}

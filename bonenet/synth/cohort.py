@@ -239,7 +239,8 @@ def _make_images(c: Cohort, df: pd.DataFrame, targets: pd.DataFrame, *, modality
     seeds = seed_root.spawn(len(df))
     tasks = [{"subject_id": sid, "modality": modality, "roi": roi, "roi_size": roi_size,
               "site": sites[site], "targets": targets.iloc[i].to_dict(), "seed": seeds[i],
-              "out": None if c.out is None else str(c.out), "format": fmt}
+              "out": None if c.out is None else str(c.out), "format": fmt,
+              "uid_seed": seed_root.entropy}
              for i, (sid, site) in enumerate(zip(df["subject_id"], df["site"], strict=True))]
     nproc = workers if workers is not None else min(2, os.cpu_count() or 1)
     desc = f"synth {modality}"

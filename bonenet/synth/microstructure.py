@@ -23,33 +23,42 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from scipy import optimize
 
 from ..errors import SynthError
-from ._fields import band_distance, gaussian_field
+from ._fields import band_distance, gaussian_field_pair
 
 __all__ = [
     "Microstructure",
+    "feasible_targets",
     "noise_parameters",
     "noise_truth",
     "trabecular_noise",
     "trabecular_rodplate",
 ]
 
-# Fitted by ``python -m bonenet.synth._calibrate`` (porespy local thickness, 30 µm voxels,
-# 160³, ℓ ∈ {0.25, 0.4} mm, t ∈ {0.08, 0.12} mm, p ∈ {1, 0.6, 0.35}, α ∈ {1, 1.5}):
-#   band fraction  = t/ℓ (k0 + k1 (α-1))
-#   Tb.Th          = 2t (a0 + a1 q + a2 q²),          q = 1 - p
-#   Tb.Sp + Tb.Th  = ℓ (b0 + b1 q + b2 q²) + b3 t + b4 ℓ (α-1)
+# Fitted by ``python -m bonenet.synth._calibrate``: 30 phantoms at 37.5 µm (128³, 4.8 mm),
+# measured with bonenet.morphometry.trabecular (sub-voxel local thickness; Tb.N from
+# ridge-to-ridge spacing); grid ℓ ∈ {0.25, 0.4} mm, t ∈ {0.08, 0.12} mm, p ∈ {1, 0.6, 0.35},
+# α ∈ {1, 1.5} plus six strongly perforated phantoms (p 0.2–0.3, t up to 0.2 mm, α 1.3).
+# Largest residuals: Tb.Th 11 % (3–7 % where cohorts live), Tb.Sp 1.9 %, Tb.N 5.3 %.
+#   band fraction  = u (k0 + k1 (α-1) + k2 u),                   u = t/ℓ
+#   Tb.Th          = 2t (a0 + a1 q + a2 q² + a3 q u),             q = 1 - p
+#   log Tb.Sp      = c · (1, log ℓ, log t, q, q², α-1)            (mm)
+#   log Tb.N       = n · (1, log ℓ, log t, q, q², α-1)            (1/mm)
 _CAL: dict[str, tuple[float, ...]] = {
-    "band": (0.85, 0.0),
-    "th": (0.95, -0.1, -0.1),
-    "cell": (3.3, 0.8, 0.5, 0.0, 0.0),
+    "band": (0.8778, -0.1298, -0.1824),
+    "th": (1.0949, 0.8119, -0.8337, -1.2966),
+    "sp": (0.6154, 1.0721, -0.1733, 0.1346, 0.3001, 0.1953),
+    "n": (-0.7361, -1.02, 0.1502, 0.194, -0.4895, -0.1773),
 }
+#: Plate-keep fractions the calibration covers.
+_P_RANGE = (0.35, 1.0)
 
-# Bone loss per unit ``bone_loss``: share of the remaining plate area perforated, and
-# relative thinning of the plates.
-_LOSS_PERFORATION = 0.55
-_LOSS_THINNING = 0.12
+# Bone loss per unit ``bone_loss``: share of the remaining plate area perforated, and the
+# relative growth of the structure's length scale (the same bone, coarsened).
+_LOSS_PERFORATION = 0.2
+_LOSS_COARSENING = 0.15
 
 
 @dataclass(frozen=True)
@@ -88,14 +97,44 @@ def _check_shape(shape: tuple[int, ...], spacing: tuple[float, ...]) -> tuple[tu
 
 def noise_truth(ell: float, t: float, p: float, anisotropy: float) -> dict[str, float]:
     """Tb.Th, Tb.Sp (mm) and band fraction the calibrated model predicts for generator params."""
-    k0, k1 = _CAL["band"]
-    a0, a1, a2 = _CAL["th"]
-    b0, b1, b2, b3, b4 = _CAL["cell"]
+    k0, k1, k2 = _CAL["band"]
+    a0, a1, a2, a3 = _CAL["th"]
     q = 1.0 - p
     a = anisotropy - 1.0
-    th = 2.0 * t * (a0 + a1 * q + a2 * q * q)
-    cell = ell * (b0 + b1 * q + b2 * q * q) + b3 * t + b4 * ell * a
-    return {"tb_th_mm": th, "tb_sp_mm": cell - th, "band_fraction": t / ell * (k0 + k1 * a)}
+    u = t / ell
+    th = 2.0 * t * (a0 + a1 * q + a2 * q * q + a3 * q * u)
+    feats = np.array([1.0, np.log(ell), np.log(t), q, q * q, a])
+    sp = float(np.exp(feats @ np.asarray(_CAL["sp"])))
+    n_cal = np.asarray(_CAL.get("n", ()))
+    tb_n = float(np.exp(feats @ n_cal)) if n_cal.size == 6 else 1.0 / (th + sp)
+    return {"tb_th_mm": th, "tb_sp_mm": sp, "tb_n_per_mm": tb_n,
+            "band_fraction": u * (k0 + k1 * a + k2 * u)}
+
+
+def _geometry(p: float, tb_th: float, tb_sp: float, anisotropy: float) -> tuple[float, float]:
+    """Plate half-thickness t and field length ℓ (mm) giving Tb.Th, Tb.Sp at keep fraction p."""
+    a0, a1, a2, a3 = _CAL["th"]
+    c0, c1, c2, c3, c4, c5 = _CAL["sp"]
+    q = 1.0 - p
+    t, ell = tb_th / 2.0, 0.3
+    for _ in range(100):  # weakly coupled: converges in a few steps
+        t_new = tb_th / (2.0 * max(a0 + a1 * q + a2 * q * q + a3 * q * t / ell, 0.2))
+        ell = float(np.exp((np.log(tb_sp) - c0 - c2 * np.log(t_new) - c3 * q - c4 * q * q
+                            - c5 * (anisotropy - 1.0)) / c1))
+        if abs(t_new - t) < 1e-12:
+            break
+        t = t_new
+    return t, ell
+
+
+def _bvtv_at(p: float, tb_th: float, tb_sp: float, anisotropy: float) -> float:
+    t, ell = _geometry(p, tb_th, tb_sp, anisotropy)
+    return p * noise_truth(ell, t, p, anisotropy)["band_fraction"]
+
+
+def _bvtv_range(tb_th: float, tb_sp: float, anisotropy: float) -> tuple[float, float]:
+    return (_bvtv_at(_P_RANGE[0], tb_th, tb_sp, anisotropy),
+            _bvtv_at(_P_RANGE[1], tb_th, tb_sp, anisotropy))
 
 
 def noise_parameters(*, bv_tv: float, tb_th: float, tb_sp: float,
@@ -115,26 +154,43 @@ def noise_parameters(*, bv_tv: float, tb_th: float, tb_sp: float,
                          "Tb.Sp 0.15–4 mm")
     if not 1.0 <= anisotropy <= 2.5:
         raise SynthError(f"anisotropy={anisotropy}: use 1.0 (isotropic) to 2.5")
-    k0, k1 = _CAL["band"]
-    a0, a1, a2 = _CAL["th"]
-    b0, b1, b2, b3, b4 = _CAL["cell"]
-    a = anisotropy - 1.0
-    p = 0.6
-    for _ in range(200):
-        q = 1.0 - p
-        t = tb_th / (2.0 * (a0 + a1 * q + a2 * q * q))
-        ell = (tb_sp + tb_th - b3 * t) / (b0 + b1 * q + b2 * q * q + b4 * a)
-        p_new = bv_tv / (t / ell * (k0 + k1 * a))
-        p_new = min(max(p_new, 0.05), 1.5)
-        if abs(p_new - p) < 1e-9:
-            break
-        p = 0.5 * p + 0.5 * p_new
-    if p > 1.0 + 1e-6 or p < 0.12:
-        lo, hi = (k0 + k1 * a) * t / ell * 0.12, (k0 + k1 * a) * t / ell
+    lo, hi = _P_RANGE
+    low, high = _bvtv_range(tb_th, tb_sp, anisotropy)
+    if not low <= bv_tv <= high:
         raise SynthError(
             f"bv_tv={bv_tv} cannot be built with tb_th={tb_th} mm and tb_sp={tb_sp} mm "
-            f"(this geometry allows BV/TV {lo:.3f}–{hi:.3f}); change BV/TV or Tb.Sp")
+            f"(this Tb.Th and Tb.Sp allow BV/TV of about {low:.3f}–{high:.3f}); "
+            "change BV/TV or Tb.Sp, or use feasible_targets()")
+
+    def bvtv(p: float) -> float:
+        return _bvtv_at(p, tb_th, tb_sp, anisotropy)
+
+    p = float(optimize.brentq(lambda x: bvtv(x) - bv_tv, lo, hi, xtol=1e-10))
+    t, ell = _geometry(p, tb_th, tb_sp, anisotropy)
     return {"ell_mm": ell, "t_mm": t, "p": p}
+
+
+def feasible_targets(*, bv_tv: float, tb_th: float, tb_sp: float,
+                     anisotropy: float = 1.0) -> dict[str, float]:
+    """The nearest targets :func:`trabecular_noise` can build, changing only Tb.Sp.
+
+    The perforated-plate structure has, for a given Tb.Th and Tb.Sp, a range of BV/TV
+    (plates only → most perforated). When BV/TV is below that range, Tb.Sp is raised in 1 %
+    steps until it fits (bone lost as spacing, the way bone is lost); above it, lowered.
+
+    Returns
+    -------
+    dict
+        ``bv_tv``, ``tb_th_mm``, ``tb_sp_mm`` (possibly changed) and the generator parameters.
+    """
+    sp = float(tb_sp)
+    for _ in range(300):
+        low, high = _bvtv_range(tb_th, sp, anisotropy)
+        if low <= bv_tv <= high or not 0.15 <= sp <= 4.0:
+            break
+        sp *= 1.01 if bv_tv < low else 0.99
+    prm = noise_parameters(bv_tv=bv_tv, tb_th=tb_th, tb_sp=sp, anisotropy=anisotropy)
+    return {"bv_tv": bv_tv, "tb_th_mm": tb_th, "tb_sp_mm": sp, **prm}
 
 
 def trabecular_noise(shape: tuple[int, int, int], *, spacing: tuple[float, float, float],
@@ -176,19 +232,21 @@ def trabecular_noise(shape: tuple[int, int, int], *, spacing: tuple[float, float
         raise SynthError(f"supersample={supersample}: use 1–4")
     prm = noise_parameters(bv_tv=bv_tv, tb_th=tb_th, tb_sp=tb_sp, anisotropy=anisotropy)
     ell, t, p0 = prm["ell_mm"], prm["t_mm"], prm["p"]
+    # bone loss: the same bone coarsens (fewer, more widely spaced trabeculae: ℓ grows) and
+    # its plates perforate (p falls); the struts keep their thickness t
     p = p0 * (1.0 - _LOSS_PERFORATION * bone_loss)
-    t_loss = t * (1.0 - _LOSS_THINNING * bone_loss)
+    ell_loss = ell * (1.0 + _LOSS_COARSENING * bone_loss)
+    t_loss = t
     fine = tuple(n * s for n in shp)
     fsp = tuple(h / s for h in sp)
     rng = np.random.default_rng(seed)
-    z1 = gaussian_field(fine, spacing=fsp, length_mm=ell, anisotropy=anisotropy, rng=rng)
-    z2 = gaussian_field(fine, spacing=fsp, length_mm=ell, anisotropy=anisotropy, rng=rng)
+    z1, z2 = gaussian_field_pair(fine, spacing=fsp, length_mm=ell_loss, anisotropy=anisotropy,
+                                 rng=rng, support_length_mm=ell)
     np.abs(z2, out=z2)
     dist = band_distance(z1, fsp)
     del z1
     band = dist < t_loss
-    target = bv_tv * (1.0 - _LOSS_PERFORATION * bone_loss) * (t_loss / t)
-    keep = min(1.0, target / max(float(band.mean()), 1e-9))
+    keep = p if bone_loss > 0 else min(1.0, bv_tv / max(float(band.mean()), 1e-9))
     cut = float(np.quantile(z2[band], keep)) if keep < 1.0 else np.inf
     perf = z2 <= cut
     del z2
@@ -202,18 +260,18 @@ def trabecular_noise(shape: tuple[int, int, int], *, spacing: tuple[float, float
         frac *= perf
         out_mask = mask
     frac = frac.astype(np.float32, copy=False)
-    pred = noise_truth(ell, t_loss, p, anisotropy)
+    pred = noise_truth(ell_loss, t_loss, p, anisotropy)
     bvtv_true = float(mask.mean())
     truth = {
         "generator": "noise",
         "bv_tv": bvtv_true,
         "tb_th_mm": pred["tb_th_mm"],
         "tb_sp_mm": pred["tb_sp_mm"],
-        "tb_n_per_mm": 1.0 / (pred["tb_th_mm"] + pred["tb_sp_mm"]),
+        "tb_n_per_mm": pred["tb_n_per_mm"],
         "plate_keep_fraction": p,
         "anisotropy": float(anisotropy),
         "bone_loss": float(bone_loss),
-        "ell_mm": ell,
+        "ell_mm": ell_loss,
         "t_mm": t_loss,
     }
     return Microstructure(mask=out_mask, fraction=frac, spacing=sp, truth=truth)
@@ -247,7 +305,12 @@ def _poisson_disc(extent: np.ndarray, r: float, rng: np.random.Generator) -> np.
 
 def _unit_hash(keys: np.ndarray, salt: int) -> np.ndarray:
     """Deterministic uniform(0,1) per integer key (splitmix64)."""
-    x = keys.astype(np.uint64) + np.uint64(salt & 0xFFFFFFFFFFFF) * np.uint64(0x9E3779B97F4A7C15)
+    with np.errstate(over="ignore"):
+        offset = np.uint64(salt & 0xFFFFFFFF) * np.uint64(0x9E3779B97F4A7C15)
+        return _splitmix(keys.astype(np.uint64) + offset)
+
+
+def _splitmix(x: np.ndarray) -> np.ndarray:
     x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
     x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
     x = x ^ (x >> np.uint64(31))

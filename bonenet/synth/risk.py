@@ -55,7 +55,7 @@ FRAX_COLUMNS = (
 
 #: (variable, relative risk, per what, published range and source) — the risk-model table.
 RISK_FACTORS: tuple[tuple[str, float, str, str], ...] = (
-    ("age", 1.45, "per 10 years", "1.3–1.6 per decade at given BMD (Kanis 2001)"),
+    ("age", 1.35, "per 10 years", "1.3–1.6 per decade at given BMD (Kanis 2001)"),
     ("sex F", 1.15, "female vs male", "1.0–1.3 at given BMD (Kanis 2008)"),
     ("bmi", 0.97, "per kg/m²", "0.95–1.00 at given BMD (De Laet 2005)"),
     ("prior_fracture", 1.80, "yes vs no", "1.6–2.2 (Kanis 2004)"),
@@ -65,8 +65,8 @@ RISK_FACTORS: tuple[tuple[str, float, str, str], ...] = (
     ("rheumatoid_arthritis", 1.35, "yes vs no", "1.2–1.6 (Kanis 2008)"),
     ("secondary_osteoporosis", 1.20, "yes vs no", "1.0–1.5 (FRAX: none given BMD)"),
     ("alcohol_3plus", 1.40, "yes vs no", "1.2–1.7 (Kanis 2005)"),
-    ("fn_tscore", 1.55, "per SD decrease", "1.4–2.0 (Marshall 1996; Johnell 2005)"),
-    ("bone_quality", 2.30, "per SD decrease (latent, image only)",
+    ("fn_tscore", 1.50, "per SD decrease", "1.4–2.0 (Marshall 1996; Johnell 2005)"),
+    ("bone_quality", 2.40, "per SD decrease (latent, image only)",
      "1.5–2.5 HR-pQCT failure load / Tb. microstructure adj. for aBMD (Samelson 2019)"),
 )
 _RR = {name: rr for name, rr, _, _ in RISK_FACTORS}

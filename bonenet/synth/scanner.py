@@ -149,11 +149,20 @@ def simulate_hrpqct(fraction: np.ndarray, *, spacing: tuple[float, float, float]
     blurred = ndimage.gaussian_filter(frac, sigma=sigma, mode="nearest", truncate=3.0)
     blurred = _block_mean(blurred, int(supersample))
     rng = np.random.default_rng(seed)
-    dens = sc.background_density + (sc.bone_density - sc.background_density) * blurred
-    dens += rng.standard_normal(dens.shape, dtype=np.float32) * np.float32(sc.noise_sd)
-    native = np.rint((dens - sc.density_intercept) / sc.density_slope * sc.mu_scaling)
-    native = np.clip(native, -32768, 32767)
-    dens = (native / sc.mu_scaling * sc.density_slope + sc.density_intercept).astype(np.float32)
+    # density → native integers (μ · mu_scaling) → decoded density, in few full-size passes
+    gain = np.float32(sc.mu_scaling / sc.density_slope)
+    native = rng.standard_normal(blurred.shape, dtype=np.float32)
+    native *= np.float32(sc.noise_sd)
+    native += np.float32(sc.background_density - sc.density_intercept)
+    blurred *= np.float32(sc.bone_density - sc.background_density)
+    native += blurred
+    del blurred
+    native *= gain
+    np.rint(native, out=native)
+    np.clip(native, -32768, 32767, out=native)
+    native *= np.float32(1.0 / gain)
+    native += np.float32(sc.density_intercept)
+    dens = native
     out_spacing = tuple(float(h) * int(supersample) for h in spacing)
     meta = {"synthetic": True, "scanner": sc.name,
             "scanco": {"mu_scaling": sc.mu_scaling, "density_slope": sc.density_slope,

@@ -6,7 +6,9 @@ clinical variables lack. Per SD of q at the distal radius: BV/TV +0.028, Tb.Sp �
 Tb.Th +0.006 mm, Ct.Th +0.06 mm; per SD of T-score: BV/TV +0.012, Tb.Sp −0.04 mm. At the
 cohort mean this gives BV/TV ≈ 0.15, Tb.Th ≈ 0.215 mm, Tb.Sp ≈ 1.0 mm, Ct.Th ≈ 0.9 mm
 (XtremeCT II, postmenopausal women: Samelson/Boutroy), and subjects who fracture sit about
-−0.03 BV/TV and +0.15 mm Tb.Sp below those who do not. QCT lumbar trabecular vBMD:
+−0.03 BV/TV and +0.15 mm Tb.Sp below those who do not. Where the phantom generator cannot build a
+(BV/TV, Tb.Th, Tb.Sp) triple, Tb.Sp is raised until it can (``feasible_targets``; truth.csv
+holds the values built). QCT lumbar trabecular vBMD:
 100 mg/cm³ + 14 per SD of T-score (spine–hip concordance r ≈ 0.7) + 18 per SD of q.
 """
 

@@ -1,8 +1,9 @@
 import os
 
 import numpy as np
+import pytest
 import torch
-from conftest import write_cohort
+from data_cohort_helpers import write_cohort
 from torch.utils.data import DataLoader
 
 from bonenet import Volume, io
@@ -13,6 +14,7 @@ from bonenet.data import (
     SampleCache,
     collate,
     fingerprint,
+    read_manifest,
     worker_init_fn,
 )
 
@@ -114,3 +116,31 @@ def test_batch_stage_rotates_and_adds_noise_only_on_present_slots():
     assert not off.has_batch_stage and off.augment_batch(imgs) is imgs
     inline = Augment(3, rotate_deg=15, noise_std=0.1, prob=1.0, batch_stage=False, scale=0, shift=0)
     assert not inline.has_batch_stage and not torch.equal(inline(imgs[1, 0]), imgs[1, 0])
+
+
+def test_unreadable_study_stops_training_but_is_marked_for_inference(tmp_path):
+    from bonenet.errors import ImageFormatError
+
+    man = write_cohort(tmp_path / "c", n=3)
+    (tmp_path / "c" / "studies" / "S001.nii.gz").write_bytes(b"not a nifti")
+    with pytest.raises(ImageFormatError, match=r"S001\.nii\.gz"):
+        BoneDataset(man, preprocess=PRE)[1]
+    ds = BoneDataset(man, preprocess=PRE, on_error="mark")
+    batch = collate([ds[i] for i in range(3)])
+    assert batch.errors[0] is None and batch.errors[2] is None
+    assert "image: " in batch.errors[1] and "S001.nii.gz" in batch.errors[1]
+    assert batch.image_present[:, 0].tolist() == [True, False, True]
+    assert not batch.images[1].any() and batch.to("cpu").errors == batch.errors
+
+
+def test_missing_study_with_a_cache_is_marked_or_named(tmp_path):
+    from bonenet.errors import ImageFormatError
+
+    man = write_cohort(tmp_path / "c", n=3)
+    table = read_manifest(man).table
+    (tmp_path / "c" / "studies" / "S002.nii.gz").unlink()  # vanished after validation
+    ds = BoneDataset(table, preprocess=PRE, cache=SampleCache(tmp_path / "cache"), on_error="mark")
+    assert "S002.nii.gz" in ds[2].error and ds[0].error is None
+    strict = BoneDataset(table, preprocess=PRE, cache=SampleCache(tmp_path / "cache"))
+    with pytest.raises(ImageFormatError, match=r"S002\.nii\.gz"):
+        strict[2]

@@ -1,7 +1,7 @@
 import shutil
 
 import pytest
-from conftest import edit_manifest, write_cohort
+from data_cohort_helpers import edit_manifest, write_cohort
 
 from bonenet.data import BoneDataModule, read_manifest
 from bonenet.errors import ClinicalValueError, ManifestError

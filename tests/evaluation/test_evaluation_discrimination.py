@@ -66,6 +66,11 @@ def test_delong_hanley_mcneil_worked_example():
     _auc_bf, cov_bf = _delong_bruteforce(y, [s])
     assert r.se == pytest.approx(np.sqrt(cov_bf[0, 0]), rel=1e-10)  # DeLong definition
     assert r.se == pytest.approx(0.032, abs=0.003)           # close to the published HM SE
+    # Stata's `roctab disease rating` on these data (hanley.dta, the example of the [R] roc
+    # manual entry; roctab's default SE is DeLong's) prints ROC area 0.8932, Std. Err. 0.0307,
+    # asymptotic normal 95 % CI 0.83295–0.95339. (Quoted from the manual example, not fetched.)
+    assert (round(r.auc, 4), round(r.se, 4)) == (0.8932, 0.0307)
+    assert (round(r.lower, 5), round(r.upper, 5)) == (0.83295, 0.95339)
     assert r.lower < r.auc < r.upper <= 1.0
 
 

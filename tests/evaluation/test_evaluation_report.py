@@ -103,3 +103,30 @@ def test_empty_site_is_reported_undefined():
     one_class = df[(df.site == "A") | (df.fracture == 0)]
     g = metrics_by_group(one_class.fracture, one_class.p_fused, one_class.site, name="site")
     assert "undefined" in g["B"]["auc"]
+
+
+def test_join_tolerates_bookkeeping_and_number_formatting(tmp_path):
+    df = _frame(n=60)
+    a, b = tmp_path / "fused.csv", tmp_path / "clin.csv"
+    df.drop(columns="p_clinical").assign(model="fused", qc_flags="").to_csv(a, index=False)
+    other = df[["subject_id", "fracture", "time_years", "p_clinical"]].assign(model="clinical")
+    other["time_years"] = other["time_years"] + 1e-9  # same follow-up, written with other precision
+    other.to_csv(b, index=False, float_format="%.12g")
+    got = load_predictions([a, b], outcome="fracture")
+    assert {"p_fused", "p_clinical"} <= set(got.columns) and len(got) == 60
+    other.assign(fracture=1 - other.fracture).to_csv(b, index=False)
+    with pytest.raises(EvaluationError, match="'fracture' disagrees"):
+        load_predictions([a, b], outcome="fracture")
+    df.assign(split=np.where(np.arange(60) < 20, "test", "train")).to_csv(a, index=False)
+    got = load_predictions([a], outcome="fracture", splits=["test"])
+    assert len(got) == 20
+
+
+def test_constant_predictions_are_reported_honestly(tmp_path):
+    df = _frame(n=120).assign(p_fused=0.175)
+    m, c = evaluate_predictions(df, models=["fused"], n_boot=20)
+    mm = m["models"]["fused"]
+    assert mm["auc_delong"]["auc"] == 0.5
+    assert "same predicted risk" in mm["calibration"]["undefined"]
+    assert "same value" in mm["ici"]["undefined"]
+    assert "calibration_lowess" not in c["models"]["fused"]

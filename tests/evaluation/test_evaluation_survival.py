@@ -10,6 +10,7 @@ from bonenet.evaluation import (
     calibration_at_horizon,
     harrell_c,
     kaplan_meier,
+    survival_metrics,
     time_dependent_auc,
     uno_c,
 )
@@ -53,3 +54,13 @@ def test_censored_metrics_are_sensible():
     for h in (5, 10):
         assert 0.6 < time_dependent_auc(t, e, r, horizon=h) < 0.9
     assert 0.6 < uno_c(t, e, r, tau=10) < 0.9
+
+
+def test_survival_metrics_bootstrap_intervals():
+    t, e, r, *_ = _cohort(n=600, seed=4)
+    m = survival_metrics(t, e, r, n_boot=40, seed=0)
+    assert m["harrell_c"]["value"] == pytest.approx(harrell_c(t, e, r))
+    for k in ("harrell_c", "uno_c_10y", "td_auc_5y", "td_auc_10y"):
+        assert m[k]["lower"] < m[k]["value"] < m[k]["upper"]
+    none = survival_metrics(t, np.zeros_like(e), r, n_boot=5)
+    assert "undefined" in none["harrell_c"]

@@ -1,0 +1,160 @@
+"""Analytic validation of local thickness: bonenet vs porespy vs ORMIR-XCT, one table.
+
+Plates, rods and spheres of known thickness (3–20 voxels) in several orientations, placed
+at random sub-voxel positions (voxel-centre sampling), isotropic and anisotropic voxels.
+Each cell is the mean over positions of the relative error of the mean thickness
+(plates also in voxels). Plates and rods cross the array and are measured in its central
+half (border="continue" for bonenet; the others have no such option, which is why only the
+central half is read); spheres are measured over their whole volume.
+
+    python benchmarks/validate_morphometry.py            # full table (minutes)
+    python benchmarks/validate_morphometry.py --quick    # fewer sizes/positions
+    python benchmarks/validate_morphometry.py --skip-ormir
+
+porespy labels voxels by integer sphere radius (diameter = 2 r); ORMIR-XCT (GPL) is only
+called here, when installed, with its default oversampling and skeleton options. Neither
+supports anisotropic voxels in the same way (porespy: none), so those rows are bonenet only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+sys.path.insert(0, os.path.dirname(__file__))
+
+from bonenet.morphometry import analytic as A
+from bonenet.morphometry import local_thickness
+
+ORIENT = {"axis": (1, 0, 0), "(0,1,1)": (0, 1, 1), "(1,1,1)": (1, 1, 1), "oblique": (0.3, 0.5, 0.81)}
+
+
+def _central(m: np.ndarray) -> np.ndarray:
+    c = np.zeros_like(m)
+    c[tuple(slice(n // 4, n - n // 4) for n in m.shape)] = True
+    return c & m
+
+
+def _methods(skip_ormir: bool, skip_porespy: bool):
+    meths = {"bonenet": None}
+    if not skip_porespy:
+        try:
+            import porespy
+
+            def ps(m, sp, whole):
+                return 2.0 * porespy.filters.local_thickness(m).astype(np.float64)
+
+            meths["porespy"] = ps
+        except ImportError:
+            print("porespy not installed: skipped")
+    if not skip_ormir:
+        from _ormir import load_ormir
+
+        fn = load_ormir()
+        if fn is None:
+            print("ORMIR-XCT not installed (pip install ormir-xct): skipped")
+        else:
+            def ox(m, sp, whole):
+                return fn(m, np.asarray(sp, float), 0.0)[4]
+
+            meths["ORMIR-XCT"] = ox
+    return meths
+
+
+def run_table(sizes, positions, skip_ormir=False, skip_porespy=False, seed=0):
+    rng = np.random.default_rng(seed)
+    meths = _methods(skip_ormir, skip_porespy)
+    names = list(meths)
+    rows = []
+    cases = []
+    for t in sizes:
+        n = max(32, int(3 * t))
+        for oname, normal in ORIENT.items():
+            cases.append(("plate", oname, t, (1.0, 1.0, 1.0), lambda off, t=t, n=n, v=normal:
+                          A.plate(t, v, shape=(n, n, n), offset=off), False))
+        for oname in ("axis", "oblique"):
+            cases.append(("rod", oname, t, (1.0, 1.0, 1.0), lambda off, t=t, n=n, v=ORIENT[oname]:
+                          A.rod(t, v, shape=(n, n, n), offset=off), False))
+        cases.append(("sphere", "-", t, (1.0, 1.0, 1.0), lambda off, t=t:
+                      A.sphere(t, shape=(t + 8,) * 3, offset=off), True))
+        # anisotropic: 1 mm slices, 0.5 mm pixels, sizes in in-plane voxels
+        sp = (1.0, 0.5, 0.5)
+        tm = t * 0.5
+        na = max(16, int(3 * tm))
+        cases.append(("rod aniso", "oblique", t, sp, lambda off, tm=tm, na=na, sp=sp:
+                      A.rod(tm, ORIENT["oblique"], shape=(na, 2 * na, 2 * na), spacing=sp, offset=off), False))
+        cases.append(("plate aniso", "oblique", t, sp, lambda off, tm=tm, na=na, sp=sp:
+                      A.plate(tm, ORIENT["oblique"], shape=(na, 2 * na, 2 * na), spacing=sp, offset=off), False))
+    times = dict.fromkeys(names, 0.0)
+    for shape, orient, t, sp, make, whole in cases:
+        truth = t * (0.5 if sp[0] != sp[1] else 1.0)
+        errs: dict[str, list[float]] = {k: [] for k in names}
+        for _ in range(positions):
+            m = make(rng.uniform(-0.5, 0.5, 3) * np.asarray(sp))
+            where = m if whole else _central(m)
+            for name, fn in meths.items():
+                aniso = sp[0] != sp[1]
+                if name != "bonenet" and aniso:
+                    continue
+                t0 = time.perf_counter()
+                if name == "bonenet":
+                    th = local_thickness(m, spacing=sp, border="background" if whole else "continue")
+                else:
+                    th = fn(m, sp, whole)
+                times[name] += time.perf_counter() - t0
+                errs[name].append(float(th[where].mean()) - truth)
+        row = {"shape": shape, "orient": orient, "size_vox": t}
+        for name in names:
+            e = errs[name]
+            row[name] = (float(np.mean(e)) / truth * 100.0, float(np.mean(e)) / (truth / t)) if e else None
+        rows.append(row)
+    return rows, names, times
+
+
+def print_table(rows, names) -> None:
+    head = f"{'shape':12s} {'orient':9s} {'size':>4s} | " + " | ".join(f"{n:>17s}" for n in names)
+    print(head)
+    print("-" * len(head))
+    for r in rows:
+        cells = []
+        for n in names:
+            v = r[n]
+            cells.append(f"{'n/a':>17s}" if v is None else f"{v[0]:+7.1f}% {v[1]:+6.2f}vx")
+        print(f"{r['shape']:12s} {r['orient']:9s} {r['size_vox']:4d} | " + " | ".join(cells))
+
+
+def summary(rows, names) -> None:
+    print("\nmean |error| (%) by size class")
+    for lo, hi, label in [(3, 7, "3-7 vx"), (8, 99, ">=8 vx")]:
+        parts = []
+        for n in names:
+            v = [abs(r[n][0]) for r in rows if r[n] is not None and lo <= r["size_vox"] <= hi]
+            parts.append(f"{n} {np.mean(v):.1f}%" if v else f"{n} n/a")
+        print(f"  {label:7s}: " + ",  ".join(parts))
+    pl = [abs(r["bonenet"][1]) for r in rows if r["shape"].startswith("plate")]
+    print(f"  bonenet plates: max |mean error| {max(pl):.2f} voxel")
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--quick", action="store_true")
+    p.add_argument("--skip-ormir", action="store_true")
+    p.add_argument("--skip-porespy", action="store_true")
+    p.add_argument("--positions", type=int, default=None)
+    args = p.parse_args(argv)
+    sizes = [3, 4, 8, 12] if args.quick else [3, 4, 6, 8, 12, 20]
+    positions = args.positions or (2 if args.quick else 3)
+    rows, names, times = run_table(sizes, positions, args.skip_ormir, args.skip_porespy)
+    print_table(rows, names)
+    summary(rows, names)
+    print("\ntotal time: " + ", ".join(f"{n} {t:.1f} s" for n, t in times.items()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,38 @@
+"""Density calibration (HU or Scanco native → mg/cm³) and clinical BMD categories.
+
+- :func:`phantom_calibration` — rods of known K2HPO4/HA density, found or given; linear fit
+  with R² and residuals; :class:`~bonenet.errors.CalibrationError` on a poor fit or a
+  missing rod.
+- :func:`internal_calibration` — phantomless, from air/fat/muscle/blood ROIs (5–10 % error).
+- :func:`scanco_calibration` / :func:`scanco_native` — the AIM header constants, both ways.
+- :func:`apply_calibration` — a calibrated Volume; every calibration is recorded in
+  ``meta["history"]`` (via :meth:`Volume.rescaled`) and ``meta["calibration"]``.
+- :func:`acr_category`, :func:`t_score`, :func:`z_score`, :func:`who_category`.
+"""
+
+from __future__ import annotations
+
+from ._internal import INTERNAL_EXPECTED_ERROR, INTERNAL_REFERENCE_HU, internal_calibration
+from ._model import Calibration, apply_calibration
+from ._phantom import find_rods, fit_linear, phantom_calibration, rod_mask
+from ._scanco import scanco_calibration, scanco_native
+from ._scores import NHANES3_FN_WHITE_WOMEN_20_29, acr_category, t_score, who_category, z_score
+
+__all__ = [
+    "INTERNAL_EXPECTED_ERROR",
+    "INTERNAL_REFERENCE_HU",
+    "NHANES3_FN_WHITE_WOMEN_20_29",
+    "Calibration",
+    "acr_category",
+    "apply_calibration",
+    "find_rods",
+    "fit_linear",
+    "internal_calibration",
+    "phantom_calibration",
+    "rod_mask",
+    "scanco_calibration",
+    "scanco_native",
+    "t_score",
+    "who_category",
+    "z_score",
+]
