@@ -154,6 +154,21 @@ def _identity(item: Any) -> Any:
     return item
 
 
+def _mp_context() -> str:
+    """``fork`` (fast start) when this process runs no other Python thread, else ``spawn``.
+
+    Forking a process while another thread holds a lock (a logger's, TensorBoard's writer,
+    a thread pool's) can leave the child blocked forever on that lock; spawned workers start
+    clean at the cost of importing bonenet again.
+    """
+    import multiprocessing as mp
+    import threading
+
+    if "fork" in mp.get_all_start_methods() and threading.active_count() == 1:
+        return "fork"
+    return "spawn"
+
+
 def _worker_init(_: int) -> None:
     torch.set_num_threads(1)
 
@@ -168,7 +183,7 @@ def make_loader(dataset: StudyDataset, *, num_workers: int, batch_size: int | No
     kw: dict[str, Any] = {}
     if num_workers > 0:
         kw = {"prefetch_factor": prefetch, "worker_init_fn": _worker_init,
-              "persistent_workers": False}
+              "persistent_workers": False, "multiprocessing_context": _mp_context()}
     return torch.utils.data.DataLoader(
         dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers,
         collate_fn=collate_studies if collate else _identity, **kw)
