@@ -154,19 +154,24 @@ def _identity(item: Any) -> Any:
     return item
 
 
-def _mp_context() -> str:
-    """``fork`` (fast start) when this process runs no other Python thread, else ``spawn``.
+_PRELOAD = ["torch", "numpy", "pandas", "bonenet.io", "bonenet.inference._prepare"]
 
-    Forking a process while another thread holds a lock (a logger's, TensorBoard's writer,
-    a thread pool's) can leave the child blocked forever on that lock; spawned workers start
-    clean at the cost of importing bonenet again.
+
+def _mp_context() -> Any:
+    """Start method of the decoding workers: ``forkserver`` where available, else ``spawn``.
+
+    Plain ``fork`` is not used: forking a process whose thread pools are running (numba's
+    and OpenMP's after training or synthesis, a logger's writer thread) can leave a worker
+    blocked forever on a lock held at fork time. The fork server is a clean process started
+    once, with torch and bonenet preloaded, so workers still start in a fraction of a second.
     """
     import multiprocessing as mp
-    import threading
 
-    if "fork" in mp.get_all_start_methods() and threading.active_count() == 1:
-        return "fork"
-    return "spawn"
+    if "forkserver" in mp.get_all_start_methods():
+        ctx = mp.get_context("forkserver")
+        ctx.set_forkserver_preload(_PRELOAD)
+        return ctx
+    return mp.get_context("spawn")
 
 
 def _worker_init(_: int) -> None:
