@@ -196,8 +196,10 @@ def run_demo(out: str | os.PathLike[str] = "runs/demo", *, n: int | None = None,
     def cohort_stage() -> None:
         from ..synth import make_cohort
 
+        # quick mode may run inside a long-lived process (tests, notebooks) whose OpenMP/numba
+        # pools are already running, where forking synthesis workers can deadlock: one process
         c = make_cohort(s["n"], modality="hrpqct", seed=seed, out=out / "cohort",
-                        roi_size=s["roi_size"])
+                        roi_size=s["roi_size"], workers=1 if quick else None)
         ctx["cohort"] = c
         ctx["external"] = _external_site(c)
         # leave-one-site-out: the DataModule splits by site, so the cohort's own split labels
