@@ -248,10 +248,8 @@ def paint(mask, cz, cy, cx, rcover, value, s0, s1, s2, out):
                 rx = int(math.sqrt(r2y) / s2)
                 x0 = max(0, xc - rx)
                 x1 = min(nx - 1, xc + rx)
-                row = out[z, y]
-                mrow = mask[z, y]
                 for x in range(x0, x1 + 1):
-                    row[x] = max(row[x], v * mrow[x])
+                    out[z, y, x] = max(out[z, y, x], v * mask[z, y, x])
 
 
 @nb.njit(parallel=True, **_NB)

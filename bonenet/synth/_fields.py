@@ -123,10 +123,10 @@ def _band_kernel():  # compiled on first use so importing bonenet.synth stays fa
     if _KERNEL is None:
         import numba
 
-        @numba.njit(parallel=True, cache=True, fastmath=True)
+        @numba.njit(cache=True, fastmath=True)  # no OpenMP: cohorts fork workers
         def kernel(f, out, ip, ir, ic):  # pragma: no cover - compiled
             n0, n1, n2 = f.shape
-            for i in numba.prange(n0):
+            for i in range(n0):
                 i0, i1 = max(i - 1, 0), min(i + 1, n0 - 1)
                 for j in range(n1):
                     j0, j1 = max(j - 1, 0), min(j + 1, n1 - 1)

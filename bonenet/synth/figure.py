@@ -51,7 +51,7 @@ def phantom_figure(path: str | Path, *, seed: int = 0) -> Path:
         ax.set_title("trabecular bone, 7.3 mm field", fontsize=9)
         ax = axes[row, 2]
         proj = sec.fraction[:, 140:260, 140:260].sum(axis=0) * sp[0]
-        im = ax.imshow(proj, cmap="magma")
+        im = ax.imshow(proj, cmap="magma", vmin=0.0, vmax=2.0)
         ax.set_title("projection through 2.4 mm\n(bone thickness, mm)", fontsize=9)
         fig.colorbar(im, ax=ax, shrink=0.8)
         vb = vertebral_body((80, 90, 80), spacing=(1.0, 1.0, 1.0), tb_vbmd=vbmd, seed=seed)
