@@ -44,7 +44,9 @@ class _Mem(Dataset):
     def __len__(self) -> int:
         return len(self.items)
 
-    def __getitem__(self, i: int) -> Sample:
+    def __getitem__(self, i: int | tuple[int, int]) -> Sample:
+        if isinstance(i, tuple):  # EpochShuffleSampler yields (index, epoch)
+            i = i[0]
         return self.items[i]
 
 

@@ -52,3 +52,12 @@ def test_select_device_refuses_missing_cuda(monkeypatch):
     monkeypatch.setenv("BONENET_DEVICE", "cpu")
     assert select_device() == "cpu"
     os.environ.pop("BONENET_DEVICE", None)
+
+
+def test_atomic_output_gets_normal_permissions(tmp_path):
+    old = os.umask(0o022)
+    try:
+        write_text_atomic(tmp_path / "p.txt", "x")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "p.txt").stat().st_mode & 0o777 == 0o644

@@ -171,7 +171,6 @@ class BoneDataModule(pl.LightningDataModule):
         self.seed = seed
         self.datasets: dict[str, BoneDataset] = {}
         self.split_labels: np.ndarray | None = None
-        self._table: Any = None
 
     # ------------------------------------------------------------ properties
     @property
@@ -220,7 +219,6 @@ class BoneDataModule(pl.LightningDataModule):
                                val_fraction=self.val_fraction, test_fraction=self.test_fraction,
                                seed=self.seed, source=f"manifest {self.manifest}")
         self.split_labels = labels
-        self._table = m.table
         train = m.table[labels == "train"]
         if len(train) == 0:
             raise ManifestError(f"manifest {self.manifest}: the training split is empty; check the split column "
@@ -291,18 +289,13 @@ class BoneDataModule(pl.LightningDataModule):
         return self._loader(self._need("external"), shuffle=False)
 
     def predict_dataloader(self) -> DataLoader:
-        """Batches over ``predict_manifest`` when given, else over every held-out subject
-        (test and external splits, in manifest order). A study that cannot be read does not
-        stop prediction: its slot is absent and ``Batch.errors`` says why."""
+        """Batches over ``predict_manifest`` when given, else over the test split (the
+        ``external`` split has :meth:`external_dataloader`)."""
         if self.predict_manifest is not None:
             if not self.datasets and self._encoder is not None and not self._encoder.fitted_:
                 self.setup()
-            return self._loader(self.dataset_for(self.predict_manifest, check_files=False,
-                                                 on_error="mark"), shuffle=False)
-        self._need("test")
-        held = self._table[np.isin(self.split_labels, ["test", "external"])]
-        return self._loader(self._dataset(held, augment=None, cache=self._cache(), on_error="mark"),
-                            shuffle=False)
+            return self._loader(self.dataset_for(self.predict_manifest), shuffle=False)
+        return self._loader(self._need("test"), shuffle=False)
 
     # --------------------------------------------------- batch-stage augmentation
     def augment_batch(self, batch: Batch) -> Batch:

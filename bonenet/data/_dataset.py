@@ -88,6 +88,7 @@ class BoneDataset(Dataset):
             values, observed = encoder.transform(self.table)
             self._clinical = (torch.from_numpy(values), torch.from_numpy(observed))
         self._targets = [self._row_targets(i) for i in range(len(self.table))]
+        self._path_cache: list[tuple[list[str], str | None]] | None = None
         self._keys: list[list[str | None]] | None = None
         if cache is not None and preprocess is not None:
             self._keys = self._cache_keys()
@@ -106,11 +107,16 @@ class BoneDataset(Dataset):
         return out
 
     def _paths(self, i: int) -> tuple[list[str], str | None]:
-        paths = [str(self.table[c].iloc[i] or "") for c in self.image_columns]
-        mask = None
-        if self.mask_column is not None:
-            mask = str(self.table[self.mask_column].iloc[i] or "") or None
-        return paths, mask
+        if self._path_cache is None:
+            def cell(v: Any) -> str:
+                return "" if v is None or (isinstance(v, float) and math.isnan(v)) else str(v).strip()
+
+            cols = {c: [cell(v) for v in self.table[c]] for c in self.image_columns}
+            masks = ([cell(v) for v in self.table[self.mask_column]] if self.mask_column is not None
+                     else [""] * len(self.table))
+            self._path_cache = [([cols[c][r] for c in self.image_columns], masks[r] or None)
+                                for r in range(len(self.table))]
+        return self._path_cache[i]
 
     def _cache_keys(self) -> list[list[str | None]]:
         assert self.cache is not None and self.preprocess is not None
@@ -118,7 +124,13 @@ class BoneDataset(Dataset):
         keys = []
         for i in progress(range(len(self.table)), desc="fingerprint images", total=len(self.table)):
             paths, mask = self._paths(i)
-            keys.append([self.cache.key(p, pkey, mask) if p else None for p in paths])
+            row: list[str | None] = []
+            for p in paths:
+                try:
+                    row.append(self.cache.key(p, pkey, mask) if p else None)
+                except OSError:  # unreadable now: loading it names the file (or marks it)
+                    row.append(None)
+            keys.append(row)
         return keys
 
     def __len__(self) -> int:

@@ -84,7 +84,7 @@ def make_plots(metrics: dict[str, Any], curves: dict[str, Any], out: Path) -> di
                 ax.plot(lw["grid"], lw["observed"], color=col, lw=1.8, label=lab)
                 hi = max(hi, max(lw["grid"]), max(lw["upper"]))
             if b:
-                yerr = [np.subtract(b["observed"], b["lower"]), np.subtract(b["upper"], b["observed"])]
+                yerr = np.clip([np.subtract(b["observed"], b["lower"]), np.subtract(b["upper"], b["observed"])], 0, None)
                 ax.errorbar(b["mean_predicted"], b["observed"], yerr=yerr, fmt="o", ms=4, color=col, alpha=0.8,
                             capsize=2)
                 hi = max(hi, max(b["mean_predicted"]), max(b["upper"]))
@@ -96,6 +96,10 @@ def make_plots(metrics: dict[str, Any], curves: dict[str, Any], out: Path) -> di
             continue
         ax.plot([0, hi], [0, hi], ls=":", color="grey", lw=1, label="ideal")
         ax.set(xlim=(0, hi), ylim=(0, hi))
+        if len(panels) > 1:
+            name = panels[pi][0]
+            undefined = "calibration_lowess" not in curves["models"][name]
+            ax.set_title(name + ("  (smoothed curve undefined)" if undefined else ""), fontsize=10)
         if pi % ncol == 0:
             ax.set_ylabel("observed risk")
         if pi // ncol == nrow - 1:

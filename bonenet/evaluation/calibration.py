@@ -104,6 +104,10 @@ def calibration_intercept_slope(y: object, p: object, *, level: float = 0.95) ->
     yy, pp = _yp(y, p)
     check_both_classes(yy, metric="calibration slope")
     lp = logit(pp)
+    if float(np.ptp(lp)) == 0.0:
+        raise MetricUndefinedError(
+            "calibration slope is undefined: every subject has the same predicted risk "
+            f"({pp[0]:.4g}); the model does not rank subjects at all")
     if lp[yy == 0].max() <= lp[yy == 1].min() or lp[yy == 1].max() <= lp[yy == 0].min():
         raise MetricUndefinedError(
             "calibration slope is undefined: the predictions separate events from non-events "
@@ -124,10 +128,20 @@ def calibration_intercept_slope(y: object, p: object, *, level: float = 0.95) ->
 def _lowess(x: np.ndarray, y: np.ndarray, xvals: np.ndarray, frac: float) -> np.ndarray:
     from statsmodels.nonparametric.smoothers_lowess import lowess
 
+    if float(np.ptp(x)) == 0.0:
+        raise MetricUndefinedError("smoothed calibration is undefined: every prediction has the same value")
     delta = 0.005 * float(np.ptp(x)) if x.shape[0] > 2000 else 0.0
     # it=0: no robustness iterations, which would down-weight every event as an outlier.
-    fit = lowess(y, x, frac=frac, it=0, delta=delta, return_sorted=True)
-    return np.clip(np.interp(xvals, fit[:, 0], fit[:, 1]), 0.0, 1.0)
+    with np.errstate(all="ignore"):
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            fit = lowess(y, x, frac=frac, it=0, delta=delta, return_sorted=True)
+    ok = np.isfinite(fit[:, 1])
+    if not ok.any():
+        raise MetricUndefinedError("smoothed calibration is undefined: too few distinct predictions for LOWESS")
+    return np.clip(np.interp(xvals, fit[ok, 0], fit[ok, 1]), 0.0, 1.0)
 
 
 def integrated_calibration_index(y: object, p: object, *, frac: float = 0.75) -> dict[str, float]:
@@ -181,7 +195,9 @@ def calibration_curve_binned(y: object, p: object, *, n_bins: int = 10, strategy
     z = stats.norm.ppf(0.5 + level / 2)
     centre = (obs + z * z / (2 * n)) / (1 + z * z / n)
     half = z * np.sqrt(obs * (1 - obs) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return {"mean_predicted": mp, "observed": obs, "lower": centre - half, "upper": centre + half,
+    # Wilson bounds contain the observed rate; clip away rounding at rates of exactly 0 or 1
+    return {"mean_predicted": mp, "observed": obs, "lower": np.clip(np.minimum(centre - half, obs), 0, 1),
+            "upper": np.clip(np.maximum(centre + half, obs), 0, 1),
             "n": n.astype(np.int64)}
 
 

@@ -87,8 +87,9 @@ def _model(y: np.ndarray, p: np.ndarray, df: pd.DataFrame, *, n_boot: int, seed:
         curves["roc"] = {"fpr": fpr.tolist(), "tpr": tpr.tolist(),
                          "band": _roc_band(y, p, n_boot=min(n_boot, 200), seed=seed, level=level)}
         curves["calibration_binned"] = {k: v.tolist() for k, v in calibration_curve_binned(y, p, level=level).items()}
-        curves["calibration_lowess"] = {k: v.tolist() for k, v in calibration_curve_lowess(
-            y, p, n_boot=min(n_boot, 100), seed=seed, level=level).items()}
+        lw = safe_metric(calibration_curve_lowess, y, p, n_boot=min(n_boot, 100), seed=seed, level=level)
+        if "undefined" not in lw:
+            curves["calibration_lowess"] = {k: v.tolist() for k, v in lw.items()}
     curves["risk"] = {"events": p[y == 1].tolist(), "non_events": p[y == 0].tolist()}
     if {"time_years", "event"} <= set(df.columns):
         t, e = df["time_years"].to_numpy(float), df["event"].to_numpy(float)

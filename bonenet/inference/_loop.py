@@ -154,6 +154,26 @@ def _identity(item: Any) -> Any:
     return item
 
 
+_PRELOAD = ["torch", "numpy", "pandas", "bonenet.io", "bonenet.inference._prepare"]
+
+
+def _mp_context() -> Any:
+    """Start method of the decoding workers: ``forkserver`` where available, else ``spawn``.
+
+    Plain ``fork`` is not used: forking a process whose thread pools are running (numba's
+    and OpenMP's after training or synthesis, a logger's writer thread) can leave a worker
+    blocked forever on a lock held at fork time. The fork server is a clean process started
+    once, with torch and bonenet preloaded, so workers still start in a fraction of a second.
+    """
+    import multiprocessing as mp
+
+    if "forkserver" in mp.get_all_start_methods():
+        ctx = mp.get_context("forkserver")
+        ctx.set_forkserver_preload(_PRELOAD)
+        return ctx
+    return mp.get_context("spawn")
+
+
 def _worker_init(_: int) -> None:
     torch.set_num_threads(1)
 
@@ -168,7 +188,7 @@ def make_loader(dataset: StudyDataset, *, num_workers: int, batch_size: int | No
     kw: dict[str, Any] = {}
     if num_workers > 0:
         kw = {"prefetch_factor": prefetch, "worker_init_fn": _worker_init,
-              "persistent_workers": False}
+              "persistent_workers": False, "multiprocessing_context": _mp_context()}
     return torch.utils.data.DataLoader(
         dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers,
         collate_fn=collate_studies if collate else _identity, **kw)

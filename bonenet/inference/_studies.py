@@ -89,6 +89,12 @@ def _from_folder(root: Path) -> list[Study]:
             studies.append(Study(key=child.name, images=(child,)))
         elif (stem := _image_stem(child)) is not None:
             studies.append(Study(key=stem, images=(child,)))
+    keys = [s.key for s in studies]
+    if len(set(keys)) != len(keys):
+        n_dup = len(keys) - len(set(keys))
+        raise ManifestError(
+            f"{root}: {n_dup} study name(s) appear twice (a folder and an image file with the "
+            "same name, e.g. X/ and X.nii.gz); keep one entry per study")
     if not studies:
         raise ManifestError(
             f"{root}: no study folders or image files found; pass a folder holding one "

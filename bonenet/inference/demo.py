@@ -96,7 +96,12 @@ class _Stages:
         except ImportError as exc:
             self.result.stages[name] = f"skipped: this installation lacks {exc.name} ({exc})"
             return None
-        self.result.stages[name] = f"ok ({time.perf_counter() - t0:.0f} s)"
+        except Exception as exc:  # report, and let the stages that do not need it go on
+            log.exception("demo stage %s failed", name)
+            self.result.stages[name] = f"failed: {type(exc).__name__}: {exc}"
+            return None
+        note = f"; {value}" if isinstance(value, str) else ""
+        self.result.stages[name] = f"ok ({time.perf_counter() - t0:.0f} s{note})"
         return value
 
 
@@ -191,8 +196,10 @@ def run_demo(out: str | os.PathLike[str] = "runs/demo", *, n: int | None = None,
     def cohort_stage() -> None:
         from ..synth import make_cohort
 
+        # quick mode may run inside a long-lived process (tests, notebooks) whose OpenMP/numba
+        # pools are already running, where forking synthesis workers can deadlock: one process
         c = make_cohort(s["n"], modality="hrpqct", seed=seed, out=out / "cohort",
-                        roi_size=s["roi_size"])
+                        roi_size=s["roi_size"], workers=1 if quick else None)
         ctx["cohort"] = c
         ctx["external"] = _external_site(c)
         # leave-one-site-out: the DataModule splits by site, so the cohort's own split labels
@@ -203,12 +210,24 @@ def run_demo(out: str | os.PathLike[str] = "runs/demo", *, n: int | None = None,
         ctx["train_manifest"] = train_manifest
         result.headline["external_site"] = ctx["external"]
 
-    def features_stage() -> None:
-        from ..morphometry import features_table  # type: ignore[attr-defined]
+    def features_stage() -> str:
+        from ..cli import main as cli_main  # `bonenet features`, in this process
 
         path = out / "features.csv"
-        features_table(ctx["cohort"].manifest_path, out=path)
-        ctx["features"] = path
+        cli_main(["features", str(ctx["cohort"].manifest_path), "--out", str(path),
+                  "--workers", str(max(1, min(4, os.cpu_count() or 1))), "--no-smi"])
+        if not path.is_file():
+            raise RuntimeError("bonenet features wrote no features.csv")
+        feats = pd.read_csv(path, dtype={"subject_id": str})
+        ids = ctx["cohort"].manifest[["subject_id"]].astype(str)
+        # studies that could not be measured stay in, with blank features: the baselines
+        # impute them (with missing indicators) instead of dropping the subjects
+        padded = out / "features_all_subjects.csv"
+        write_text_atomic(padded, ids.merge(feats, on="subject_id", how="left").to_csv(index=False))
+        ctx["features"] = padded
+        n_fail = len(ids) - len(feats)
+        return f"{len(feats)}/{len(ids)} studies measured" + (
+            f", {n_fail} failed (see features_errors.csv)" if n_fail else "")
 
     def train_stage(name: str, images: bool) -> Callable[[], None]:
         def go() -> None:

@@ -1,11 +1,12 @@
 """Re-derive the constants that map microstructure targets to generator parameters.
 
-Run ``python -m bonenet.synth._calibrate`` (needs porespy, a dev dependency). It generates
-filtered-noise phantoms over a grid of internal parameters (plus a few extra points at strong
-perforation, p = 0.2–0.3) (length ℓ, plate half-thickness t,
-plate-keep fraction p, anisotropy α) at 30 µm voxels, measures Tb.Th and Tb.Sp with porespy's
-local thickness (an independent, standard method) and prints one JSON line per phantom.
-:func:`fit` turns those lines into the constants in ``microstructure._CAL``.
+Run ``python -m bonenet.synth._calibrate`` . It generates filtered-noise phantoms over a grid
+of internal parameters (length ℓ, plate half-thickness t, plate-keep fraction p, anisotropy
+α) at 37.5 µm voxels (128³, 4.8 mm), measures Tb.Th, Tb.Sp and Tb.N with
+:func:`bonenet.morphometry.trabecular` (sub-voxel Hildebrand–Rüegsegger local thickness;
+Tb.N by ridge-to-ridge spacing) and prints one JSON line per phantom; :func:`fit` turns those
+lines into the constants in ``microstructure._CAL``. ``python -m bonenet.synth._calibrate
+rows.jsonl`` refits from saved lines.
 """
 
 from __future__ import annotations
@@ -30,18 +31,22 @@ def _phantom(n: int, h: float, ell: float, t: float, p: float, alpha: float, see
     return band
 
 
-def measure_grid(n: int = 160, h: float = 0.03) -> list[dict[str, float]]:
-    """Measure Tb.Th / Tb.Sp (porespy local thickness) over the calibration grid."""
-    import porespy as ps
+GRID = [*itertools.product((0.25, 0.4), (0.08, 0.12), (1.0, 0.6, 0.35), (1.0, 1.5)),
+        (0.28, 0.15, 0.2, 1.3), (0.28, 0.15, 0.3, 1.3), (0.35, 0.2, 0.2, 1.3),
+        (0.35, 0.2, 0.3, 1.3), (0.28, 0.2, 0.2, 1.3), (0.35, 0.15, 0.2, 1.3)]
+
+
+def measure_grid(n: int = 128, h: float = 0.0375) -> list[dict[str, float]]:
+    """Measure Tb.Th / Tb.Sp / Tb.N (bonenet.morphometry) over the calibration grid."""
+    from ..morphometry import trabecular
 
     rows = []
-    for ell, t, p, alpha in itertools.product((0.25, 0.4), (0.08, 0.12), (1.0, 0.6, 0.35),
-                                              (1.0, 1.5)):
+    for ell, t, p, alpha in GRID:
         m = _phantom(n, h, ell, t, p, alpha, seed=1)
-        th = 2 * h * float(ps.filters.local_thickness(m, method="dt")[m].mean())
-        sp = 2 * h * float(ps.filters.local_thickness(~m, method="dt")[~m].mean())
+        r = trabecular(m, spacing=h, smi=False)
         row = {"ell": ell, "t": t, "p": p, "alpha": alpha, "bv_tv": float(m.mean()),
-               "band": float(m.mean() / p), "tb_th": th, "tb_sp": sp}
+               "band": float(m.mean() / p), "tb_th": r["Tb.Th"], "tb_sp": r["Tb.Sp"],
+               "tb_n": r["Tb.N"]}
         print(json.dumps(row), flush=True)
         rows.append(row)
     return rows
@@ -62,7 +67,10 @@ def fit(rows: list[dict[str, float]]) -> dict[str, list[float]]:
     # log Tb.Sp = c0 + c1 log ℓ + c2 log t + c3 q + c4 q² + c5 (α-1)
     xs = np.stack([np.ones_like(q), np.log(r["ell"]), np.log(r["t"]), q, q**2, a1], 1)
     ks = np.linalg.lstsq(xs, np.log(r["tb_sp"]), rcond=None)[0]
-    return {"band": kb.round(4).tolist(), "th": kt.round(4).tolist(), "sp": ks.round(4).tolist()}
+    # log Tb.N, same terms as Tb.Sp
+    kn = np.linalg.lstsq(xs, np.log(r["tb_n"]), rcond=None)[0] if "tb_n" in r else np.zeros(6)
+    return {"band": kb.round(4).tolist(), "th": kt.round(4).tolist(), "sp": ks.round(4).tolist(),
+            "n": kn.round(4).tolist()}
 
 
 if __name__ == "__main__":  # pragma: no cover - maintenance script

@@ -50,7 +50,7 @@ def _outline(shape: tuple[int, int], spacing: tuple[float, float], semi: tuple[f
 
 def distal_section(shape: tuple[int, int, int], *, spacing: tuple[float, float, float],
                    bone: str = "radius", ct_th: float = 0.93, ct_po: float = 0.03,
-                   bv_tv: float = 0.16, tb_th: float = 0.20, tb_sp: float = 0.93,
+                   bv_tv: float = 0.16, tb_th: float = 0.22, tb_sp: float = 0.93,
                    anisotropy: float = 1.3, bone_loss: float = 0.0,
                    seed: int | np.random.SeedSequence = 0) -> BoneSection:
     """A distal radius or tibia section: cortex with pores around trabecular bone.

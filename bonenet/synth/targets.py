@@ -4,7 +4,7 @@ The latent ``bone_quality`` q (standard normal, independent of BMD) drives micro
 strongly, BMD (femoral-neck T-score) less so, so the images hold risk information that the
 clinical variables lack. Per SD of q at the distal radius: BV/TV +0.028, Tb.Sp −0.11 mm,
 Tb.Th +0.006 mm, Ct.Th +0.06 mm; per SD of T-score: BV/TV +0.012, Tb.Sp −0.04 mm. At the
-cohort mean this gives BV/TV ≈ 0.15, Tb.Th ≈ 0.205 mm, Tb.Sp ≈ 1.0 mm, Ct.Th ≈ 0.9 mm
+cohort mean this gives BV/TV ≈ 0.15, Tb.Th ≈ 0.215 mm, Tb.Sp ≈ 1.0 mm, Ct.Th ≈ 0.9 mm
 (XtremeCT II, postmenopausal women: Samelson/Boutroy), and subjects who fracture sit about
 −0.03 BV/TV and +0.15 mm Tb.Sp below those who do not. Where the phantom generator cannot build a
 (BV/TV, Tb.Th, Tb.Sp) triple, Tb.Sp is raised until it can (``feasible_targets``; truth.csv
@@ -54,7 +54,7 @@ def bone_targets(df: pd.DataFrame, *, rng: np.random.Generator, modality: str,
     age10 = (df["age"].to_numpy(dtype=float) - 70.0) / 10.0
     e = rng.standard_normal((4, n))
     bv_tv = np.clip(0.150 + 0.012 * zt + 0.028 * q + 0.004 * e[0], 0.06, 0.28)
-    tb_th = np.clip(0.205 + 0.005 * zt + 0.006 * q + 0.004 * e[1], 0.17, 0.26)
+    tb_th = np.clip(0.215 + 0.005 * zt + 0.006 * q + 0.004 * e[1], 0.17, 0.26)
     tb_sp = np.clip(1.00 - 0.04 * zt - 0.11 * q + 0.02 * e[2], 0.62, 1.55)
     ct_th = np.clip(0.90 + 0.07 * zt + 0.06 * q + 0.03 * e[3], 0.35, 1.5)
     ct_po = np.clip(0.03 + 0.008 * age10 - 0.008 * q, 0.005, 0.12)

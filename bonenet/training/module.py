@@ -99,6 +99,8 @@ class FractureRiskModule(pl.LightningModule):
             raise ConfigError(f"model: {exc}") from exc
         self.loss_weights = {h: float((loss_weights or {}).get(h, 1.0)) for h in heads}
         self.val_metrics = self._metrics()
+        self._rng_cpu: torch.Tensor | None = None
+        self._rng_cuda: torch.Tensor | None = None
         self.test_metrics = self._metrics()
 
     @staticmethod
@@ -145,7 +147,17 @@ class FractureRiskModule(pl.LightningModule):
 
     # ------------------------------------------------------------------ steps
     def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
-        out = self(batch)
+        # Dropout draws from the module's own RNG stream, so data loading that touches the
+        # global RNG (prefetching one batch ahead) cannot shift it: exact resume stays exact.
+        cuda = [self.device] if self.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=cuda):
+            if self._rng_cpu is not None:
+                torch.set_rng_state(self._rng_cpu)
+                if cuda and self._rng_cuda is not None:
+                    torch.cuda.set_rng_state(self._rng_cuda, self.device)
+            out = self(batch)
+            self._rng_cpu = torch.get_rng_state()
+            self._rng_cuda = torch.cuda.get_rng_state(self.device) if cuda else None
         losses = self._losses(out, batch)
         loss = sum(self.loss_weights[k] * v for k, v in losses.items())
         bs = len(batch)
@@ -217,7 +229,13 @@ class FractureRiskModule(pl.LightningModule):
             "network": _plain(self.network_config()),
             "datamodule_key": None if dm is None else type(dm).__qualname__,
             "datamodule_class": None if dm is None else f"{type(dm).__module__}.{type(dm).__qualname__}",
+            "rng": {"cpu": self._rng_cpu, "cuda": self._rng_cuda},
         }
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        rng = (checkpoint.get("bonenet") or {}).get("rng") or {}
+        self._rng_cpu = rng.get("cpu")
+        self._rng_cuda = rng.get("cuda")
 
 
 class _CosineWithWarmup:

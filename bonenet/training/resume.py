@@ -5,7 +5,9 @@ Lightning restores weights, optimiser, scheduler and loop counters from a mid-ep
 checkpoint but (with a plain ``DataLoader``) restarts the epoch's data from its first batch and
 does not restore random-number generators. :class:`ExactResume` closes both gaps when the
 training loader's sampler is deterministic per epoch (its order a pure function of
-``(seed, epoch)``, like :class:`bonenet.data.EpochShuffleSampler`, or no shuffling): a run killed at step k and resumed from the checkpoint sees the same
+``(seed, epoch)``, or no shuffling). A loader that is itself resumable (``state_dict`` /
+``load_state_dict``, like the ``BoneDataModule``'s ``ResumableLoader``) is left to Lightning,
+which restores its position; the RNG states are restored either way: a run killed at step k and resumed from the checkpoint sees the same
 batches and the same dropout masks as an uninterrupted run. Data-augmentation randomness
 drawn inside DataLoader worker processes is outside this guarantee unless it is seeded per
 (seed, epoch, index).
@@ -76,6 +78,18 @@ def _set_rng_state(s: dict[str, Any]) -> None:
     random.setstate(_to_tuples(s["python"]))
 
 
+def _train_loader(trainer: pl.Trainer) -> Any:
+    dl = trainer.train_dataloader
+    if isinstance(dl, (list, tuple)):
+        dl = dl[0] if dl else None
+    return dl
+
+
+def _stateful_loader(trainer: pl.Trainer) -> bool:
+    dl = _train_loader(trainer)
+    return callable(getattr(dl, "state_dict", None)) and callable(getattr(dl, "load_state_dict", None))
+
+
 def _batch_sampler(trainer: pl.Trainer) -> Any:
     dl = trainer.train_dataloader
     if isinstance(dl, (list, tuple)):
@@ -99,6 +113,7 @@ class ExactResume(pl.Callback):
         self._batch_size = 0
         self._rng: dict[str, Any] | None = None
         self._pending: dict[str, Any] | None = None
+        self._loader_states: list[Any] | None = None
 
     def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any,
                            batch: Any, batch_idx: int) -> None:
@@ -129,6 +144,11 @@ class ExactResume(pl.Callback):
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self._pending = dict(state_dict) if state_dict else None
 
+    def on_load_checkpoint(self, trainer: pl.Trainer, pl_module: pl.LightningModule,
+                           checkpoint: dict[str, Any]) -> None:
+        fit = (checkpoint.get("loops") or {}).get("fit_loop") or {}
+        self._loader_states = (fit.get("state_dict") or {}).get("combined_loader")
+
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         p = self._pending
         if not p:
@@ -136,6 +156,14 @@ class ExactResume(pl.Callback):
         if p.get("epoch_end"):
             _set_rng_state(p["rng"])
             self._pending = None
+            return
+        if _stateful_loader(trainer):
+            # A resumable loader: hand it the position Lightning saved. Lightning loads it too,
+            # but not when the loader was built earlier for ``estimated_stepping_batches``
+            # (our cosine schedule); the loader's ``load_state_dict`` must be idempotent.
+            states = self._loader_states or []
+            if states:
+                _train_loader(trainer).load_state_dict(states[0])
             return
         bs = _batch_sampler(trainer)
         inner = getattr(bs, "sampler", None)

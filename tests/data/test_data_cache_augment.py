@@ -14,6 +14,7 @@ from bonenet.data import (
     SampleCache,
     collate,
     fingerprint,
+    read_manifest,
     worker_init_fn,
 )
 
@@ -130,3 +131,16 @@ def test_unreadable_study_stops_training_but_is_marked_for_inference(tmp_path):
     assert "image: " in batch.errors[1] and "S001.nii.gz" in batch.errors[1]
     assert batch.image_present[:, 0].tolist() == [True, False, True]
     assert not batch.images[1].any() and batch.to("cpu").errors == batch.errors
+
+
+def test_missing_study_with_a_cache_is_marked_or_named(tmp_path):
+    from bonenet.errors import ImageFormatError
+
+    man = write_cohort(tmp_path / "c", n=3)
+    table = read_manifest(man).table
+    (tmp_path / "c" / "studies" / "S002.nii.gz").unlink()  # vanished after validation
+    ds = BoneDataset(table, preprocess=PRE, cache=SampleCache(tmp_path / "cache"), on_error="mark")
+    assert "S002.nii.gz" in ds[2].error and ds[0].error is None
+    strict = BoneDataset(table, preprocess=PRE, cache=SampleCache(tmp_path / "cache"))
+    with pytest.raises(ImageFormatError, match=r"S002\.nii\.gz"):
+        strict[2]

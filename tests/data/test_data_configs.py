@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import yaml
 from data_cohort_helpers import write_cohort
-from jsonargparse import ArgumentParser
+from jsonargparse import ActionConfigFile, ArgumentParser
 
 from bonenet import Volume, io
 from bonenet.data import BoneDataModule
@@ -13,7 +13,7 @@ CONFIGS = Path(__file__).resolve().parents[2] / "configs" / "data"
 
 
 def _args(name: str, tmp_path: Path) -> dict:
-    args = yaml.safe_load((CONFIGS / f"{name}.yaml").read_text())["init_args"]
+    args = yaml.safe_load((CONFIGS / f"{name}.yaml").read_text())["data"]["init_args"]
     return args | {"cache_dir": str(tmp_path / "cache"), "num_workers": 0, "batch_size": 2}
 
 
@@ -53,12 +53,30 @@ def test_dxa_config_builds_2d_batches(tmp_path):
 
 def test_a_misspelt_config_key_is_named(tmp_path):
     bad = yaml.safe_load((CONFIGS / "hrpqct.yaml").read_text())
-    bad["init_args"]["roi_sise"] = bad["init_args"].pop("roi_size")
+    bad["data"]["init_args"]["roi_sise"] = bad["data"]["init_args"].pop("roi_size")
     path = tmp_path / "bad.yaml"
     path.write_text(yaml.safe_dump(bad))
     parser = ArgumentParser(exit_on_error=False)
+    parser.add_argument("--config", action=ActionConfigFile)
     parser.add_subclass_arguments(BoneDataModule, "data", required=True)
     with pytest.raises(Exception, match="roi_sise"):
-        parser.parse_args(["--data", str(path), "--data.manifest", "m.csv"])
-    good = parser.parse_args(["--data", str(CONFIGS / "hrpqct.yaml"), "--data.manifest", "m.csv"])
+        parser.parse_args(["--config", str(path), "--data.init_args.manifest", "m.csv"])
+    good = parser.parse_args(["--config", str(CONFIGS / "hrpqct.yaml"), "--data.init_args.manifest", "m.csv"])
     assert good.data.init_args.roi_size == [64, 64, 64]
+
+
+def test_data_config_overrides_an_experiment_config(tmp_path):
+    pytest.importorskip("bonenet.training")
+    from bonenet.training.cli import build_cli
+
+    experiment = CONFIGS.parent / "experiment" / "hrpqct_fused.yaml"
+    if not experiment.is_file():
+        pytest.skip("no hrpqct_fused experiment config")
+    man = write_cohort(tmp_path / "c", n=8, units="mgHA/cm3")
+    cli = build_cli(["--config", str(experiment), "--config", str(CONFIGS / "hrpqct.yaml"),
+                     f"--data.init_args.manifest={man}", f"--data.init_args.cache_dir={tmp_path}/cache",
+                     f"--trainer.default_root_dir={tmp_path}/run"])
+    dm = cli.datamodule
+    assert isinstance(dm, BoneDataModule)
+    assert dm.preprocess.roi_size == (64, 64, 64) and dm.test_fraction == 0.15  # the later file wins
+    assert cli.model.hparams["clinical_features"] == dm.n_clinical_features > 0  # linked at instantiate

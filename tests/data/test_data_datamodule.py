@@ -53,8 +53,8 @@ def test_split_column_is_honoured_with_an_external_set(tmp_path):
     assert dm.datasets["val"].subject_ids == ["S002", "S006"]
     assert dm.datasets["test"].subject_ids == ["S003"]
     assert dm.datasets["external"].subject_ids == ["S007"]
-    held = [sid for b in dm.predict_dataloader() for sid in b.subject_ids]
-    assert held == ["S003", "S007"]
+    assert [sid for b in dm.predict_dataloader() for sid in b.subject_ids] == ["S003"]
+    assert [sid for b in dm.external_dataloader() for sid in b.subject_ids] == ["S007"]
     assert dm.state_dict()["split_counts"] == {"train": 4, "val": 2, "test": 1, "external": 1}
 
 

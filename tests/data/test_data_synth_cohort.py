@@ -17,9 +17,9 @@ CONFIGS = Path(__file__).resolve().parents[2] / "configs" / "data"
     ("hrpqct", "hrpqct", (1, 64, 64, 64)), ("qct", "qct", (1, 32, 64, 64)), ("dxa", "dxa", (1, 64, 64)),
 ])
 def test_configs_fit_a_synthetic_cohort(tmp_path, modality, config, shape):
-    cohort = synth.make_cohort(6, modality=modality, seed=1, out=tmp_path / "c", workers=1,
+    cohort = synth.make_cohort(4, modality=modality, seed=1, out=tmp_path / "c", workers=1,
                                show_progress=False)
-    args = yaml.safe_load((CONFIGS / f"{config}.yaml").read_text())["init_args"]
+    args = yaml.safe_load((CONFIGS / f"{config}.yaml").read_text())["data"]["init_args"]
     args |= {"cache_dir": str(tmp_path / "cache"), "num_workers": 0, "batch_size": 4}
     dm = BoneDataModule(str(cohort.out / "manifest.csv"), **args)
     # every FRAX column the cohort writes is recognised, encoded with its missing-value mask

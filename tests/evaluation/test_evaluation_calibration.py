@@ -102,3 +102,16 @@ def test_perfect_separation_is_undefined_not_a_huge_slope():
     r = bootstrap_metrics(y, p, n_boot=20, seed=0)
     assert np.isnan(r.point["slope"]) and r.to_dict()["slope"]["undefined_resamples"] == 20
     assert np.isfinite(r.point["citl"])
+
+
+def test_binned_curve_bounds_hold_at_observed_rates_of_zero_and_one(tmp_path):
+    from bonenet.evaluation._plots import make_plots
+    from bonenet.evaluation.report import evaluate_predictions
+
+    y = np.r_[np.zeros(40, int), np.ones(40, int)]
+    p = np.r_[np.linspace(0.01, 0.3, 40), np.linspace(0.6, 0.99, 40)]  # deciles of pure 0s and pure 1s
+    b = calibration_curve_binned(y, p, n_bins=8)
+    assert np.all(b["lower"] <= b["observed"]) and np.all(b["observed"] <= b["upper"])
+    df = pd.DataFrame({"subject_id": np.arange(80).astype(str), "fracture": y, "p_m": p})
+    m, c = evaluate_predictions(df, n_boot=10)
+    assert set(make_plots(m, c, tmp_path)) >= {"roc", "calibration", "decision", "risk"}

@@ -120,3 +120,13 @@ def test_join_tolerates_bookkeeping_and_number_formatting(tmp_path):
     df.assign(split=np.where(np.arange(60) < 20, "test", "train")).to_csv(a, index=False)
     got = load_predictions([a], outcome="fracture", splits=["test"])
     assert len(got) == 20
+
+
+def test_constant_predictions_are_reported_honestly(tmp_path):
+    df = _frame(n=120).assign(p_fused=0.175)
+    m, c = evaluate_predictions(df, models=["fused"], n_boot=20)
+    mm = m["models"]["fused"]
+    assert mm["auc_delong"]["auc"] == 0.5
+    assert "same predicted risk" in mm["calibration"]["undefined"]
+    assert "same value" in mm["ici"]["undefined"]
+    assert "calibration_lowess" not in c["models"]["fused"]

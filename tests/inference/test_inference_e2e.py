@@ -61,7 +61,8 @@ def test_export_checkpoint_with_parity(demo, tmp_path, fmt, capsys):
     assert "parity" in capsys.readouterr().out
 
 
-def test_predict_cli_killed_and_rerun_gives_each_study_once(demo, tmp_path):
+def test_predict_cli_killed_and_rerun_gives_each_study_once(demo, tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("BONENET_SALT", raising=False)
     src = demo / "heldout" / "studies"
     studies = tmp_path / "studies"
     studies.mkdir()
@@ -93,13 +94,14 @@ def test_predict_cli_killed_and_rerun_gives_each_study_once(demo, tmp_path):
         proc.stderr.close()
     n_before = len(read_rows(pred)[1])
     assert 2 <= n_before < n
-    r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
-    assert r.returncode == 0, r.stderr[-3000:]
-    assert f"{n_before} already done" in r.stdout
+    # the re-run, in this process
+    monkeypatch.setenv("BONENET_SALT", env["BONENET_SALT"])
+    assert main(cmd[3:]) == 0
+    assert f"{n_before} already done" in capsys.readouterr().out
     ids = [row["subject_id"] for row in read_rows(pred)[1]]
     assert len(ids) == len(set(ids)) == n
-    # no salt, no run
-    env.pop("BONENET_SALT")
-    r = subprocess.run([*cmd[:-4], "--out", str(tmp_path / "nosalt")], env=env,
-                       capture_output=True, text=True, timeout=300)
-    assert r.returncode == 2 and "--salt" in r.stderr
+    # no salt, no run (and nothing written)
+    monkeypatch.delenv("BONENET_SALT")
+    assert main([*cmd[3:-6], "--out", str(tmp_path / "nosalt")]) == 2
+    assert "--salt" in capsys.readouterr().err
+    assert not (tmp_path / "nosalt").exists()

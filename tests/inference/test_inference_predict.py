@@ -116,3 +116,20 @@ def test_empty_folder_and_unreadable_file_fail_alone(cohort, tmp_path):
                         retry_errors=True)
     assert (s.n_predicted, s.n_failed) == (0, 2)
     assert len(pd.read_csv(tmp_path / "out" / "errors.csv")) == 2
+
+
+def test_spawned_workers_give_the_same_rows(cohort, tmp_path, monkeypatch):
+    """Spawned decoding workers (where no fork server exists) match in-process decoding."""
+    import bonenet.inference._loop as loop
+
+    _, studies_dir, clinical = cohort
+    studies = discover_studies(studies_dir, clinical=clinical)[:3]
+    p = Pseudonymizer(SALT)
+    import multiprocessing as mp
+
+    monkeypatch.setattr(loop, "_mp_context", lambda: mp.get_context("spawn"))
+    predict_studies(studies, tiny_predictor(), tmp_path / "a", pseudonymizer=p, num_workers=1)
+    predict_studies(studies, tiny_predictor(), tmp_path / "b", pseudonymizer=p, num_workers=0)
+    a = pd.read_csv(tmp_path / "a" / "predictions.csv").set_index("subject_id").sort_index()
+    b = pd.read_csv(tmp_path / "b" / "predictions.csv").set_index("subject_id").sort_index()
+    pd.testing.assert_frame_equal(a, b)

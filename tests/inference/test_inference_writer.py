@@ -73,3 +73,25 @@ def test_pseudonyms_are_salted_stable_and_opaque(monkeypatch):
     assert resolve_salt(None, keep_ids=True) is None
     monkeypatch.setenv("BONENET_SALT", "from-the-environment")
     assert resolve_salt(None, keep_ids=False) == "from-the-environment"
+
+
+def test_discovery_refuses_ambiguous_and_empty_inputs(tmp_path):
+    from bonenet.errors import ManifestError
+    from bonenet.inference import discover_studies
+
+    (tmp_path / "s").mkdir()
+    with pytest.raises(ManifestError, match="no study folders"):
+        discover_studies(tmp_path / "s")
+    (tmp_path / "s" / "X").mkdir()
+    (tmp_path / "s" / "X.nii.gz").write_bytes(b"")
+    (tmp_path / "s" / "notes.txt").write_text("ignored")
+    with pytest.raises(ManifestError, match="twice"):
+        discover_studies(tmp_path / "s")
+    (tmp_path / "m.csv").write_text("subject_id,img\nA,a.nii.gz\n")
+    with pytest.raises(ManifestError, match="image"):
+        discover_studies(tmp_path / "m.csv")
+    (tmp_path / "m.csv").write_text("subject_id,image,site,age\nA,a.nii.gz,s1,70\nB,,s1,\n")
+    st = discover_studies(tmp_path / "m.csv")
+    assert [s.key for s in st] == ["A", "B"] and st[0].extra == {"site": "s1"}
+    assert st[0].images == ((tmp_path / "a.nii.gz").resolve(),) and st[1].images == ()
+    assert st[0].clinical == {"age": "70"} and st[0].clinical_source == ("m.csv", 2)

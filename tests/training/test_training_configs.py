@@ -15,6 +15,7 @@ from bonenet.errors import ConfigError
 from bonenet.training.run import train
 
 REPO = Path(__file__).resolve().parents[2]
+EXTRA: list[str] = []
 EXPERIMENTS = sorted((REPO / "configs" / "experiment").glob("*.yaml"))
 
 
@@ -74,3 +75,30 @@ def test_misspelt_key_in_shipped_config_is_named(tmp_path, manifest):
                    .replace("intensity_window:", "intensity_windw:"))
     with pytest.raises(ConfigError, match="intensity_windw"):
         train([bad], sets=[f"data.init_args.manifest={manifest}"])
+
+
+def test_kill_and_resume_with_bone_datamodule_is_exact(manifest, tmp_path, monkeypatch):
+    """The real DataModule's resumable loader + our RNG restore: no double skip, same weights."""
+    monkeypatch.setenv("BONENET_PROGRESS", "0")
+    torch.set_num_threads(1)
+    cfg = REPO / "configs/experiment/hrpqct_fused.yaml"
+
+    def sets(root):
+        return [f"data.init_args.manifest={manifest}", f"data.init_args.cache_dir={tmp_path / 'cache'}",
+                "data.init_args.batch_size=4", f"trainer.default_root_dir={root}", "trainer.max_epochs=2",
+                "trainer.enable_progress_bar=false", "resume_checkpoint.every_n_train_steps=3",
+                "model.warmup_steps=0", *EXTRA]
+
+    full = train([cfg], sets=sets(tmp_path / "full"), test=False)
+    steps_per_epoch = torch.load(full.last_checkpoint, weights_only=True)["global_step"] // 2
+    assert steps_per_epoch >= 3
+    kill = tmp_path / "kill.yaml"
+    kill.write_text("trainer:\n  callbacks:\n    - class_path: tiny_dm.KillAtStep\n"
+                    f"      init_args: {{step: {steps_per_epoch + 2}}}\n")
+    with pytest.raises((SystemExit, KeyboardInterrupt)):
+        train([cfg, kill], sets=sets(tmp_path / "killed"), test=False)
+    res = train([cfg], sets=sets(tmp_path / "killed"), test=False, resume="last")
+    a = torch.load(full.last_checkpoint, weights_only=True)["state_dict"]
+    b = torch.load(res.last_checkpoint, weights_only=True)["state_dict"]
+    for k in a:
+        assert torch.equal(a[k], b[k]), k

@@ -22,6 +22,8 @@ class _Set(Dataset):
         return len(self.samples)
 
     def __getitem__(self, i):
+        if isinstance(i, tuple):  # EpochShuffleSampler yields (index, epoch)
+            i = i[0]
         return self.samples[i]
 
 
