@@ -79,7 +79,7 @@ def measure_volume(volume: Volume, *, modality: str = "auto", smi: bool = True) 
     if volume.units != "mgHA/cm3":
         raise CalibrationError(f"HR-pQCT analysis needs mgHA/cm3; image is in {volume.units!r}")
     tb_seg = gaussian_segment(volume, compartment="trabecular")
-    if _is_trabecular_cube(volume):
+    if _is_trabecular_cube(volume, tb_seg):
         # a trabecular region of interest (no cortex in the field of view)
         tr = trabecular(tb_seg, spacing=volume.spacing, smi=smi)
         ct = {"Tb.vBMD": float(volume.array.mean())}
@@ -95,19 +95,36 @@ def measure_volume(volume: Volume, *, modality: str = "auto", smi: bool = True) 
     return out
 
 
-def _is_trabecular_cube(volume: Volume, *, low: float = 150.0) -> bool:
-    """True when bone fills the field of view (a trabecular VOI, not a whole section).
+def _is_trabecular_cube(volume: Volume, bone: np.ndarray, *, near_mm: float = 0.5,
+                        min_rim_fraction: float = 0.3, corner_mm: float = 1.0) -> bool:
+    """True when bone fills the field of view (a trabecular VOI, not a whole-bone section).
 
-    A whole-bone section has soft tissue or air (< ``low`` mg HA/cm³ after smoothing over
-    ~1 mm) all around the periosteal surface, so the outer rim of every slice is mostly
-    non-bone; a trabecular cube has bone-and-marrow texture up to its edges.
+    Two tests, both needed: most rim pixels of the slices have bone within ``near_mm``
+    (trabecular texture reaches every edge), and the four corner columns have bone within
+    ``corner_mm`` (median over slices, in 3-D). A section, even one cropped to the bone's
+    bounding box, has soft tissue in its corners (≥ R(√2 − 1) from a round bone of radius R);
+    a trabecular cube has trabeculae within about Tb.Sp/2 of any point. Density is not used:
+    a mean-density test reads osteoporotic cubes (BV/TV < 0.12) as sections.
     """
+    import edt
     from scipy import ndimage as ndi
 
-    size = max(3, round(1.0 / min(volume.spacing[1:])))
-    smooth = ndi.uniform_filter(volume.array.mean(axis=0), size=size, mode="nearest")
-    rim = np.concatenate([smooth[0], smooth[-1], smooth[:, 0], smooth[:, -1]])
-    return bool(np.mean(rim > low) > 0.5)
+    sp = tuple(float(s) for s in volume.spacing)
+    r = max(1, round(near_mm / min(sp[1:])))
+    near = ndi.maximum_filter(bone, size=(1, 2 * r + 1, 2 * r + 1))
+    rim = np.concatenate([near[:, 0, :], near[:, -1, :], near[:, :, 0], near[:, :, -1]], axis=1)
+    if rim.mean() <= min_rim_fraction:
+        return False
+    k = [min(n, int(np.ceil(corner_mm / d)) + 1) for n, d in zip(bone.shape[1:], sp[1:])]
+    dists = []
+    for rs in (slice(0, k[0]), slice(bone.shape[1] - k[0], None)):
+        for cs in (slice(0, k[1]), slice(bone.shape[2] - k[1], None)):
+            block = np.ascontiguousarray(~bone[:, rs, cs])
+            if block.all():
+                return False
+            d = edt.edt(block, anisotropy=sp, black_border=False)
+            dists.append(d[:, 0 if rs.start == 0 else -1, 0 if cs.start == 0 else -1])
+    return bool(np.median(np.concatenate(dists)) < corner_mm)
 
 
 def measure_study(path: str | Path, *, modality: str = "auto", smi: bool = True,

@@ -82,6 +82,29 @@ def test_trabecular_cube_is_measured_without_cortex():
     assert res["tb_vbmd_mgcm3"] == pytest.approx(float(rho.mean()))
 
 
+@pytest.mark.parametrize("bv_tv", [0.06, 0.10, 0.25])
+def test_trabecular_cube_is_recognised_at_any_density(bv_tv):
+    """Osteoporotic cubes (low mean density) are still cubes, not whole sections."""
+    from bonenet.commands._measure import _is_trabecular_cube
+    from bonenet.segment import gaussian_segment
+
+    rng = np.random.default_rng(3)
+    f = ndi.gaussian_filter(rng.normal(size=(40, 48, 48)), 2.0, mode="wrap")
+    rho = np.where(f > np.quantile(f, 1 - bv_tv), 700.0, 0.0).astype(np.float32)
+    rho += rng.normal(0, 60, rho.shape).astype(np.float32)
+    vol = Volume(rho, spacing=(SP, SP, SP), units="mgHA/cm3", modality="HRPQCT")
+    assert float(rho.mean()) < 150 or bv_tv > 0.2      # the old mean-density test failed these
+    assert _is_trabecular_cube(vol, gaussian_segment(vol, compartment="trabecular"))
+
+
+def test_whole_section_is_not_a_cube():
+    from bonenet.commands._measure import _is_trabecular_cube
+    from bonenet.segment import gaussian_segment
+
+    vol = _hrpqct(1)
+    assert not _is_trabecular_cube(vol, gaussian_segment(vol, compartment="trabecular"))
+
+
 def test_features_on_synthetic_qct_cohort_with_phantom(tmp_path):
     synth = pytest.importorskip("bonenet.synth")
     synth.make_cohort(2, modality="qct", seed=0, out=tmp_path / "cq")
