@@ -20,7 +20,7 @@ HELP = "run the whole job (synthetic cohort -> training -> baselines -> report -
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default="runs/demo", help="output folder (default runs/demo)")
-    parser.add_argument("--n", type=int, default=None, help="subjects (default 300; 90 with --quick)")
+    parser.add_argument("--n", type=int, default=None, help="subjects (default 600; 60 with --quick)")
     parser.add_argument("--quick", action="store_true", help="tiny settings: 1 epoch, small cohort")
     parser.add_argument("--seed", type=int, default=0, help="the one seed")
     parser.add_argument("--device", default=None, help="cpu, cuda, cuda:N (default: auto)")

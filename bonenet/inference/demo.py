@@ -76,7 +76,7 @@ def demo_settings(*, quick: bool, n: int | None) -> dict[str, Any]:
     if quick:
         return {"n": n or 60, "roi_size": 32, "roi": 24, "epochs": 1, "n_boot": 200, "batch_size": 16,
                 "baselines": ("clinical_lr", "lasso"), "features": False}
-    return {"n": n or 300, "roi_size": 48, "roi": 32, "epochs": 8, "n_boot": 1000, "batch_size": 16,
+    return {"n": n or 600, "roi_size": 64, "roi": 32, "epochs": 15, "n_boot": 1000, "batch_size": 16,
             "baselines": ("clinical_lr", "lasso", "rf", "xgboost"), "features": True}
 
 
@@ -121,11 +121,14 @@ def _train_config(out: Path, name: str, manifest: Path, external: str, s: dict[s
         "seed": seed,
         "data": {"class_path": "bonenet.data.BoneDataModule", "init_args": {
             "manifest": str(manifest), "roi_size": [s["roi"]] * 3, "units": "mgHA/cm3",
+            # one grid for both scanner generations (61 and 82 µm), absolute density kept
+            # (the recipe of configs/experiment/hrpqct_fused.yaml)
+            "target_spacing_mm": 0.12, "normalize": "unit",
             "intensity_window": [-200.0, 1200.0], "crop": "center", "use_images": images,
             "use_clinical": True, "split": "site", "external_site": external,
             "batch_size": s["batch_size"], "num_workers": 0, "augment": images,
             "cache_dir": str(out / "cache")}},
-        "model": {"backbone": "trabecular_cnn" if images else None, "fusion": "concat",
+        "model": {"backbone": "trabecular_cnn" if images else None, "fusion": "film",
                   "heads": ["fracture"], "lr": 2e-3},
         "trainer": {"max_epochs": s["epochs"], "default_root_dir": str(out / "train" / name),
                     "log_every_n_steps": 5, "enable_model_summary": False},
@@ -175,7 +178,7 @@ def run_demo(out: str | os.PathLike[str] = "runs/demo", *, n: int | None = None,
         Output folder (``cohort/``, ``features.csv``, ``train/``, ``baselines/``,
         ``report/``, ``predict/``, ``demo.json``).
     n : int, optional
-        Subjects in the cohort (default 300; 90 with ``quick``).
+        Subjects in the cohort (default 600; 60 with ``quick``).
     quick : bool
         Tiny settings (1 epoch, 24³ regions, two baselines, 200 bootstrap resamples).
     seed : int
