@@ -115,7 +115,7 @@ def _is_trabecular_cube(volume: Volume, bone: np.ndarray, *, near_mm: float = 0.
     rim = np.concatenate([near[:, 0, :], near[:, -1, :], near[:, :, 0], near[:, :, -1]], axis=1)
     if rim.mean() <= min_rim_fraction:
         return False
-    k = [min(n, int(np.ceil(corner_mm / d)) + 1) for n, d in zip(bone.shape[1:], sp[1:])]
+    k = [min(n, int(np.ceil(corner_mm / d)) + 1) for n, d in zip(bone.shape[1:], sp[1:], strict=True)]
     dists = []
     for rs in (slice(0, k[0]), slice(bone.shape[1] - k[0], None)):
         for cs in (slice(0, k[1]), slice(bone.shape[2] - k[1], None)):

@@ -1,4 +1,4 @@
-"""Run the main job end to end on built-in synthetic data (about 10 minutes on 2 CPU cores).
+"""Run the main job end to end on built-in synthetic data (about 4 minutes on 2 CPU cores).
 
 Builds a synthetic HR-pQCT cohort (several sites, the last one external), measures bone,
 trains the fused (image + clinical) and the clinical-only model, fits the classical
