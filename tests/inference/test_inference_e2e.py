@@ -105,3 +105,22 @@ def test_predict_cli_killed_and_rerun_gives_each_study_once(demo, tmp_path, caps
     assert main([*cmd[3:-6], "--out", str(tmp_path / "nosalt")]) == 2
     assert "--salt" in capsys.readouterr().err
     assert not (tmp_path / "nosalt").exists()
+
+
+def test_predict_cli_ddp_two_cpu_processes_matches_one(demo, tmp_path):
+    """`bonenet predict --devices 2` (Lightning DDP on gloo) writes the same rows as one process."""
+    base = [sys.executable, "-m", "bonenet", "predict", "--checkpoint", str(_ckpt(demo, "fused")),
+            "--studies", str(demo / "heldout" / "studies"), "--device", "cpu", "--workers", "1"]
+    env = {**os.environ, "BONENET_PROGRESS": "0", "PYTHONPATH": str(ROOT),
+           "BONENET_SALT": "ddp-cli-salt-000"}
+    tables = {}
+    for name, extra in (("one", []), ("ddp", ["--devices", "2"])):
+        r = subprocess.run([*base, "--out", str(tmp_path / name), *extra], env=env, cwd=tmp_path,
+                           capture_output=True, text=True, timeout=300)
+        assert r.returncode == 0, r.stderr[-3000:]  # the two broken studies go to errors.csv
+        tables[name] = pd.read_csv(tmp_path / name / "predictions.csv").set_index("subject_id")
+        assert len(pd.read_csv(tmp_path / name / "errors.csv")) == 2
+    one, ddp = tables["one"], tables["ddp"].loc[tables["one"].index]
+    assert len(ddp) == len(one) == len(tables["ddp"])
+    pd.testing.assert_series_equal(ddp["p_fused"], one["p_fused"], atol=1e-6)
+    assert not (tmp_path / "ddp" / ".shards").exists()
