@@ -21,15 +21,9 @@ def _suffix(path: Path) -> str:
 
 def _is_dicom_file(path: Path) -> bool:
     """True when the file has the DICM preamble or starts like a DICOM data set."""
-    try:
-        with open(path, "rb") as fh:
-            head = fh.read(132)
-    except OSError:
-        return False
-    if len(head) >= 132 and head[128:132] == b"DICM":
-        return True
-    # files without the 128-byte preamble: group 0x0008 (or 0x0002) little/big-endian tag
-    return len(head) >= 8 and head[:2] in (b"\x08\x00", b"\x02\x00", b"\x00\x08", b"\x00\x02")
+    from ._headers import looks_like_dicom
+
+    return looks_like_dicom(path) is not False
 
 
 def load(path: str | os.PathLike[str], *, series: str | int | None = None, **opts: Any) -> Volume:
