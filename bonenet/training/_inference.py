@@ -44,9 +44,16 @@ def load_for_inference(ckpt_path: str | Path, *, map_location: str = "cpu"
     try:
         ckpt = torch.load(p, map_location=map_location, weights_only=True)
     except Exception as exc:
+        first = (str(exc).strip().splitlines() or [""])[0][:200]
+        if "unsupported global" in str(exc).lower():  # a pickled class or function, refused
+            raise CheckpointError(
+                f"{str(p)!r} holds Python objects that torch.load(weights_only=True) refuses to "
+                "unpickle; bonenet checkpoints hold only tensors and plain values — use "
+                "one written by `bonenet train`, or re-save the weights from a trusted source"
+            ) from exc
         raise CheckpointError(
-            f"cannot load {str(p)!r} with weights_only=True: {exc}. bonenet checkpoints hold only "
-            "tensors and plain values; re-save the model with bonenet >= 0.1"
+            f"{str(p)!r} is not a readable PyTorch checkpoint ({type(exc).__name__}: {first}); "
+            "pass best.ckpt or last.ckpt from the run's checkpoints/ folder"
         ) from exc
     hp = ckpt.get("hyper_parameters") or {}
     info = ckpt.get("bonenet") or {}

@@ -145,3 +145,18 @@ def test_ddp_two_cpu_processes_gloo(tmp_path):
     ck = torch.load(tmp_path / "ddp" / "checkpoints" / "last.ckpt", weights_only=True)
     # 30 samples split over 2 ranks -> 15 each, batch 8 -> 2 steps in the epoch
     assert ck["global_step"] == 2
+
+
+class _NotAllowed:  # a pickled class: what weights_only=True must refuse
+    pass
+
+
+def test_corrupt_or_unsafe_checkpoint_is_a_checkpoint_error(tmp_path):
+    junk = tmp_path / "junk.ckpt"
+    junk.write_bytes(b"not a checkpoint at all")
+    with pytest.raises(CheckpointError, match=r"junk\.ckpt.*not a readable PyTorch checkpoint.*best\.ckpt"):
+        load_for_inference(junk)
+    unsafe = tmp_path / "unsafe.ckpt"
+    torch.save({"state_dict": {}, "obj": _NotAllowed()}, unsafe)
+    with pytest.raises(CheckpointError, match=r"unsafe\.ckpt.*refuses to unpickle"):
+        load_for_inference(unsafe)
