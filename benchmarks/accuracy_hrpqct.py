@@ -2,10 +2,12 @@
 
 Trains the three experiment configs on the CPU (same data, split and seed), then computes
 test AUCs from each run's ``predictions_test.csv`` and the oracle AUC (the cohort's true
-10-year risk, ``truth.csv:oracle_risk_10y``) on the same test subjects.
+10-year risk, ``truth.csv:oracle_risk_10y``) on the same test subjects. With several
+``--seeds`` every seed is a new stratified split *and* new weights (the one ``seed`` drives
+both), so the spread shows how much of a difference is the split and the initialisation.
 
-    bonenet synth --n 500 --modality hrpqct --out cohorts/hrpqct     # once
-    PYTHONPATH=. python benchmarks/accuracy_hrpqct.py [--cohort cohorts/hrpqct] [--set trainer.max_epochs=10]
+    bonenet synth --n 1000 --modality hrpqct --out cohorts/hrpqct1000     # once
+    PYTHONPATH=. python benchmarks/accuracy_hrpqct.py --cohort cohorts/hrpqct1000 [--seeds 0 1 2]
 
 Targets (issue 5): fused AUC ≥ clinical-only + 0.05 and ≥ oracle − 0.05, fused training ≤ 10 min.
 """
@@ -13,6 +15,7 @@ Targets (issue 5): fused AUC ≥ clinical-only + 0.05 and ≥ oracle − 0.05, f
 from __future__ import annotations
 
 import argparse
+import statistics
 import time
 from pathlib import Path
 
@@ -29,38 +32,62 @@ CONFIGS = {
 }
 
 
+def run_seed(cohort: Path, runs: Path, seed: int, models: list[str], extra: list[str]) -> dict[str, float]:
+    """Train ``models`` with one seed; return test AUCs, fit seconds and the oracle AUC."""
+    truth = pd.read_csv(cohort / "truth.csv")[["subject_id", "oracle_risk_10y"]]
+    out: dict[str, float] = {}
+    ref = None
+    for name in models:
+        sets = [f"seed={seed}", f"data.init_args.manifest={cohort / 'manifest.csv'}",
+                f"data.init_args.cache_dir={cohort / '.cache'}",
+                f"trainer.default_root_dir={runs / f'seed{seed}' / ('hrpqct_' + name)}", *extra]
+        t0 = time.perf_counter()
+        res = train([CONFIGS[name]], sets=sets, name=name, device="cpu")
+        out[f"{name}_total_s"] = time.perf_counter() - t0
+        out[f"{name}_fit_s"] = res.seconds
+        df = pd.read_csv(res.predictions_csv)
+        out[name] = roc_auc_score(df["fracture"], df[f"p_{name}"])
+        ref = df if ref is None else ref
+    assert ref is not None
+    ref = ref.merge(truth, on="subject_id")
+    out["oracle"] = roc_auc_score(ref["fracture"], ref["oracle_risk_10y"])
+    out["n_test"], out["n_events"] = len(ref), int(ref["fracture"].sum())
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cohort", default="cohorts/hrpqct", help="folder made by `bonenet synth`")
-    ap.add_argument("--runs", default="runs", help="where run folders go")
+    ap.add_argument("--runs", default="runs/accuracy_hrpqct", help="where run folders go")
     ap.add_argument("--models", nargs="+", default=list(CONFIGS), choices=list(CONFIGS))
+    ap.add_argument("--seeds", nargs="+", type=int, default=[0], help="one run (split + weights) per seed")
     ap.add_argument("--set", action="append", default=[], help="extra KEY=VALUE overrides for every run")
     args = ap.parse_args()
-    cohort = Path(args.cohort)
-    truth = pd.read_csv(cohort / "truth.csv")[["subject_id", "oracle_risk_10y"]]
-    rows = []
-    preds = {}
-    for name in args.models:
-        sets = [f"data.init_args.manifest={cohort / 'manifest.csv'}",
-                f"data.init_args.cache_dir={cohort / '.cache'}",
-                f"trainer.default_root_dir={Path(args.runs) / ('hrpqct_' + name)}", *args.set]
-        t0 = time.perf_counter()
-        res = train([CONFIGS[name]], sets=sets, name=name, device="cpu")
-        wall = time.perf_counter() - t0
-        df = pd.read_csv(res.predictions_csv)
-        preds[name] = df
-        rows.append((name, CONFIGS[name], res.seconds, wall, roc_auc_score(df["fracture"], df[f"p_{name}"])))
-    ref = next(iter(preds.values())).merge(truth, on="subject_id")
-    oracle = roc_auc_score(ref["fracture"], ref["oracle_risk_10y"])
-    print(f"\ndevice: {select_device('cpu')}; test subjects: {len(ref)} ({int(ref['fracture'].sum())} fractures)")
-    print(f"{'model':<10} {'config':<42} {'fit s':>7} {'total s':>8} {'test AUC':>9}")
-    for name, cfg, fit_s, wall, auc in rows:
-        print(f"{name:<10} {cfg:<42} {fit_s:7.1f} {wall:8.1f} {auc:9.3f}")
-    print(f"{'oracle':<10} {'truth.csv:oracle_risk_10y':<42} {'':>7} {'':>8} {oracle:9.3f}")
-    aucs = {r[0]: r[4] for r in rows}
-    if "fused" in aucs and "clinical" in aucs:
-        print(f"fused - clinical = {aucs['fused'] - aucs['clinical']:+.3f} (target >= +0.05); "
-              f"oracle - fused = {oracle - aucs['fused']:+.3f} (target <= 0.05)")
+    cohort, runs = Path(args.cohort), Path(args.runs)
+    results = {s: run_seed(cohort, runs, s, args.models, args.set) for s in args.seeds}
+
+    cols = [*args.models, "oracle"]
+    print(f"\ndevice: {select_device('cpu')}; cohort: {cohort}; configs: "
+          + ", ".join(f"{m}={CONFIGS[m]}" for m in args.models))
+    print(f"{'seed':>4} {'test (events)':>14} " + " ".join(f"{c:>9}" for c in cols)
+          + f" {'fused fit s':>12} {'fused-clin':>10} {'oracle-fused':>12}")
+    for s, r in results.items():
+        gaps = (f" {r['fused'] - r['clinical']:>+10.3f}" if {"fused", "clinical"} <= set(r) else f" {'':>10}")
+        gaps += f" {r['oracle'] - r['fused']:>+12.3f}" if "fused" in r else f" {'':>12}"
+        fit = f"{r['fused_fit_s']:12.1f}" if "fused" in r else f"{'':>12}"
+        n = f"{r['n_test']:.0f} ({r['n_events']:.0f})"
+        print(f"{s:>4} {n:>14} "
+              + " ".join(f"{r[c]:9.3f}" for c in cols) + f" {fit}{gaps}")
+    if len(results) > 1:
+        def ms(vals: list[float]) -> str:
+            return f"{statistics.mean(vals):.3f}±{statistics.stdev(vals):.3f}"
+        print(f"{'mean±SD':>19} " + " ".join(f"{ms([r[c] for r in results.values()]):>9}" for c in cols))
+        rs = list(results.values())
+        if {"fused", "clinical"} <= set(args.models):
+            print(f"fused - clinical: {ms([r['fused'] - r['clinical'] for r in rs])} (target >= +0.05)")
+        if "fused" in args.models:
+            print(f"oracle - fused:   {ms([r['oracle'] - r['fused'] for r in rs])} (target <= 0.05); "
+                  f"fused fit: max {max(r['fused_fit_s'] for r in rs):.0f} s (target <= 600 s)")
 
 
 if __name__ == "__main__":

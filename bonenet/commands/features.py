@@ -5,7 +5,9 @@ manifest's folder), loads each study with ``bonenet.io.load``, segments it and m
 bone density and microstructure in parallel worker processes, and writes one row per
 subject (columns with units in their names: bv_tv, tb_th_mm, tb_sp_mm, tb_n_per_mm,
 conn_d_per_mm3, da, smi, ct_th_mm, ct_po, tt_vbmd_mgcm3, ...). Studies that fail are
-listed in an errors CSV and the rest go on. Both files are written atomically.
+listed in an errors CSV and the rest go on. Both files are written atomically. Exit status:
+0 when every study was measured, 1 when some failed (the rest are written), 2 for bad
+arguments.
 
 CT images still in HU are calibrated first when the phantom is described
 (--phantom-rods, --rod-radius-mm); otherwise they are reported as errors.

@@ -5,6 +5,9 @@ category, series used, QC flags, missing clinical values and how they were handl
 and checksum) and OUT/errors.csv (one row with a reason per study that failed). A re-run with
 the same --out resumes: studies already written are skipped.
 
+Exit status: 0 when every study was predicted; 1 when some failed in this run (the others are
+written, the failures are in errors.csv, and the run goes on past them); 2 for bad arguments.
+
 Identifiers are replaced by a salted HMAC-SHA256 pseudonym: give the salt with --salt or
 $BONENET_SALT (keep it secret, reuse it to join runs), or pass --keep-ids.
 
@@ -99,4 +102,4 @@ def run(args: argparse.Namespace) -> int:
                                   batch_size=args.batch_size, num_workers=args.workers,
                                   retry_errors=args.retry_errors, thresholds=thresholds)
     print(summary.message())
-    return 0
+    return 1 if summary.n_failed else 0

@@ -1,7 +1,7 @@
 """Image + clinical fusion network with fracture, survival and regression heads.
 
 One class serves every ablation: image-only (``clinical_features=0``), clinical-only
-(``image_encoder=None``) and fused (both), with concatenation, gating or FiLM fusion.
+(``image_encoder=None``) and fused (both), with concatenation, gating, FiLM or additive fusion.
 """
 
 from __future__ import annotations
@@ -15,7 +15,14 @@ __all__ = ["HEADS", "ClinicalMLP", "FusionModel"]
 
 #: Heads a FusionModel can carry.
 HEADS = ("fracture", "survival", "bmd_change")
-FUSIONS = ("concat", "gated", "film")
+FUSIONS = ("concat", "gated", "film", "additive")
+
+
+def _masked(clinical: torch.Tensor, observed: torch.Tensor | None) -> torch.Tensor:
+    """``[x * m, m]``: missing values enter as 0 with their indicator 0."""
+    if observed is None:
+        observed = torch.ones_like(clinical)
+    return torch.cat([torch.nan_to_num(clinical, nan=0.0) * observed, observed], dim=1)
 
 
 class ClinicalMLP(nn.Module):
@@ -34,10 +41,7 @@ class ClinicalMLP(nn.Module):
         )
 
     def forward(self, clinical: torch.Tensor, observed: torch.Tensor | None = None) -> torch.Tensor:
-        if observed is None:
-            observed = torch.ones_like(clinical)
-        x = torch.nan_to_num(clinical, nan=0.0) * observed
-        return self.net(torch.cat([x, observed], dim=1))
+        return self.net(_masked(clinical, observed))
 
 
 class FusionModel(nn.Module):
@@ -50,11 +54,16 @@ class FusionModel(nn.Module):
         ``forward_features``); ``None`` for a clinical-only model.
     clinical_features : int
         Width F of the encoded clinical vector; 0 for an image-only model.
-    fusion : {"concat", "gated", "film"}
+    fusion : {"concat", "gated", "film", "additive"}
         ``concat``: concatenate projected image and clinical embeddings; ``gated``: a learned
         per-feature sigmoid gate mixes them; ``film``: clinical embedding produces a scale and
         shift applied to the image embedding (feature-wise linear modulation), concatenated with
-        the clinical embedding. Ignored when only one modality is present.
+        the clinical embedding; ``additive`` (late fusion, "wide and deep"): every head's output
+        is the deep image term plus a *linear* term in the clinical values and their
+        observed-mask, the log-linear form in which FRAX-style clinical models (logistic, Poisson
+        and Cox regression) combine risk factors; it has the fewest clinical parameters and its
+        clinical coefficients stay readable (:meth:`clinical_coefficients`). Ignored when only
+        one modality is present.
     heads : sequence of str
         Any of ``"fracture"`` (binary logit), ``"survival"`` (discrete-time hazard logits for
         ``n_intervals`` yearly intervals), ``"bmd_change"`` (regression).
@@ -101,6 +110,13 @@ class FusionModel(nn.Module):
         self.clinical_encoder = ClinicalMLP(self.clinical_features, hidden, dropout) if self.has_clinical else None
 
         both = self.has_image and self.has_clinical
+        self.additive = both and fusion == "additive"
+        out_dims = {"fracture": 1, "survival": self.n_intervals, "bmd_change": 1}
+        if self.additive:
+            # the clinical side is one linear map per head; the deep trunk sees only the image
+            self.clinical_encoder = None
+            self.clinical_linear = nn.ModuleDict(
+                {h: nn.Linear(2 * self.clinical_features, out_dims[h]) for h in heads})
         trunk_in = hidden
         if both and fusion == "concat":
             trunk_in = 2 * hidden
@@ -112,7 +128,6 @@ class FusionModel(nn.Module):
             nn.init.zeros_(self.film.bias)
             trunk_in = 2 * hidden
         self.trunk = nn.Sequential(nn.Dropout(dropout), nn.Linear(trunk_in, hidden), nn.ReLU(inplace=True))
-        out_dims = {"fracture": 1, "survival": self.n_intervals, "bmd_change": 1}
         self.heads = nn.ModuleDict({h: nn.Linear(hidden, out_dims[h]) for h in heads})
 
     # ------------------------------------------------------------------ parts
@@ -134,20 +149,18 @@ class FusionModel(nn.Module):
         clinical: torch.Tensor | None = None,
         clinical_observed: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """The fused (B, hidden) representation the heads read."""
+        """The fused (B, hidden) representation the heads read.
+
+        With ``additive`` fusion this is the image representation only; the clinical term is
+        added to the head outputs in :meth:`forward`.
+        """
         img = clin = None
         if self.has_image:
             if images is None:
                 raise ValueError("this FusionModel has an image encoder: pass images (B, K, C, *spatial)")
             img = self.encode_images(images, image_present)
         if self.clinical_encoder is not None:
-            if clinical is None:
-                raise ValueError(f"this FusionModel expects clinical (B, {self.clinical_features})")
-            if clinical.shape[-1] != self.clinical_features:
-                raise ValueError(
-                    f"clinical has {clinical.shape[-1]} features, the model was built for {self.clinical_features}"
-                )
-            clin = self.clinical_encoder(clinical, clinical_observed)
+            clin = self.clinical_encoder(self._check_clinical(clinical), clinical_observed)
         if img is not None and clin is not None:
             if self.fusion == "concat":
                 z = torch.cat([img, clin], dim=1)
@@ -164,6 +177,22 @@ class FusionModel(nn.Module):
             z = clin
         return self.trunk(z)
 
+    def _check_clinical(self, clinical: torch.Tensor | None) -> torch.Tensor:
+        if clinical is None:
+            raise ValueError(f"this FusionModel expects clinical (B, {self.clinical_features})")
+        if clinical.shape[-1] != self.clinical_features:
+            raise ValueError(
+                f"clinical has {clinical.shape[-1]} features, the model was built for {self.clinical_features}"
+            )
+        return clinical
+
+    def clinical_coefficients(self, head: str = "fracture") -> torch.Tensor:
+        """Additive fusion: the (n_outputs, 2F) weights of the clinical linear term for ``head``
+        (first F columns per standardised value, last F per observed-indicator)."""
+        if not self.additive:
+            raise ValueError(f"clinical coefficients exist for fusion='additive' only, this model is {self.fusion!r}")
+        return self.clinical_linear[head].weight.detach()
+
     def forward(
         self,
         images: torch.Tensor | None = None,
@@ -174,9 +203,12 @@ class FusionModel(nn.Module):
         """Raw head outputs: ``fracture`` (B,) logits, ``survival`` (B, n_intervals) hazard logits,
         ``bmd_change`` (B,)."""
         z = self.embed(images, image_present, clinical, clinical_observed)
+        wide = _masked(self._check_clinical(clinical), clinical_observed) if self.additive else None
         out: dict[str, torch.Tensor] = {}
         for name, head in self.heads.items():
             y = head(z)
+            if wide is not None:
+                y = y + self.clinical_linear[name](wide)
             out[name] = y if name == "survival" else y.squeeze(-1)
         return out
 

@@ -4,7 +4,11 @@ Small enough to train on a CPU: about 0.1 GMAC per 64³ sample with the default 
 stem downsamples by 2 (trabeculae are 1–3 voxels thick at HR-pQCT resolution, so one strided
 3-voxel convolution still sees them); four residual stages follow, and the features are the
 global mean and standard deviation of the last two stages (texture statistics, which is what
-microstructure such as BV/TV, Tb.Th and Tb.Sp shows up as).
+microstructure such as BV/TV, Tb.Th and Tb.Sp shows up as), plus, by default, the mean and
+standard deviation of the input itself. The input mean of a calibrated, absolutely windowed
+region *is* its volumetric BMD, the single strongest image predictor of fracture; it is handed
+to the head directly rather than left for stacks of batch-normalised ReLU convolutions to
+re-derive as an absolute level (see ``docs/training.md`` for what it does and does not change).
 """
 
 from __future__ import annotations
@@ -57,11 +61,16 @@ class TrabecularCNN(nn.Module):
         Widths of the stages; the first stage has stride 2, the others stride 2 as well.
     dropout : float
         Dropout on the pooled features.
+    input_stats : bool
+        Append the per-channel mean and SD of the input (the region's density level and
+        heterogeneity) to the features. Meaningful when intensities are kept absolute
+        (``normalize: unit`` or ``none``); with per-image z-scoring they are constants.
 
     Attributes
     ----------
     feature_dim : int
-        ``2 * (channels[-2] + channels[-1])``: mean and SD of the last two stages.
+        ``2 * (channels[-2] + channels[-1])`` (mean and SD of the last two stages), plus
+        ``2 * in_channels`` with ``input_stats``.
     """
 
     def __init__(
@@ -70,6 +79,7 @@ class TrabecularCNN(nn.Module):
         in_channels: int = 1,
         channels: Sequence[int] = (8, 16, 32, 64),
         dropout: float = 0.0,
+        input_stats: bool = True,
     ) -> None:
         super().__init__()
         if spatial_dims not in (2, 3):
@@ -85,7 +95,8 @@ class TrabecularCNN(nn.Module):
             cin = c
         self.stages = nn.ModuleList(stages)
         self.dropout = nn.Dropout(dropout)
-        self.feature_dim = 2 * (chans[-2] + chans[-1])
+        self.input_stats = bool(input_stats)
+        self.feature_dim = 2 * (chans[-2] + chans[-1]) + (2 * int(in_channels) if self.input_stats else 0)
 
     @staticmethod
     def _mean_sd(x: torch.Tensor) -> torch.Tensor:
@@ -97,7 +108,7 @@ class TrabecularCNN(nn.Module):
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """(B, C, *spatial) → (B, feature_dim)."""
         n = len(self.stages)
-        pooled: list[torch.Tensor] = []
+        pooled: list[torch.Tensor] = [self._mean_sd(x)] if self.input_stats else []
         for i, stage in enumerate(self.stages):
             x = stage(x)
             if i >= n - 2:

@@ -39,7 +39,7 @@ class FractureRiskModule(pl.LightningModule):
         Local backbone weights file (not stored in the checkpoint: the trained weights are).
     backbone_kwargs : dict, optional
         Extra builder options (e.g. ``{"channels": [8, 16, 32, 64]}``).
-    fusion : {"concat", "gated", "film"}
+    fusion : {"concat", "gated", "film", "additive"}
     heads : list of str
         Any of ``fracture``, ``survival``, ``bmd_change``.
     n_intervals : int

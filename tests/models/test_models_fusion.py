@@ -33,6 +33,55 @@ def test_fusion_modes_all_heads(fusion):
     assert net.clinical_encoder.net[0].weight.grad.abs().sum() > 0
 
 
+def test_additive_fusion_is_image_term_plus_linear_clinical_term():
+    torch.manual_seed(0)
+    net = FusionModel(create_model("trabecular_cnn", spatial_dims=3), F, fusion="additive",
+                      heads=("fracture", "survival")).eval()
+    images, present, clinical, observed = _inputs()
+    out = net(images, present, clinical, observed)
+    assert out["fracture"].shape == (3,) and out["survival"].shape == (3, 10)
+    # linear in the clinical values: moving one value by d moves the logit by w * d, whatever the image
+    w = net.clinical_coefficients("fracture")
+    assert w.shape == (1, 2 * F)
+    moved = clinical.clone()
+    moved[:, 1] += 2.0
+    delta = net(images, present, moved, observed)["fracture"] - out["fracture"]
+    assert torch.allclose(delta, torch.full_like(delta, 2.0 * float(w[0, 1])), atol=1e-5)
+    # the image term does not depend on the clinical values
+    other = images.clone()
+    other[0] += 0.5
+    d_img = net(other, present, clinical, observed)["fracture"] - out["fracture"]
+    d_img2 = net(other, present, moved, observed)["fracture"] - net(images, present, moved, observed)["fracture"]
+    assert torch.allclose(d_img, d_img2, atol=1e-5) and d_img[0].abs() > 0
+    # a missing value is masked in the linear term too
+    observed[2, 3] = 0.0
+    garbage = clinical.clone()
+    garbage[2, 3] = 1e3
+    assert torch.allclose(net(images, present, clinical, observed)["fracture"],
+                          net(images, present, garbage, observed)["fracture"], atol=1e-5)
+    # gradients reach both sides
+    net.train()
+    net(images, present, clinical, observed)["fracture"].sum().backward()
+    assert net.image_encoder.stages[0].down[0].weight.grad.abs().sum() > 0
+    assert net.clinical_linear["fracture"].weight.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match="additive"):
+        FusionModel(create_model("trabecular_cnn", spatial_dims=3), F, fusion="film").clinical_coefficients()
+
+
+def test_trabecular_cnn_features_carry_the_input_level():
+    """The pooled input mean (the region's density) is part of the features, so two inputs
+    that differ by a constant offset never collapse to the same features."""
+    from bonenet.models.trabecular import TrabecularCNN
+
+    net = TrabecularCNN(spatial_dims=3).eval()
+    x = torch.rand(2, 1, 16, 16, 16)
+    a, b = net.forward_features(x), net.forward_features(x + 0.25)
+    assert a.shape == (2, net.feature_dim) and net.feature_dim == 2 * (32 + 64) + 2
+    assert torch.allclose(b[:, 0] - a[:, 0], torch.full((2,), 0.25), atol=1e-5)  # input mean first
+    assert torch.allclose(b[:, 1], a[:, 1], atol=1e-5)  # input SD unchanged by an offset
+    assert TrabecularCNN(spatial_dims=3, input_stats=False).feature_dim == 2 * (32 + 64)
+
+
 def test_image_only_and_clinical_only_same_code():
     images, present, clinical, observed = _inputs()
     img_only = FusionModel(create_model("trabecular_cnn", spatial_dims=3), 0)
