@@ -69,17 +69,17 @@ def test_additive_fusion_is_image_term_plus_linear_clinical_term():
 
 
 def test_trabecular_cnn_features_carry_the_input_level():
-    """The pooled input mean (the region's density) is part of the features, so two inputs
-    that differ by a constant offset never collapse to the same features."""
+    """With input_stats the pooled input mean (the region's density) is part of the features,
+    so two inputs that differ by a constant offset never collapse to the same features."""
     from bonenet.models.trabecular import TrabecularCNN
 
-    net = TrabecularCNN(spatial_dims=3).eval()
+    net = TrabecularCNN(spatial_dims=3, input_stats=True).eval()
     x = torch.rand(2, 1, 16, 16, 16)
     a, b = net.forward_features(x), net.forward_features(x + 0.25)
     assert a.shape == (2, net.feature_dim) and net.feature_dim == 2 * (32 + 64) + 2
     assert torch.allclose(b[:, 0] - a[:, 0], torch.full((2,), 0.25), atol=1e-5)  # input mean first
     assert torch.allclose(b[:, 1], a[:, 1], atol=1e-5)  # input SD unchanged by an offset
-    assert TrabecularCNN(spatial_dims=3, input_stats=False).feature_dim == 2 * (32 + 64)
+    assert TrabecularCNN(spatial_dims=3).feature_dim == 2 * (32 + 64)  # off by default
 
 
 def test_image_only_and_clinical_only_same_code():
