@@ -99,7 +99,8 @@ class BoneNetCLI(LightningCLI):
         user_cbs = cfg.get("callbacks") or []
         if not isinstance(user_cbs, list):
             user_cbs = [user_cbs]
-        kwargs["callbacks"] = [*user_cbs, ExactResume(), LearningRateMonitor(logging_interval="step")]
+        # ExactResume first: it restores the RNG states before any other callback draws from them
+        kwargs["callbacks"] = [ExactResume(), *user_cbs, LearningRateMonitor(logging_interval="step")]
         return super().instantiate_trainer(**kwargs)
 
 

@@ -16,6 +16,7 @@ from ..data import Batch
 from ..errors import ConfigError
 from ..models import HEADS, FusionModel, build_fusion_model
 from .losses import binary_loss, huber_loss, survival_nll
+from .resume import for_this_rank, with_all_ranks
 
 __all__ = ["NETWORK_KEYS", "FractureRiskModule"]
 
@@ -229,11 +230,13 @@ class FractureRiskModule(pl.LightningModule):
             "network": _plain(self.network_config()),
             "datamodule_key": None if dm is None else type(dm).__qualname__,
             "datamodule_class": None if dm is None else f"{type(dm).__module__}.{type(dm).__qualname__}",
-            "rng": {"cpu": self._rng_cpu, "cuda": self._rng_cuda},
+            # the dropout stream of every DDP rank (a collective: all ranks build the checkpoint)
+            **with_all_ranks({"cpu": self._rng_cpu, "cuda": self._rng_cuda}),
         }
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        rng = (checkpoint.get("bonenet") or {}).get("rng") or {}
+        # Lightning restores after the process group is up: each DDP rank takes its own stream
+        rng = for_this_rank(checkpoint.get("bonenet") or {}) or {}
         self._rng_cpu = rng.get("cpu")
         self._rng_cuda = rng.get("cuda")
 

@@ -5,12 +5,20 @@ Lightning restores weights, optimiser, scheduler and loop counters from a mid-ep
 checkpoint but (with a plain ``DataLoader``) restarts the epoch's data from its first batch and
 does not restore random-number generators. :class:`ExactResume` closes both gaps when the
 training loader's sampler is deterministic per epoch (its order a pure function of
-``(seed, epoch)``, or no shuffling). A loader that is itself resumable (``state_dict`` /
-``load_state_dict``, like the ``BoneDataModule``'s ``ResumableLoader``) is left to Lightning,
-which restores its position; the RNG states are restored either way: a run killed at step k and resumed from the checkpoint sees the same
-batches and the same dropout masks as an uninterrupted run. Data-augmentation randomness
-drawn inside DataLoader worker processes is outside this guarantee unless it is seeded per
-(seed, epoch, index).
+``(seed, epoch)``, like :class:`bonenet.data.EpochShuffleSampler`, or no shuffling). A loader
+that is itself resumable (``state_dict`` / ``load_state_dict``) is left to Lightning, which
+restores its position; the RNG states are restored either way: a run killed at step k and
+resumed from the checkpoint sees the same batches and the same dropout masks as an
+uninterrupted run.
+
+Under DDP each rank's sampler is Lightning's ``DistributedSamplerWrapper`` around the
+deterministic one; each rank skips its own consumed share, and the checkpoint carries every
+rank's RNG states (gathered when the checkpoint is written, which Lightning does on all ranks),
+so a pre-empted multi-process job resumes exactly too (tested with two CPU processes killed by
+SIGKILL). Resuming on a different number of processes restarts the interrupted epoch's
+remaining data for the new sharding and uses rank 0's RNG states everywhere, with a warning.
+Data-augmentation randomness drawn inside DataLoader worker processes is outside this
+guarantee unless it is seeded per (seed, epoch, index), as bonenet's is.
 """
 
 from __future__ import annotations
@@ -25,7 +33,7 @@ import numpy as np
 import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 
-__all__ = ["ExactResume", "LastCheckpoint"]
+__all__ = ["ExactResume", "LastCheckpoint", "for_this_rank", "with_all_ranks"]
 
 log = logging.getLogger(__name__)
 
@@ -55,12 +63,15 @@ class _SkipOnce:
 
 def _rng_state() -> dict[str, Any]:
     np_state = np.random.get_state()  # noqa: NPY002 (the global state is what we save)
-    return {
+    state = {
         "torch": torch.get_rng_state(),
         "numpy": {"key": torch.from_numpy(np_state[1].astype(np.int64)), "pos": int(np_state[2]),
                   "has_gauss": int(np_state[3]), "gauss": float(np_state[4])},
         "python": _to_lists(random.getstate()),
     }
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state()  # this process's device (dropout on the GPU)
+    return state
 
 
 def _to_lists(v: Any) -> Any:
@@ -76,6 +87,58 @@ def _set_rng_state(s: dict[str, Any]) -> None:
     n = s["numpy"]
     np.random.set_state(("MT19937", n["key"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["gauss"]))  # noqa: NPY002
     random.setstate(_to_tuples(s["python"]))
+    if "cuda" in s and torch.cuda.is_available():
+        torch.cuda.set_rng_state(s["cuda"])
+
+
+def _world() -> tuple[int, int]:
+    """(rank, world size) of the initialised process group, (0, 1) without one."""
+    dist = torch.distributed
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+_WARNED: set[tuple[int, int]] = set()
+
+
+def with_all_ranks(value: Any, key: str = "rng") -> dict[str, Any]:
+    """``{key: value}`` in one process; under DDP ``{key: rank 0's value, key + "_ranks": every
+    rank's}``, gathered. A collective: every rank must call it, as every rank builds the
+    checkpoint (Lightning writes rank 0's)."""
+    _, world = _world()
+    if world == 1:
+        return {key: value}
+    gathered: list[Any] = [None] * world
+    torch.distributed.all_gather_object(gathered, value)
+    return {key: gathered[0], f"{key}_ranks": gathered}
+
+
+def for_this_rank(saved: dict[str, Any], key: str = "rng") -> Any:
+    """This rank's value from what :func:`with_all_ranks` saved; rank 0's (with a warning) when
+    the checkpoint came from a different number of processes."""
+    ranks = saved.get(f"{key}_ranks")
+    rank, world = _world()
+    if ranks is None:
+        if world > 1:
+            log.warning("resuming on %d processes from a checkpoint that holds one process's %s "
+                        "state: every rank continues with it", world, key)
+        return saved.get(key)
+    if len(ranks) != world:
+        if (world, len(ranks)) not in _WARNED:
+            _WARNED.add((world, len(ranks)))
+            log.warning("resuming on %d processes from a checkpoint written by %d: every rank continues "
+                        "with rank 0's random-number states, the result will not match an uninterrupted "
+                        "run exactly", world, len(ranks))
+        return saved.get(key)
+    return ranks[rank]
+
+
+def _order_source(sampler: Any) -> Any:
+    """The sampler that decides the order: the one Lightning's ``DistributedSamplerWrapper``
+    wraps under DDP, else ``sampler`` itself."""
+    inner = getattr(getattr(sampler, "dataset", None), "_sampler", None)
+    return inner if inner is not None else sampler
 
 
 def _train_loader(trainer: pl.Trainer) -> Any:
@@ -99,11 +162,14 @@ def _batch_sampler(trainer: pl.Trainer) -> Any:
 
 
 class ExactResume(pl.Callback):
-    """Record, at every training step, what a mid-epoch checkpoint needs to resume exactly.
+    """Record what a mid-epoch checkpoint needs to resume exactly.
 
     Pair it with a ``ModelCheckpoint(every_n_train_steps=N, save_last=True)``; its state (batch
-    position within the epoch and the torch/numpy/python RNG states) rides in that checkpoint
-    as plain tensors and numbers (``weights_only=True`` safe).
+    position within the epoch and the torch/numpy/python/CUDA RNG states of every rank) rides
+    in that checkpoint as plain tensors and numbers (``weights_only=True`` safe). The RNG states
+    are taken when the checkpoint is written (Lightning runs checkpoint callbacks after all
+    others) and restored at the next batch start; put this callback first in the trainer's list
+    (``bonenet train`` does) so that it restores before any other callback draws.
     """
 
     def __init__(self) -> None:
@@ -111,21 +177,20 @@ class ExactResume(pl.Callback):
         self._consumed = 0
         self._epoch = 0
         self._batch_size = 0
-        self._rng: dict[str, Any] | None = None
+        self._mid_epoch = False
         self._pending: dict[str, Any] | None = None
         self._loader_states: list[Any] | None = None
 
     def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any,
                            batch: Any, batch_idx: int) -> None:
-        # Runs before ModelCheckpoint (Lightning orders checkpoint callbacks last).
         self._consumed = batch_idx + 1
         self._epoch = trainer.current_epoch
         dl = trainer.train_dataloader
         self._batch_size = int(getattr(dl, "batch_size", 0) or len(batch))
-        self._rng = _rng_state()
+        self._mid_epoch = True
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        self._rng = None  # an end-of-epoch checkpoint resumes at a fresh epoch
+        self._mid_epoch = False  # an end-of-epoch checkpoint resumes at a fresh epoch
 
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         self._trainer = trainer
@@ -135,11 +200,11 @@ class ExactResume(pl.Callback):
         if t is not None and not t.training:
             # saved at validation end (end of epoch): resume starts the next epoch with the RNG
             # as it is now, before the next epoch's loader iterator is created
-            return {"epoch_end": True, "rng": _rng_state()}
-        if self._rng is None:
+            return {"epoch_end": True, **with_all_ranks(_rng_state())}
+        if not self._mid_epoch:
             return {}
         return {"epoch": self._epoch, "consumed_batches": self._consumed,
-                "batch_size": self._batch_size, "rng": self._rng}
+                "batch_size": self._batch_size, "world_size": _world()[1], **with_all_ranks(_rng_state())}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self._pending = dict(state_dict) if state_dict else None
@@ -154,7 +219,7 @@ class ExactResume(pl.Callback):
         if not p:
             return
         if p.get("epoch_end"):
-            _set_rng_state(p["rng"])
+            _set_rng_state(for_this_rank(p))
             self._pending = None
             return
         if _stateful_loader(trainer):
@@ -167,19 +232,23 @@ class ExactResume(pl.Callback):
             return
         bs = _batch_sampler(trainer)
         inner = getattr(bs, "sampler", None)
-        if bs is None or type(inner).__name__ == "RandomSampler" or trainer.world_size > 1:
+        if bs is None or type(_order_source(inner)).__name__ == "RandomSampler":
             log.warning("resuming mid-epoch with a sampler whose order is not a function of (seed, "
-                        "epoch) or under DDP: the epoch restarts, the result will not match an "
-                        "uninterrupted run exactly")
+                        "epoch): the result will not match an uninterrupted run exactly")
+        elif int(p.get("world_size", 1)) != trainer.world_size:
+            log.warning("resuming mid-epoch on %d processes from a checkpoint written by %s: the "
+                        "interrupted epoch's data are re-sharded, the result will not match an "
+                        "uninterrupted run exactly", trainer.world_size, p.get("world_size", 1))
         if bs is not None:
-            bs.sampler = _SkipOnce(bs, inner, epoch=int(p["epoch"]),
-                                   n=int(p["consumed_batches"]) * int(p["batch_size"]))
+            # items this rank skips: what all ranks consumed, over the processes now sharing it
+            consumed = int(p["consumed_batches"]) * int(p["batch_size"]) * int(p.get("world_size", 1))
+            bs.sampler = _SkipOnce(bs, inner, epoch=int(p["epoch"]), n=consumed // trainer.world_size)
 
     def on_train_batch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any,
                              batch_idx: int) -> None:
         # Restore RNGs after the loader iterator exists (creating it draws from the torch RNG).
         if self._pending:
-            _set_rng_state(self._pending["rng"])
+            _set_rng_state(for_this_rank(self._pending))
             self._pending = None
 
 

@@ -4,6 +4,7 @@ load_for_inference, exact resume after a kill, config errors, ablations."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -145,6 +146,57 @@ def test_ddp_two_cpu_processes_gloo(tmp_path):
     ck = torch.load(tmp_path / "ddp" / "checkpoints" / "last.ckpt", weights_only=True)
     # 30 samples split over 2 ranks -> 15 each, batch 8 -> 2 steps in the epoch
     assert ck["global_step"] == 2
+
+
+def _bonenet_train(tmp: Path, cfg: Path, *extra: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), str(HERE)]), "BONENET_PROGRESS": "0",
+           "OMP_NUM_THREADS": "1"}
+    # its own session: the hard-kill callback signals the whole process group, not pytest
+    return subprocess.run([sys.executable, "-m", "bonenet", "train", "--config", str(cfg), "--no-test", *extra],
+                          cwd=tmp, env=env, capture_output=True, text=True, timeout=600, start_new_session=True)
+
+
+@pytest.mark.slow
+def test_ddp_hard_kill_and_resume_matches_uninterrupted(tmp_path):
+    # 54 training subjects over 2 ranks -> 27 each, batch 8 -> 4 steps per epoch (8, 8, 8, 3);
+    # last.ckpt every 3 steps: step 6 is epoch 1 after 2 of its 4 batches. SIGKILL at step 7.
+    # The ranks' RNG streams differ (RankDependentDraws), so every rank must get its own back.
+    draws = {"class_path": "tiny_dm.RankDependentDraws"}
+    ddp = {"trainer__strategy": "ddp", "trainer__accelerator": "cpu", "trainer__devices": 2,
+           "data__init_args": {"n": 72, "batch_size": 8}}
+    full = _bonenet_train(tmp_path, _config(tmp_path, "full", **ddp, trainer__callbacks=[draws]))
+    assert full.returncode == 0, full.stderr[-3000:]
+    killed_cfg = _config(tmp_path, "killed", **ddp, trainer__callbacks=[
+        draws, {"class_path": "tiny_dm.HardKillAtStep", "init_args": {"step": 7}}])
+    killed = _bonenet_train(tmp_path, killed_cfg)
+    assert killed.returncode == -9, (killed.returncode, killed.stderr[-3000:])
+    last = tmp_path / "killed" / "checkpoints" / "last.ckpt"
+    ck = torch.load(last, weights_only=True)
+    assert ck["global_step"] == 6
+    # every rank's global RNG and dropout stream are in the checkpoint, and they differ
+    rngs = next(v for k, v in ck["callbacks"].items() if "ExactResume" in k)["rng_ranks"]
+    assert len(rngs) == 2 and not torch.equal(rngs[0]["torch"], rngs[1]["torch"])
+    dropout = ck["bonenet"]["rng_ranks"]
+    assert len(dropout) == 2 and not torch.equal(dropout[0]["cpu"], dropout[1]["cpu"])
+    shutil.copy(last, tmp_path / "killed_step6.ckpt")
+    resumed = _bonenet_train(tmp_path, _config(tmp_path, "killed", **ddp, trainer__callbacks=[draws]),
+                             "--resume", "last")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "will not match" not in resumed.stderr
+    a = torch.load(tmp_path / "full" / "checkpoints" / "last.ckpt", weights_only=True)
+    b = torch.load(last, weights_only=True)
+    assert a["global_step"] == b["global_step"] == 8
+    for k in a["state_dict"]:
+        assert torch.equal(a["state_dict"][k], b["state_dict"][k]), k
+
+    # the same checkpoint resumed in one process: finishes the epoch's unseen 54 - 2*2*8 = 22
+    # subjects (3 batches), says that it is not bit-identical
+    one = _bonenet_train(tmp_path, _config(tmp_path, "single", trainer__callbacks=[draws],
+                                           data__init_args={"n": 72, "batch_size": 8}),
+                         "--resume", str(tmp_path / "killed_step6.ckpt"))
+    assert one.returncode == 0, one.stderr[-3000:]
+    assert "checkpoint written by 2" in one.stderr and "will not match" in one.stderr
+    assert torch.load(tmp_path / "single" / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == 9
 
 
 class _NotAllowed:  # a pickled class: what weights_only=True must refuse

@@ -97,3 +97,30 @@ class KillAtStep(pl.Callback):
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
         if trainer.global_step == self.step:
             raise KeyboardInterrupt(f"killed at step {self.step}")
+
+
+class HardKillAtStep(pl.Callback):
+    """Simulates a pre-empted job: when ``global_step`` reaches ``step``, rank 0 sends SIGKILL to
+    its whole process group (itself, the other DDP ranks, any loader workers). No graceful
+    shutdown, no final checkpoint: only what was already on disk survives."""
+
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        if trainer.global_step == self.step and trainer.global_rank == 0:
+            import os
+            import signal
+
+            os.killpg(os.getpgrp(), signal.SIGKILL)
+
+
+class RankDependentDraws(pl.Callback):
+    """Draws ``1 + rank`` numbers from the global torch RNG before every training batch, so the
+    DDP ranks' RNG streams (and their dropout masks) differ, as they do when augmentation on the
+    device draws per-sample amounts. A resume that gave every rank rank 0's RNG states would then
+    train differently from the uninterrupted run."""
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        torch.rand(1 + trainer.global_rank)
+
