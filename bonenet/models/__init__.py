@@ -2,14 +2,16 @@
 
 Plain ``nn.Module``s; training lives in :mod:`bonenet.training`.
 
->>> from bonenet.models import create_model, FusionModel
+>>> from bonenet.models import build_fusion_model, create_model, FusionModel
 >>> enc = create_model("trabecular_cnn", spatial_dims=3)
 >>> net = FusionModel(enc, clinical_features=20, fusion="film", heads=("fracture", "survival"))
+>>> ens = build_fusion_model(backbone="trabecular_cnn", clinical_features=20, ensemble=5)
 """
 
 from __future__ import annotations
 
 from ._registry import create_model, list_models, register_model
+from .ensemble import FusionEnsemble
 from .fusion import HEADS, ClinicalMLP, FusionModel, build_fusion_model
 from .pretrained import LoadReport, load_pretrained, read_state_dict
 from .trabecular import TrabecularCNN
@@ -17,6 +19,7 @@ from .trabecular import TrabecularCNN
 __all__ = [
     "HEADS",
     "ClinicalMLP",
+    "FusionEnsemble",
     "FusionModel",
     "LoadReport",
     "TrabecularCNN",

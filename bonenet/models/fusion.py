@@ -246,16 +246,31 @@ def build_fusion_model(
     n_intervals: int = 10,
     hidden: int = 64,
     dropout: float = 0.2,
-) -> FusionModel:
+    ensemble: int = 1,
+) -> nn.Module:
     """Build a :class:`FusionModel` from plain values (what checkpoints store).
 
-    ``backbone=None`` builds a clinical-only model.
+    ``backbone=None`` builds a clinical-only model. ``ensemble=K`` (K ≥ 2) builds a
+    :class:`~bonenet.models.FusionEnsemble` of K such networks, each with its own initial
+    weights (drawn one after another from the global RNG, so one ``seed`` fixes them all);
+    ``pretrained`` weights are loaded into every member's backbone.
     """
     from ._registry import create_model
 
-    encoder = None
-    if backbone:
-        encoder = create_model(backbone, spatial_dims=spatial_dims, in_channels=in_channels,
-                               pretrained=pretrained, **(backbone_kwargs or {}))
-    return FusionModel(encoder, clinical_features, fusion=fusion, heads=heads,
-                       n_intervals=n_intervals, hidden=hidden, dropout=dropout)
+    k = int(ensemble)
+    if k < 1:
+        raise ValueError(f"ensemble must be ≥ 1 (1 = a single network), got {ensemble!r}")
+
+    def one() -> FusionModel:
+        encoder = None
+        if backbone:
+            encoder = create_model(backbone, spatial_dims=spatial_dims, in_channels=in_channels,
+                                   pretrained=pretrained, **(backbone_kwargs or {}))
+        return FusionModel(encoder, clinical_features, fusion=fusion, heads=heads,
+                           n_intervals=n_intervals, hidden=hidden, dropout=dropout)
+
+    if k == 1:
+        return one()
+    from .ensemble import FusionEnsemble
+
+    return FusionEnsemble([one() for _ in range(k)])

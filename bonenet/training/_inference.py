@@ -8,14 +8,14 @@ from typing import Any
 import torch
 
 from ..errors import CheckpointError
-from ..models import FusionModel, build_fusion_model
+from ..models import FusionEnsemble, FusionModel, build_fusion_model
 from .module import NETWORK_KEYS
 
 __all__ = ["load_for_inference"]
 
 
 def load_for_inference(ckpt_path: str | Path, *, map_location: str = "cpu"
-                       ) -> tuple[FusionModel, dict[str, Any] | None, dict[str, Any]]:
+                       ) -> tuple[FusionModel | FusionEnsemble, dict[str, Any] | None, dict[str, Any]]:
     """Load ``(network, datamodule_state, meta)`` from a bonenet training checkpoint.
 
     The file is read with ``torch.load(weights_only=True)``: only tensors and plain Python
@@ -23,8 +23,8 @@ def load_for_inference(ckpt_path: str | Path, *, map_location: str = "cpu"
 
     Returns
     -------
-    network : FusionModel
-        In eval mode, on ``map_location``.
+    network : FusionModel or FusionEnsemble
+        In eval mode, on ``map_location`` (an ensemble checkpoint gives the averaging module).
     datamodule_state : dict or None
         What the DataModule's ``state_dict()`` returned at save time (fitted clinical encoder,
         preprocessing parameters) — feed it to ``BoneDataModule.load_state_dict`` or read it

@@ -14,7 +14,7 @@ from torchmetrics.classification import BinaryAUROC, BinaryAveragePrecision, Bin
 
 from ..data import Batch
 from ..errors import ConfigError
-from ..models import HEADS, FusionModel, build_fusion_model
+from ..models import HEADS, FusionEnsemble, FusionModel, build_fusion_model
 from .losses import binary_loss, huber_loss, survival_nll
 from .resume import for_this_rank, with_all_ranks
 
@@ -22,7 +22,7 @@ __all__ = ["NETWORK_KEYS", "FractureRiskModule"]
 
 #: Hyperparameters that define the network (what inference needs to rebuild it).
 NETWORK_KEYS = ("backbone", "spatial_dims", "in_channels", "clinical_features", "backbone_kwargs",
-                "fusion", "heads", "n_intervals", "hidden", "dropout")
+                "fusion", "heads", "n_intervals", "hidden", "dropout", "ensemble")
 
 
 class FractureRiskModule(pl.LightningModule):
@@ -46,6 +46,11 @@ class FractureRiskModule(pl.LightningModule):
     n_intervals : int
         Yearly survival intervals (10 → 10-year risk).
     hidden, dropout : network width and dropout.
+    ensemble : int
+        K ≥ 2 trains a deep ensemble of K networks with independent initial weights and
+        dropout on the same batches (:class:`bonenet.models.FusionEnsemble`): the training loss
+        is the members' mean loss, validation, test and prediction use the averaged outputs.
+        Costs K× the compute of one network; 1 (default) = a single network.
     loss_weights : dict, optional
         Per-head multipliers, default 1 each.
     pos_weight : float, optional
@@ -74,6 +79,7 @@ class FractureRiskModule(pl.LightningModule):
         n_intervals: int = 10,
         hidden: int = 64,
         dropout: float = 0.2,
+        ensemble: int = 1,
         loss_weights: dict[str, float] | None = None,
         pos_weight: float | None = None,
         focal_gamma: float = 0.0,
@@ -90,11 +96,11 @@ class FractureRiskModule(pl.LightningModule):
             raise ConfigError(f"model.heads: unknown head(s) {bad}; choose from {list(HEADS)}")
         self.save_hyperparameters(ignore=["pretrained"])
         try:
-            self.network: FusionModel = build_fusion_model(
+            self.network: FusionModel | FusionEnsemble = build_fusion_model(
                 backbone=backbone, spatial_dims=spatial_dims, in_channels=in_channels,
                 clinical_features=clinical_features, pretrained=pretrained,
                 backbone_kwargs=backbone_kwargs, fusion=fusion, heads=heads,
-                n_intervals=n_intervals, hidden=hidden, dropout=dropout,
+                n_intervals=n_intervals, hidden=hidden, dropout=dropout, ensemble=ensemble,
             )
         except ValueError as exc:
             raise ConfigError(f"model: {exc}") from exc
@@ -116,15 +122,23 @@ class FractureRiskModule(pl.LightningModule):
         return {k: self.hparams[k] for k in NETWORK_KEYS}
 
     # ------------------------------------------------------------------ forward
-    def forward(self, batch: Batch) -> dict[str, torch.Tensor]:
+    def _inputs(self, batch: Batch) -> dict[str, torch.Tensor | None]:
         use_img = self.network.has_image
         use_clin = self.network.has_clinical
-        return self.network(
-            images=batch.images if use_img else None,
-            image_present=batch.image_present if use_img else None,
-            clinical=batch.clinical if use_clin else None,
-            clinical_observed=batch.clinical_observed if use_clin else None,
-        )
+        return {"images": batch.images if use_img else None,
+                "image_present": batch.image_present if use_img else None,
+                "clinical": batch.clinical if use_clin else None,
+                "clinical_observed": batch.clinical_observed if use_clin else None}
+
+    def forward(self, batch: Batch) -> dict[str, torch.Tensor]:
+        """Raw head outputs (an ensemble's averaged over its members)."""
+        return self.network(**self._inputs(batch))
+
+    def _member_outputs(self, batch: Batch) -> list[dict[str, torch.Tensor]]:
+        """Training outputs: one dict per ensemble member (a single network is one member)."""
+        if isinstance(self.network, FusionEnsemble):
+            return self.network.forward_members(**self._inputs(batch))
+        return [self(batch)]
 
     def _losses(self, out: dict[str, torch.Tensor], batch: Batch) -> dict[str, torch.Tensor]:
         hp = self.hparams
@@ -156,10 +170,12 @@ class FractureRiskModule(pl.LightningModule):
                 torch.set_rng_state(self._rng_cpu)
                 if cuda and self._rng_cuda is not None:
                     torch.cuda.set_rng_state(self._rng_cuda, self.device)
-            out = self(batch)
+            outs = self._member_outputs(batch)
             self._rng_cpu = torch.get_rng_state()
             self._rng_cuda = torch.cuda.get_rng_state(self.device) if cuda else None
-        losses = self._losses(out, batch)
+        # an ensemble's members each get their own loss; their mean keeps the scale of one network
+        per_member = [self._losses(out, batch) for out in outs]
+        losses = {k: sum(m[k] for m in per_member) / len(per_member) for k in per_member[0]}
         loss = sum(self.loss_weights[k] * v for k, v in losses.items())
         bs = len(batch)
         self.log("train/loss", loss, prog_bar=True, batch_size=bs)

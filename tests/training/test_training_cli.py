@@ -16,6 +16,7 @@ import yaml
 
 from bonenet.cli import main
 from bonenet.errors import CheckpointError, ConfigError
+from bonenet.models import FusionEnsemble
 from bonenet.training import load_for_inference
 from bonenet.training.run import train
 
@@ -115,6 +116,29 @@ def test_misspelt_key_fails_at_load_naming_it(tmp_path, capsys):
         train([_config(tmp_path, "x")], sets=["trainer.max_epochs"])
     with pytest.raises(CheckpointError, match="does not exist"):
         train([_config(tmp_path, "y")], resume=str(tmp_path / "none.ckpt"))
+
+
+def test_ensemble_trains_every_member_and_reloads_as_one_network(tmp_path):
+    res = train([_config(tmp_path, "ens", trainer__max_epochs=1, model__ensemble=2)], name="fused")
+    ck = torch.load(res.best_checkpoint, weights_only=True)
+    assert ck["bonenet"]["network"]["ensemble"] == 2
+    sd = ck["state_dict"]
+    assert not torch.equal(sd["network.members.0.heads.fracture.weight"],
+                           sd["network.members.1.heads.fracture.weight"])
+    net, _, meta = load_for_inference(res.best_checkpoint)
+    assert isinstance(net, FusionEnsemble) and len(net) == 2 and meta["network"]["ensemble"] == 2
+    from tiny_dm import TinyDataModule
+
+    dm = TinyDataModule(n=40, batch_size=8, seed=7)
+    dm.setup()
+    batch = next(iter(dm.test_dataloader()))
+    with torch.no_grad():
+        p = net.risk(net(batch.images, batch.image_present, batch.clinical, batch.clinical_observed))
+    pred = pd.read_csv(res.predictions_csv).set_index("subject_id")
+    want = pred.loc[batch.subject_ids, "p_fused"].to_numpy()
+    assert torch.allclose(p["fracture"], torch.tensor(want, dtype=torch.float32), atol=1e-5)
+    with pytest.raises(ConfigError, match="ensemble"):
+        train([_config(tmp_path, "ens0", model__ensemble=0)])
 
 
 @pytest.mark.parametrize("variant", ["clinical_only", "image_only"])
