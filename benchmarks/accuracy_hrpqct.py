@@ -18,8 +18,10 @@ import argparse
 import statistics
 import time
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
+import torch
 from sklearn.metrics import roc_auc_score
 
 from bonenet.device import select_device
@@ -32,7 +34,7 @@ CONFIGS = {
 }
 
 
-def run_seed(cohort: Path, runs: Path, seed: int, models: list[str], extra: list[str]) -> dict[str, float]:
+def run_seed(cohort: Path, runs: Path, seed: int, models: list[str], extra: list[str]) -> dict[str, Any]:
     """Train ``models`` with one seed; return test AUCs, fit seconds and the oracle AUC."""
     truth = pd.read_csv(cohort / "truth.csv")[["subject_id", "oracle_risk_10y"]]
     out: dict[str, float] = {}
@@ -45,6 +47,11 @@ def run_seed(cohort: Path, runs: Path, seed: int, models: list[str], extra: list
         res = train([CONFIGS[name]], sets=sets, name=name, device="cpu")
         out[f"{name}_total_s"] = time.perf_counter() - t0
         out[f"{name}_fit_s"] = res.seconds
+        if res.best_checkpoint is not None:  # networks in the model (model.ensemble)
+            hp = torch.load(res.best_checkpoint, map_location="cpu", weights_only=True)["hyper_parameters"]
+            out[f"{name}_members"] = int(hp.get("ensemble", 1))
+            if out[f"{name}_members"] > 1:
+                out[f"{name}_member_aucs"] = member_aucs(CONFIGS[name], sets, res.best_checkpoint)
         df = pd.read_csv(res.predictions_csv)
         out[name] = roc_auc_score(df["fracture"], df[f"p_{name}"])
         ref = df if ref is None else ref
@@ -53,6 +60,28 @@ def run_seed(cohort: Path, runs: Path, seed: int, models: list[str], extra: list
     out["oracle"] = roc_auc_score(ref["fracture"], ref["oracle_risk_10y"])
     out["n_test"], out["n_events"] = len(ref), int(ref["fracture"].sum())
     return out
+
+
+def member_aucs(config: str, sets: list[str], ckpt: Path) -> list[float]:
+    """Test AUC of each member of an ensemble checkpoint on its run's own test split."""
+    from bonenet.models import FusionModel
+    from bonenet.training._inference import load_for_inference
+    from bonenet.training.cli import build_cli
+
+    net, _, _ = load_for_inference(ckpt)
+    dm = build_cli(["--config", config, *(f"--{s}" for s in sets), "--device", "cpu"]).datamodule
+    dm.setup("test")
+    ys, ps = [], []
+    with torch.no_grad():
+        for b in dm.test_dataloader():
+            outs = net.forward_members(images=b.images if net.has_image else None,
+                                       image_present=b.image_present if net.has_image else None,
+                                       clinical=b.clinical if net.has_clinical else None,
+                                       clinical_observed=b.clinical_observed if net.has_clinical else None)
+            ys.append(b.targets["fracture"])
+            ps.append(torch.stack([FusionModel.risk(o)["fracture"] for o in outs]))
+    y, p = torch.cat(ys).numpy(), torch.cat(ps, dim=1).numpy()
+    return [float(roc_auc_score(y, pk)) for pk in p]
 
 
 def main() -> None:
@@ -67,8 +96,10 @@ def main() -> None:
     results = {s: run_seed(cohort, runs, s, args.models, args.set) for s in args.seeds}
 
     cols = [*args.models, "oracle"]
+    first = next(iter(results.values()))
     print(f"\ndevice: {select_device('cpu')}; cohort: {cohort}; configs: "
-          + ", ".join(f"{m}={CONFIGS[m]}" for m in args.models))
+          + ", ".join(f"{m}={CONFIGS[m]} ({first.get(m + '_members', 1):.0f} network(s))"
+                      for m in args.models))
     print(f"{'seed':>4} {'test (events)':>14} " + " ".join(f"{c:>9}" for c in cols)
           + f" {'fused fit s':>12} {'fused-clin':>10} {'oracle-fused':>12}")
     for s, r in results.items():
@@ -78,6 +109,12 @@ def main() -> None:
         n = f"{r['n_test']:.0f} ({r['n_events']:.0f})"
         print(f"{s:>4} {n:>14} "
               + " ".join(f"{r[c]:9.3f}" for c in cols) + f" {fit}{gaps}")
+    for m in args.models:
+        for s, r in results.items():
+            if f"{m}_member_aucs" in r:
+                a = r[f"{m}_member_aucs"]
+                print(f"{m} seed {s}: members " + " ".join(f"{x:.3f}" for x in a)
+                      + f" (mean {statistics.mean(a):.3f}); ensemble {r[m]:.3f}")
     if len(results) > 1:
         def ms(vals: list[float]) -> str:
             return f"{statistics.mean(vals):.3f}±{statistics.stdev(vals):.3f}"

@@ -236,3 +236,30 @@ def test_corrupt_or_unsafe_checkpoint_is_a_checkpoint_error(tmp_path):
     torch.save({"state_dict": {}, "obj": _NotAllowed()}, unsafe)
     with pytest.raises(CheckpointError, match=r"unsafe\.ckpt.*refuses to unpickle"):
         load_for_inference(unsafe)
+
+
+@pytest.mark.parametrize(("device", "precision_cfg", "want"), [
+    ("cpu", None, {"accelerator": "cpu", "precision": "32-true", "deterministic": True}),
+    ("cuda:1", None, {"accelerator": "gpu", "devices": [1], "precision": "16-mixed"}),
+    ("cuda", "bf16-mixed", {"accelerator": "gpu"}),  # an explicit trainer.precision wins
+])
+def test_device_and_precision_are_chosen_from_the_device(tmp_path, monkeypatch, device, precision_cfg, want):
+    """CUDA gets mixed precision and no forced determinism, the CPU fp32 and deterministic
+    algorithms; the user's trainer settings are never overridden (checked without a GPU by
+    capturing what would be handed to Lightning's Trainer)."""
+    from lightning.pytorch.cli import LightningCLI
+
+    from bonenet.training.cli import build_cli
+
+    monkeypatch.setattr("bonenet.device.select_device", lambda requested=None: device)
+    seen = {}
+    monkeypatch.setattr(LightningCLI, "instantiate_trainer", lambda self, **kw: seen.update(kw))
+    over = {} if precision_cfg is None else {"trainer__precision": precision_cfg}
+    build_cli(["--config", str(_config(tmp_path, "dev", **over))])
+    for key, value in want.items():
+        assert seen[key] == value, key
+    if device.startswith("cuda"):
+        assert "deterministic" not in seen
+    if precision_cfg is not None:
+        assert "precision" not in seen  # left to the config's own value
+    assert type(seen["callbacks"][0]).__name__ == "ExactResume"
