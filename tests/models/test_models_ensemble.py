@@ -102,3 +102,13 @@ def test_image_only_and_clinical_only_ensembles():
     assert img(images=x["images"], image_present=x["image_present"])["fracture"].shape == (3,)
     clin = build_fusion_model(backbone=None, clinical_features=N_CLIN, ensemble=2).eval()
     assert clin(clinical=x["clinical"], clinical_observed=x["clinical_observed"])["fracture"].shape == (3,)
+
+
+def test_member_0_starts_from_the_single_networks_weights():
+    """One seed: the ensemble's first member is the network ``ensemble=1`` would build, the
+    others are drawn after it — so an ensemble run is comparable to the single-network run."""
+    single = _ensemble(1).state_dict()
+    members = _ensemble(3).members
+    for k, v in members[0].state_dict().items():
+        assert torch.equal(v, single[k]), k
+    assert not torch.equal(members[1].heads["fracture"].weight, members[0].heads["fracture"].weight)
