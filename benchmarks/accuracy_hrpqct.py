@@ -25,6 +25,8 @@ import torch
 from sklearn.metrics import roc_auc_score
 
 from bonenet.device import select_device
+from bonenet.models import FusionEnsemble, FusionModel
+from bonenet.training import load_for_inference
 from bonenet.training.run import train
 
 CONFIGS = {
@@ -37,7 +39,7 @@ CONFIGS = {
 def run_seed(cohort: Path, runs: Path, seed: int, models: list[str], extra: list[str]) -> dict[str, Any]:
     """Train ``models`` with one seed; return test AUCs, fit seconds and the oracle AUC."""
     truth = pd.read_csv(cohort / "truth.csv")[["subject_id", "oracle_risk_10y"]]
-    out: dict[str, float] = {}
+    out: dict[str, Any] = {}
     ref = None
     for name in models:
         sets = [f"seed={seed}", f"data.init_args.manifest={cohort / 'manifest.csv'}",
@@ -48,10 +50,10 @@ def run_seed(cohort: Path, runs: Path, seed: int, models: list[str], extra: list
         out[f"{name}_total_s"] = time.perf_counter() - t0
         out[f"{name}_fit_s"] = res.seconds
         if res.best_checkpoint is not None:  # networks in the model (model.ensemble)
-            hp = torch.load(res.best_checkpoint, map_location="cpu", weights_only=True)["hyper_parameters"]
-            out[f"{name}_members"] = int(hp.get("ensemble", 1))
-            if out[f"{name}_members"] > 1:
-                out[f"{name}_member_aucs"] = member_aucs(CONFIGS[name], sets, res.best_checkpoint)
+            net, _, _ = load_for_inference(res.best_checkpoint)
+            out[f"{name}_members"] = len(net) if isinstance(net, FusionEnsemble) else 1
+            if isinstance(net, FusionEnsemble):
+                out[f"{name}_member_aucs"] = member_aucs(net, CONFIGS[name], sets)
         df = pd.read_csv(res.predictions_csv)
         out[name] = roc_auc_score(df["fracture"], df[f"p_{name}"])
         ref = df if ref is None else ref
@@ -62,13 +64,10 @@ def run_seed(cohort: Path, runs: Path, seed: int, models: list[str], extra: list
     return out
 
 
-def member_aucs(config: str, sets: list[str], ckpt: Path) -> list[float]:
-    """Test AUC of each member of an ensemble checkpoint on its run's own test split."""
-    from bonenet.models import FusionModel
-    from bonenet.training._inference import load_for_inference
+def member_aucs(net: FusionEnsemble, config: str, sets: list[str]) -> list[float]:
+    """Test AUC of each member of a trained ensemble on its run's own test split."""
     from bonenet.training.cli import build_cli
 
-    net, _, _ = load_for_inference(ckpt)
     dm = build_cli(["--config", config, *(f"--{s}" for s in sets), "--device", "cpu"]).datamodule
     dm.setup("test")
     ys, ps = [], []
