@@ -9,7 +9,8 @@ series. Format modules: :mod:`.dicom`, :mod:`.dicom_write`, :mod:`.scan`, :mod:`
 
 from __future__ import annotations
 
-from ._dispatch import load, save
+from ._dispatch import IMAGE_SUFFIXES, UNIT_FREE_SUFFIXES, declares_units, image_stem, load, save
 from .scan import SeriesInfo, scan
 
-__all__ = ["SeriesInfo", "load", "save", "scan"]
+__all__ = ["IMAGE_SUFFIXES", "UNIT_FREE_SUFFIXES", "SeriesInfo", "declares_units", "image_stem", "load",
+           "save", "scan"]

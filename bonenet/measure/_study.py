@@ -1,7 +1,8 @@
-"""One study → one row of features: load, segment, measure (used by ``bonenet features``).
+"""One study → one row of features: load, calibrate, segment, measure.
 
 Kept out of :mod:`bonenet.morphometry` (pure array functions) and :mod:`bonenet.segment`
-(masks only): this is the pipeline that joins them.
+(masks only): this is the pipeline that joins them. ``bonenet features``, ``bonenet predict
+--measure`` and the demo all call it.
 """
 
 from __future__ import annotations
@@ -12,10 +13,11 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import CalibrationError, SegmentationError
+from ..errors import CalibrationError, MorphometryError, SegmentationError
 from ..volume import Volume
 
-__all__ = ["FEATURE_COLUMNS", "measure_study", "measure_volume"]
+__all__ = ["FEATURE_COLUMNS", "QCT_COLUMNS", "detect_modality", "feature_columns", "measure_study",
+           "measure_volume"]
 
 #: Morphometry key → features CSV column (units in the name).
 FEATURE_COLUMNS = {
@@ -46,6 +48,14 @@ QCT_COLUMNS = ("tb_vbmd_mgcm3", "tb_vbmd_median_mgcm3", "voi_volume_mm3")
 _DENSITY = ("mgHA/cm3", "mgK2HPO4/cm3")
 
 
+def feature_columns() -> tuple[str, ...]:
+    """Every column :func:`measure_volume` may fill (HR-pQCT trabecular and cortical, then QCT),
+    units in the names: ``bv_tv`` (1), ``tb_th_mm`` (mm), ``tb_n_per_mm`` (1/mm),
+    ``conn_d_per_mm3`` (1/mm³), ``*_vbmd_mgcm3`` (mg/cm³), ``voi_volume_mm3`` (mm³)."""
+    cols = list(FEATURE_COLUMNS.values())
+    return (*cols, *[c for c in QCT_COLUMNS if c not in cols])
+
+
 def detect_modality(volume: Volume) -> str:
     """``"hrpqct"`` (density, voxels < 0.2 mm) or ``"qct"`` (density, coarser voxels)."""
     if volume.units not in _DENSITY:
@@ -68,6 +78,11 @@ def measure_volume(volume: Volume, *, modality: str = "auto", smi: bool = True) 
     from ..morphometry import cortical, trabecular
     from ..segment import autocontour, gaussian_segment, vertebral_voi, voi_stats
 
+    if not np.isfinite(volume.array).all():
+        n_bad = int(np.size(volume.array) - np.count_nonzero(np.isfinite(volume.array)))
+        raise MorphometryError(
+            f"{volume.meta.get('source', 'image')}: {n_bad} voxel(s) are NaN or infinite; "
+            "re-export the image (a damaged or wrongly converted file) before measuring it")
     mod = detect_modality(volume) if modality == "auto" else modality
     if mod == "qct":
         voi = vertebral_voi(volume)
@@ -127,16 +142,39 @@ def _is_trabecular_cube(volume: Volume, bone: np.ndarray, *, near_mm: float = 0.
     return bool(np.median(np.concatenate(dists)) < corner_mm)
 
 
-def measure_study(path: str | Path, *, modality: str = "auto", smi: bool = True,
-                  phantom: dict[str, Any] | None = None) -> dict[str, float]:
-    """Load the image at ``path`` with :func:`bonenet.io.load` and measure it.
+def measure_study(study: str | Path | Volume, *, modality: str = "auto", smi: bool = True,
+                  phantom: dict[str, Any] | None = None,
+                  load_options: dict[str, Any] | None = None) -> dict[str, float]:
+    """Measure one study: a path (read with :func:`bonenet.io.load`) or a loaded Volume.
 
-    ``phantom`` (``densities``, ``radius_mm``, ``material``, ``base_density``) calibrates a
-    CT image in HU with the rods found in it before measuring.
+    Parameters
+    ----------
+    study : path-like or Volume
+        The image (DICOM folder/file, NIfTI, AIM/ISQ) or a volume already read.
+    modality : {"auto", "hrpqct", "qct"}
+        Which analysis; ``auto`` decides from the voxel size (< 0.2 mm: HR-pQCT).
+    smi : bool
+        Compute the structure model index (the slowest index).
+    phantom : dict, optional
+        ``densities`` (mg/cm³), ``radius_mm`` (one or several candidates: best fit wins),
+        ``material`` (``HA``/``K2HPO4``), ``base_density``: calibrates a CT image in HU with
+        the rods found in it before measuring.
+    load_options : dict, optional
+        Keyword arguments for :func:`bonenet.io.load` (``units="HU"`` for a NIfTI...).
+
+    Returns
+    -------
+    dict
+        Features-CSV columns (see :func:`feature_columns`).
     """
     from .. import io
 
-    vol = io.load(path)
+    if isinstance(study, Volume):
+        vol = study
+    else:
+        if not str(study).strip():
+            raise MorphometryError("no image path given (a blank cell?); fill in the image column")
+        vol = io.load(study, **(load_options or {}))
     if phantom is not None and vol.units == "HU":
         from ..calibrate import apply_calibration, phantom_calibration
 
