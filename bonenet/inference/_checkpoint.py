@@ -9,10 +9,11 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import BoneNetError, CheckpointError
+from ..models import model_name
 from ._prepare import StudyPreparer
 from ._runner import ModelRunner, Predictor
 
-__all__ = ["file_sha256", "load_predictor", "model_name"]
+__all__ = ["file_sha256", "load_predictor"]
 
 
 def file_sha256(path: str | os.PathLike[str], *, chunk: int = 1 << 20) -> str:
@@ -22,16 +23,6 @@ def file_sha256(path: str | os.PathLike[str], *, chunk: int = 1 << 20) -> str:
         while block := fh.read(chunk):
             h.update(block)
     return h.hexdigest()
-
-
-def model_name(network_config: dict[str, Any], data_state: dict[str, Any] | None) -> str:
-    """``fused``, ``clinical`` or ``image``: what the model looks at (used in ``p_<name>``)."""
-    uses_images = bool((data_state or {}).get("use_images", network_config.get("backbone")))
-    uses_clinical = bool((data_state or {}).get("use_clinical",
-                                                network_config.get("clinical_features", 0)))
-    if uses_images and uses_clinical:
-        return "fused"
-    return "image" if uses_images else "clinical"
 
 
 def _heads(network: Any, meta: dict[str, Any]) -> tuple[str, ...]:

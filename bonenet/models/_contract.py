@@ -8,11 +8,11 @@ each head, the same in training's ``predictions_test.csv``, ``bonenet predict`` 
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import torch
 
-__all__ = ["FusionNetwork", "head_column", "network_risk", "prediction_columns"]
+__all__ = ["FusionNetwork", "head_column", "model_name", "network_risk", "prediction_columns"]
 
 
 @runtime_checkable
@@ -52,3 +52,14 @@ def head_column(head: str, model: str) -> str:
 def prediction_columns(heads: tuple[str, ...] | list[str], model: str) -> list[str]:
     """The model columns of a predictions table, in head order."""
     return [head_column(h, model) for h in heads]
+
+
+def model_name(network_config: dict[str, Any], data_state: dict[str, Any] | None) -> str:
+    """``fused``, ``clinical`` or ``image``: what the model looks at — the default model name in
+    predictions columns (``p_<name>``), at training and at predict time alike."""
+    uses_images = bool((data_state or {}).get("use_images", network_config.get("backbone")))
+    uses_clinical = bool((data_state or {}).get("use_clinical",
+                                                network_config.get("clinical_features", 0)))
+    if uses_images and uses_clinical:
+        return "fused"
+    return "image" if uses_images else "clinical"
