@@ -82,12 +82,15 @@ def load_predictor(checkpoint: str | os.PathLike[str], *, device: str = "cpu",
     except BoneNetError as exc:
         raise CheckpointError(f"{path}: its data state cannot be used ({exc})") from exc
     preprocess = spec.preprocess
+    two_d = preprocess is not None and preprocess.spatial_dims == 2
     preparer = StudyPreparer(
         input=spec,
         n_images=len(spec.image_columns),
         missing=missing,
         measure=measure,
-        min_slices=1 if (preprocess is not None and preprocess.spatial_dims == 2) else 2,
+        min_slices=1 if two_d else 2,
+        # a 2-D model reads projections (DX/CR exports) as well as single CT slices
+        expected_modality=("CT", "HRPQCT", "QCT", "OT", *(("DX", "CR", "MG") if two_d else ())),
         keep_text=keep_text,
     )
     net_cfg = meta.get("network") or {}
