@@ -41,7 +41,7 @@ if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
 __all__ = ["ID_ALIASES", "ID_COLUMN", "MatchReport", "SubjectTable", "match_subjects",
-           "read_subject_table"]
+           "numeric_columns", "read_subject_table"]
 
 ID_COLUMN = "subject_id"
 #: Header spellings accepted for the identifier column (compared after lower-casing and
@@ -276,3 +276,23 @@ def match_subjects(table: SubjectTable, study_ids: Iterable[str]) -> MatchReport
     return MatchReport(table=str(table.path.name),
                        unmatched_rows=[s for s in table.ids if s not in want],
                        studies_without_row=[s for s in ids if s not in have])
+
+
+def numeric_columns(df: pd.DataFrame, *, keep_text: Iterable[str] = ()) -> pd.DataFrame:
+    """Columns whose every filled cell is a number become float (blank → NaN); others stay text.
+
+    ``keep_text`` names columns never converted (identifiers, site names, split labels).
+    """
+    import pandas as pd
+
+    out = df.copy()
+    keep = {ID_COLUMN, "_line", *keep_text}
+    for c in out.columns:
+        if c in keep or out[c].dtype != object:
+            continue
+        filled = out[c].astype(str).str.strip()
+        blank = filled.isin(["", "NA", "NaN", "nan", "N/A", "n/a"])
+        num = pd.to_numeric(filled.where(~blank), errors="coerce")
+        if num[~blank].notna().all():
+            out[c] = num.astype(float)
+    return out

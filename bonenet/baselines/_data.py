@@ -12,7 +12,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from ..errors import ManifestError
@@ -34,16 +33,15 @@ class TabularData:
 
 
 def _read(path: Path, what: str) -> pd.DataFrame:
+    """One input table through bonenet's one subject-table reader
+    (:func:`bonenet.tables.read_subject_table`); blank cells become missing."""
+    from ..tables import read_subject_table
+
     if not path.is_file():
         raise ManifestError(f"{path}: {what} file not found")
-    df = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=["", "NA", "NaN", "nan"])
-    if "subject_id" not in df.columns:
-        raise ManifestError(f"{path}: no 'subject_id' column; {what} rows are joined on subject_id")
-    dup = df["subject_id"].duplicated()
-    if dup.any():
-        raise ManifestError(f"{path}: {int(dup.sum())} duplicated subject_id value(s) (first at line "
-                            f"{int(np.argmax(dup.to_numpy())) + 2}); keep one row per subject")
-    return df
+    df = read_subject_table(path, what=what).table.drop(columns="_line")
+    blank = df.isin(["", "NA", "NaN", "nan"])
+    return df.mask(blank)
 
 
 def load_tabular(*, features: str | Path | None = None, clinical: str | Path | None = None,

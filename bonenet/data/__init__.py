@@ -84,6 +84,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from ._dataset import BoneDataset, worker_init_fn
     from ._manifest import SPLITS, Manifest, read_manifest, read_manifest_header
     from ._preprocess import Preprocess
+    from ._sampler import EpochShuffleSampler
+    from ._splits import assign_splits
     from ._study_input import (
         MASK_LABEL_COLUMN,
         UNITS_COLUMN,
@@ -92,5 +94,3 @@ if TYPE_CHECKING:  # pragma: no cover
         load_study_image,
         load_study_mask,
     )
-    from ._sampler import EpochShuffleSampler
-    from ._splits import assign_splits

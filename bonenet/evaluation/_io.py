@@ -30,19 +30,18 @@ def _survival_as_probability(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def _read(path: Path) -> pd.DataFrame:
+    """One predictions file through bonenet's one subject-table reader (ids, encodings,
+    delimiters, duplicates: :func:`bonenet.tables.read_subject_table`)."""
+    from ..errors import ManifestError
+    from ..tables import numeric_columns, read_subject_table
+
     if not path.is_file():
         raise EvaluationError(f"{path}: predictions file not found")
     try:
-        df = pd.read_csv(path, dtype={"subject_id": str, "site": str, "split": str})
-    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
-        raise EvaluationError(f"{path}: not a readable CSV ({exc})") from exc
-    if "subject_id" not in df.columns:
-        raise EvaluationError(f"{path}: no 'subject_id' column (columns: {', '.join(map(str, df.columns))}); "
-                              "predictions CSVs must have one row per subject keyed by subject_id")
-    dup = df["subject_id"].duplicated()
-    if dup.any():
-        raise EvaluationError(f"{path}: {int(dup.sum())} duplicated subject_id value(s) (first at row "
-                              f"{int(np.argmax(dup.to_numpy()))}); keep one prediction row per subject")
+        t = read_subject_table(path, what="predictions")
+    except ManifestError as exc:
+        raise EvaluationError(str(exc)) from exc
+    df = numeric_columns(t.table.drop(columns="_line"), keep_text=("site", "split"))
     return _survival_as_probability(df)
 
 

@@ -19,12 +19,13 @@ import lightning as L
 import torch
 from lightning.pytorch.callbacks import BasePredictionWriter
 
+from ..data import Batch
 from ._loop import (
     ERROR_COLUMNS,
     PredictSummary,
     _error_row,
-    clinical_match_summary,
     _write_summary,
+    clinical_match_summary,
     make_loader,
     output_columns,
     prepare_output,
@@ -32,7 +33,6 @@ from ._loop import (
 )
 from ._prepare import StudyDataset
 from ._pseudo import Pseudonymizer
-from ..data import Batch
 from ._runner import RISK_THRESHOLDS, Predictor
 from ._studies import Study
 from ._writer import ResumableCSV, merge_shards

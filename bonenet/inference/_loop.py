@@ -17,8 +17,8 @@ import torch
 
 from .._atomic import write_text_atomic
 from .._progress import progress
-from ..errors import ConfigError
 from ..data import Batch, Sample
+from ..errors import ConfigError
 from ._prepare import Failed, StudyDataset
 from ._pseudo import Pseudonymizer
 from ._runner import RISK_THRESHOLDS, Predictor, collate_studies, risk_category

@@ -80,7 +80,7 @@ def test_mismatched_ids_between_files(tmp_path):
         load_predictions([a, b], outcome="fracture")
     dup = pd.concat([df, df.iloc[:1]])
     dup.to_csv(a, index=False)
-    with pytest.raises(EvaluationError, match="duplicated subject_id"):
+    with pytest.raises(EvaluationError, match=r"line 52.*duplicate of line 2"):
         load_predictions([a], outcome="fracture")
 
 

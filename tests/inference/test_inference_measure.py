@@ -18,9 +18,9 @@ pytestmark = pytest.mark.skipif(importlib.util.find_spec("bonenet.segment") is N
 
 
 def test_measurements_and_unmeasurable_studies(tmp_path):
+    from bonenet.io import save
     from bonenet.measure import feature_columns as measure_columns
     from bonenet.measure import measure_study as measure_volume
-    from bonenet.io import save
 
     arr = np.full((32, 32, 32), 50.0, np.float32)
     for k in range(2, 32, 6):  # plates 2 voxels thick every 6 voxels (0.1 mm voxels)

@@ -70,7 +70,7 @@ def test_features_parallel_workers(tmp_path):
 
 
 def test_trabecular_cube_is_measured_without_cortex():
-    from bonenet.commands._measure import measure_volume
+    from bonenet.measure._study import measure_volume
 
     rng = np.random.default_rng(7)
     f = ndi.gaussian_filter(rng.normal(size=(40, 40, 40)), 2.0, mode="wrap")
@@ -85,7 +85,7 @@ def test_trabecular_cube_is_measured_without_cortex():
 @pytest.mark.parametrize("bv_tv", [0.06, 0.10, 0.25])
 def test_trabecular_cube_is_recognised_at_any_density(bv_tv):
     """Osteoporotic cubes (low mean density) are still cubes, not whole sections."""
-    from bonenet.commands._measure import _is_trabecular_cube
+    from bonenet.measure._study import _is_trabecular_cube
     from bonenet.segment import gaussian_segment
 
     rng = np.random.default_rng(3)
@@ -98,7 +98,7 @@ def test_trabecular_cube_is_recognised_at_any_density(bv_tv):
 
 
 def test_whole_section_is_not_a_cube():
-    from bonenet.commands._measure import _is_trabecular_cube
+    from bonenet.measure._study import _is_trabecular_cube
     from bonenet.segment import gaussian_segment
 
     vol = _hrpqct(1)
