@@ -53,7 +53,7 @@ def test_two_identifier_columns_and_none_are_errors(tmp_path):
     with pytest.raises(ManifestError, match="several identifier columns"):
         read_subject_table(p)
     p.write_text("name,age\nA,70\n")
-    with pytest.raises(ManifestError, match="no identifier column.*subject_id"):
+    with pytest.raises(ManifestError, match=r"no identifier column.*subject_id"):
         read_subject_table(p)
 
 

@@ -10,10 +10,11 @@ Plain ``nn.Module``s; training lives in :mod:`bonenet.training`.
 
 from __future__ import annotations
 
+from ._builder import build_fusion_model
 from ._contract import FusionNetwork, head_column, model_name, network_risk, prediction_columns
 from ._registry import create_model, list_models, register_model
 from .ensemble import FusionEnsemble
-from .fusion import HEADS, ClinicalMLP, FusionModel, build_fusion_model
+from .fusion import HEADS, ClinicalMLP, FusionModel
 from .pretrained import LoadReport, load_pretrained, read_state_dict
 from .trabecular import TrabecularCNN
 

@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..errors import ConfigError
 from .fusion import FusionModel
 
 __all__ = ["FusionEnsemble"]
@@ -44,12 +45,12 @@ class FusionEnsemble(nn.Module):
         super().__init__()
         members = list(members)
         if len(members) < 2:
-            raise ValueError(f"an ensemble needs at least 2 members, got {len(members)}")
+            raise ConfigError(f"an ensemble needs at least 2 members, got {len(members)}")
         first = members[0]
         for i, m in enumerate(members[1:], start=1):
             if (m.head_names, m.clinical_features, m.has_image, m.n_intervals) != (
                     first.head_names, first.clinical_features, first.has_image, first.n_intervals):
-                raise ValueError(f"ensemble member {i} differs from member 0 in heads, inputs or intervals")
+                raise ConfigError(f"ensemble member {i} differs from member 0 in heads, inputs or intervals")
         self.members = nn.ModuleList(members)
 
     # the FusionModel attributes that training, inference and export read

@@ -11,6 +11,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from ..errors import ConfigError
+
 __all__ = ["HEADS", "ClinicalMLP", "FusionModel"]
 
 #: Heads a FusionModel can carry.
@@ -90,11 +92,11 @@ class FusionModel(nn.Module):
         heads = tuple(heads)
         bad = [h for h in heads if h not in HEADS]
         if bad or not heads:
-            raise ValueError(f"heads must be a non-empty subset of {HEADS}, got {heads}")
+            raise ConfigError(f"heads must be a non-empty subset of {HEADS}, got {heads}")
         if fusion not in FUSIONS:
-            raise ValueError(f"fusion must be one of {FUSIONS}, got {fusion!r}")
+            raise ConfigError(f"fusion must be one of {FUSIONS}, got {fusion!r}")
         if image_encoder is None and clinical_features <= 0:
-            raise ValueError("a FusionModel needs an image encoder, clinical features, or both")
+            raise ConfigError("a FusionModel needs an image encoder, clinical features, or both")
         self.fusion = fusion
         self.head_names = heads
         self.n_intervals = int(n_intervals)
@@ -190,7 +192,7 @@ class FusionModel(nn.Module):
         """Additive fusion: the (n_outputs, 2F) weights of the clinical linear term for ``head``
         (first F columns per standardised value, last F per observed-indicator)."""
         if not self.additive:
-            raise ValueError(f"clinical coefficients exist for fusion='additive' only, this model is {self.fusion!r}")
+            raise ConfigError(f"clinical coefficients exist for fusion='additive' only, this model is {self.fusion!r}")
         return self.clinical_linear[head].weight.detach()
 
     def forward(
@@ -231,46 +233,3 @@ class FusionModel(nn.Module):
         if "bmd_change" in outputs:
             out["bmd_change"] = outputs["bmd_change"]
         return out
-
-
-def build_fusion_model(
-    *,
-    backbone: str | None = "trabecular_cnn",
-    spatial_dims: int = 3,
-    in_channels: int = 1,
-    clinical_features: int = 0,
-    pretrained: str | None = None,
-    backbone_kwargs: dict | None = None,
-    fusion: str = "concat",
-    heads: Sequence[str] = ("fracture",),
-    n_intervals: int = 10,
-    hidden: int = 64,
-    dropout: float = 0.2,
-    ensemble: int = 1,
-) -> nn.Module:
-    """Build a :class:`FusionModel` from plain values (what checkpoints store).
-
-    ``backbone=None`` builds a clinical-only model. ``ensemble=K`` (K ≥ 2) builds a
-    :class:`~bonenet.models.FusionEnsemble` of K such networks, each with its own initial
-    weights (drawn one after another from the global RNG, so one ``seed`` fixes them all);
-    ``pretrained`` weights are loaded into every member's backbone.
-    """
-    from ._registry import create_model
-
-    k = int(ensemble)
-    if k < 1:
-        raise ValueError(f"ensemble must be ≥ 1 (1 = a single network), got {ensemble!r}")
-
-    def one() -> FusionModel:
-        encoder = None
-        if backbone:
-            encoder = create_model(backbone, spatial_dims=spatial_dims, in_channels=in_channels,
-                                   pretrained=pretrained, **(backbone_kwargs or {}))
-        return FusionModel(encoder, clinical_features, fusion=fusion, heads=heads,
-                           n_intervals=n_intervals, hidden=hidden, dropout=dropout)
-
-    if k == 1:
-        return one()
-    from .ensemble import FusionEnsemble
-
-    return FusionEnsemble([one() for _ in range(k)])

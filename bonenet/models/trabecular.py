@@ -19,6 +19,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from ..errors import ConfigError
 from ._registry import register_model
 
 __all__ = ["TrabecularCNN"]
@@ -85,9 +86,9 @@ class TrabecularCNN(nn.Module):
     ) -> None:
         super().__init__()
         if spatial_dims not in (2, 3):
-            raise ValueError(f"spatial_dims must be 2 or 3, got {spatial_dims}")
+            raise ConfigError(f"spatial_dims must be 2 or 3, got {spatial_dims}")
         if len(channels) < 2:
-            raise ValueError("channels needs at least two stages")
+            raise ConfigError("backbone_kwargs.channels needs at least two stages")
         self.spatial_dims = spatial_dims
         chans = [int(c) for c in channels]
         stages = []

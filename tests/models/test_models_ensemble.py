@@ -6,6 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from bonenet.errors import ConfigError
 from bonenet.models import FusionEnsemble, FusionModel, build_fusion_model
 
 N_CLIN = 4
@@ -60,11 +61,11 @@ def test_averaging_is_stable_at_extreme_risks():
 
 def test_ensemble_of_one_is_a_plain_fusion_model_and_bad_sizes_fail():
     assert isinstance(build_fusion_model(backbone=None, clinical_features=N_CLIN, ensemble=1), FusionModel)
-    with pytest.raises(ValueError, match="ensemble must be"):
+    with pytest.raises(ConfigError, match="ensemble must be"):
         build_fusion_model(backbone=None, clinical_features=N_CLIN, ensemble=0)
-    with pytest.raises(ValueError, match="at least 2"):
+    with pytest.raises(ConfigError, match="at least 2"):
         FusionEnsemble([FusionModel(None, N_CLIN)])
-    with pytest.raises(ValueError, match="member 1 differs"):
+    with pytest.raises(ConfigError, match="member 1 differs"):
         FusionEnsemble([FusionModel(None, N_CLIN), FusionModel(None, N_CLIN + 1)])
 
 

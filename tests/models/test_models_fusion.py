@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from bonenet.errors import ConfigError
 from bonenet.models import FusionModel, build_fusion_model, create_model
 
 F = 5
@@ -64,7 +65,7 @@ def test_additive_fusion_is_image_term_plus_linear_clinical_term():
     net(images, present, clinical, observed)["fracture"].sum().backward()
     assert net.image_encoder.stages[0].down[0].weight.grad.abs().sum() > 0
     assert net.clinical_linear["fracture"].weight.grad.abs().sum() > 0
-    with pytest.raises(ValueError, match="additive"):
+    with pytest.raises(ConfigError, match="additive"):
         FusionModel(create_model("trabecular_cnn", spatial_dims=3), F, fusion="film").clinical_coefficients()
 
 
@@ -92,7 +93,7 @@ def test_image_only_and_clinical_only_same_code():
         img_only(clinical=clinical)
     with pytest.raises(ValueError, match="clinical"):
         clin_only()
-    with pytest.raises(ValueError):
+    with pytest.raises(ConfigError, match="image encoder, clinical features, or both"):
         FusionModel(None, 0)
 
 
