@@ -9,6 +9,11 @@ listed in an errors CSV and the rest go on. Both files are written atomically. E
 0 when every study was measured, 1 when some failed (the rest are written), 2 for bad
 arguments.
 
+HR-pQCT: Scanco's compartment masks are used when a row names them (optional columns
+trab_mask, cort_mask, periosteal_mask) or when they lie beside a grey AIM by Scanco's naming
+(C0001234_TRAB_MASK.AIM, C0001234_CORT_MASK.AIM); the masks_source column says scanco or
+autocontour.
+
 CT images still in HU are calibrated first when the phantom is described
 (--phantom-rods, --rod-radius-mm); otherwise they are reported as errors.
 
@@ -44,7 +49,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def _work(job: tuple) -> tuple[str, dict | None, tuple[str, str] | None]:
-    sid, path, modality, smi, phantom = job
+    sid, path, modality, smi, phantom, masks = job
     try:
         import numba
 
@@ -54,7 +59,7 @@ def _work(job: tuple) -> tuple[str, dict | None, tuple[str, str] | None]:
     try:
         from ._measure import measure_study
 
-        return sid, measure_study(path, modality=modality, smi=smi, phantom=phantom), None
+        return sid, measure_study(path, modality=modality, smi=smi, phantom=phantom, masks=masks), None
     except Exception as exc:  # one bad study must not stop the batch
         return sid, None, (type(exc).__name__, str(exc).replace("\n", " "))
 
@@ -106,9 +111,12 @@ def run(args: argparse.Namespace) -> int:
                    "material": args.phantom_material, "base_density": args.phantom_base}
     root = manifest.parent
     jobs = []
-    for sid, img in zip(df["subject_id"], df["image"], strict=True):
+    mask_cols = [c for c in ("trab_mask", "cort_mask", "periosteal_mask") if c in df.columns]
+    for i, (sid, img) in enumerate(zip(df["subject_id"], df["image"], strict=True)):
         path = "" if pd.isna(img) else str(root / str(img))
-        jobs.append((str(sid), path, args.modality, not args.no_smi, phantom))
+        masks = {c: str(root / str(df[c].iloc[i])) for c in mask_cols
+                 if not pd.isna(df[c].iloc[i]) and str(df[c].iloc[i]).strip()}
+        jobs.append((str(sid), path, args.modality, not args.no_smi, phantom, masks))
     rows: dict[str, dict] = {}
     errors: list[dict] = []
     if args.workers == 1:
