@@ -97,10 +97,17 @@ def decode(block: np.ndarray, type_code: int, dim: tuple[int, int, int], off: tu
         if block.size < nc + 1:
             raise CodecError(f"{block.size} bytes hold fewer than the {nc + 1} of a packed-bit block for {dim}")
         value = block[nc:nc + 1].view(np.int8)[0]
-        bits = np.unpackbits(block[:nc].reshape(cdim[2], cdim[1], cdim[0], 1), axis=-1, bitorder="little")
-        bits = bits.reshape(cdim[2], cdim[1], cdim[0], 2, 2, 2).transpose(0, 3, 1, 4, 2, 5)
-        full = bits.reshape(2 * cdim[2], 2 * cdim[1], 2 * cdim[0])[: dim[2], : dim[1], : dim[0]]
-        return np.where(full.astype(bool), value, np.int8(0)).astype(np.int8)
+        packed = block[:nc].reshape(cdim[2], cdim[1], cdim[0])
+        full = np.empty((2 * cdim[2], 2 * cdim[1], 2 * cdim[0]), dtype=np.uint8)
+        for bit in range(8):  # bit 4·(z%2) + 2·(y%2) + (x%2) of each byte → its voxel of the 2×2×2 block
+            kz, jy, ix = bit >> 2, (bit >> 1) & 1, bit & 1
+            np.bitwise_and(np.right_shift(packed, bit), 1, out=full[kz::2, jy::2, ix::2])
+        out = full.view(np.int8)
+        if any(2 * c != d for c, d in zip(cdim, dim, strict=True)):
+            out = np.ascontiguousarray(out[: dim[2], : dim[1], : dim[0]])
+        if value != 1:
+            out *= value
+        return out
     if type_code not in (BINCMP, CHARCMP):
         raise CodecError(f"voxel type 0x{type_code:08x} is not an AIM type bonenet knows")
     inner = _interior(dim, off)
@@ -146,24 +153,26 @@ def encode(values: np.ndarray, type_code: int, *, wide: bool) -> bytes:
             return vms_f_encode_array(arr)
         return arr.astype(code).tobytes()
     flat = arr.astype(np.int8).reshape(-1)
+    change = np.flatnonzero(flat[1:] != flat[:-1]) + 1
+    starts = np.concatenate([[0], change]).astype(np.int64)
+    lens = np.diff(np.concatenate([starts, [flat.size]]))
+    run_vals = flat[starts] if flat.size else np.zeros(0, np.int8)
     if type_code == BIT8:
         nz, ny, nx = arr.shape
         cz, cy, cx = (nz + 1) // 2, (ny + 1) // 2, (nx + 1) // 2
         pad = np.zeros((2 * cz, 2 * cy, 2 * cx), dtype=bool)
         pad[:nz, :ny, :nx] = arr != 0
-        bits = pad.reshape(cz, 2, cy, 2, cx, 2).transpose(0, 2, 4, 1, 3, 5).reshape(cz, cy, cx, 8)
-        packed = np.packbits(bits, axis=-1, bitorder="little").reshape(-1)
-        nonzero = flat[flat != 0]
+        packed = np.zeros((cz, cy, cx), dtype=np.uint8)
+        for bit in range(8):
+            kz, jy, ix = bit >> 2, (bit >> 1) & 1, bit & 1
+            packed |= pad[kz::2, jy::2, ix::2].astype(np.uint8) << np.uint8(bit)
+        nonzero = run_vals[run_vals != 0]
         value = np.int8(nonzero[-1]) if nonzero.size else np.int8(0)
         return packed.tobytes() + value.tobytes()
     size_fmt = "<i8" if wide else "<i4"
     head = 8 if wide else 4
-    change = np.flatnonzero(flat[1:] != flat[:-1]) + 1
-    starts = np.concatenate([[0], change])
-    lens = np.diff(np.concatenate([starts, [flat.size]]))
-    run_vals = flat[starts]
     if type_code == BINCMP:
-        uniq = np.unique(flat)
+        uniq = np.unique(run_vals)
         if uniq.size > 2:
             raise CodecError(f"binary run-length coding holds two values; the array has {uniq.size}")
         v1 = flat[0] if flat.size else np.int8(0)

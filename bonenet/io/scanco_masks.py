@@ -125,6 +125,8 @@ def load_scanco_mask(mask_path: str | Path, like: Volume, *, max_voxels: int | N
         raise ImageFormatError(
             f"{path}: the mask's position {tuple(hdr.position)} is not on the grey image's voxel grid "
             f"(index {np.round(start, 3).tolist()}); the mask belongs to another scan")
+    if np.all(first == 0) and arr.shape == like.shape:
+        return arr != 0
     out = np.zeros(like.shape, dtype=bool)
     lo = np.maximum(first, 0)
     hi = np.minimum(first + np.asarray(arr.shape), np.asarray(like.shape))
@@ -136,7 +138,7 @@ def load_scanco_mask(mask_path: str | Path, like: Volume, *, max_voxels: int | N
             "it belongs to another scan or another grey AIM")
     src = tuple(slice(int(a - f), int(b - f)) for a, b, f in zip(lo, hi, first, strict=True))
     dst = tuple(slice(int(a), int(b)) for a, b in zip(lo, hi, strict=True))
-    out[dst] = arr[src] != 0
+    np.not_equal(arr[src], 0, out=out[dst])
     return out
 
 
@@ -172,5 +174,5 @@ def load_scanco_masks(like: Volume, *, grey_path: str | Path | None = None,
                 paths.setdefault(key, found)
     out = {key: load_scanco_mask(p, like, max_voxels=max_voxels) for key, p in paths.items()}
     if "periosteal_mask" not in out and "trab_mask" in out and "cort_mask" in out:
-        out["periosteal_mask"] = out["trab_mask"] | out["cort_mask"]
+        out["periosteal_mask"] = np.logical_or(out["trab_mask"], out["cort_mask"])
     return out
