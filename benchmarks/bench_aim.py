@@ -59,7 +59,6 @@ def write_study(folder: Path, shape: tuple[int, int, int]) -> dict[str, Path]:
     """Write the grey AIM and the masks; return their paths by role."""
     import py_aimio
 
-    nz, ny, nx = shape
     grey = np.empty(shape, np.int16)
     masks = {k: np.empty(shape, bool) for k in ("trab", "cort", "seg")}
     for z, (g, t, c, s) in enumerate(_phantom_slices(shape)):
