@@ -71,12 +71,21 @@ def test_features_use_scanco_masks_found_or_listed(tmp_path):
     shutil.copy(HERE / "C0000001_TRAB_MASK.AIM", tmp_path / "b" / "trab.aim")
     shutil.copy(HERE / "C0000001_CORT_MASK.AIM", tmp_path / "b" / "cort.aim")
     shutil.copy(GREY, tmp_path / "c" / "C0000001.AIM")
-    pd.DataFrame({"subject_id": ["found", "listed", "none"],
-                  "image": ["a/C0000001.AIM", "b/scan.AIM", "c/C0000001.AIM"],
-                  "trab_mask": ["", "b/trab.aim", ""], "cort_mask": [None, "b/cort.aim", None]}
+    bomb = bytearray((HERE / "C0000001_TRAB_MASK.AIM").read_bytes())
+    bomb[20 + 36: 20 + 48] = np.array([4096, 4096, 4096], "<i4").tobytes()   # dimensions claim 6.9e10 voxels
+    (tmp_path / "c" / "C0000002_TRAB_MASK.AIM").write_bytes(bytes(bomb))
+    shutil.copy(GREY, tmp_path / "c" / "C0000002.AIM")
+    shutil.copy(HERE / "C0000001_CORT_MASK.AIM", tmp_path / "c" / "C0000002_CORT_MASK.AIM")
+    pd.DataFrame({"subject_id": ["found", "listed", "none", "bomb"],
+                  "image": ["a/C0000001.AIM", "b/scan.AIM", "c/C0000001.AIM", "c/C0000002.AIM"],
+                  "trab_mask": ["", "b/trab.aim", "", ""], "cort_mask": [None, "b/cort.aim", None, None]}
                  ).to_csv(tmp_path / "manifest.csv", index=False)
     out = tmp_path / "features.csv"
-    assert main(["features", str(tmp_path / "manifest.csv"), "--out", str(out), "--no-smi"]) == 0
+    # the crafted mask fails its study only (exit 1), before any allocation; the others are measured
+    assert main(["features", str(tmp_path / "manifest.csv"), "--out", str(out), "--no-smi"]) == 1
+    errs = pd.read_csv(tmp_path / "features_errors.csv")
+    assert errs["subject_id"].tolist() == ["bomb"]
+    assert "C0000002_TRAB_MASK.AIM" in errs["message"][0] and "ceiling" in errs["message"][0]
     df = pd.read_csv(out).set_index("subject_id")
     assert df["masks_source"].to_dict() == {"found": "scanco", "listed": "scanco", "none": "autocontour"}
     cols = [c for c in df.columns if c != "masks_source"]
