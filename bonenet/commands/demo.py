@@ -27,7 +27,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..inference.demo import run_demo
+    from ..demo import run_demo
 
     result = run_demo(args.out, n=args.n, quick=args.quick, seed=args.seed, device=args.device)
     print(result.summary())

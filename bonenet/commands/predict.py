@@ -52,6 +52,17 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--name", default=None, help="model name in columns (default fused/clinical/image)")
     parser.add_argument("--image-columns", default="image",
                         help="manifest image column(s), comma-separated")
+    parser.add_argument("--masks", default=None,
+                        help="folder of VOI masks named like the studies (P001.nii.gz or P001/…), "
+                             "for models trained with crop: mask; a manifest gives them in the "
+                             "model's mask column instead")
+    parser.add_argument("--units", default=None, choices=["HU", "mgHA/cm3", "mgK2HPO4/cm3", "raw"],
+                        help="declare the units of NIfTI/NRRD studies that do not record them "
+                             "(default: the units the model was trained with); a manifest "
+                             "'units' column declares them per study")
+    parser.add_argument("--keep-text", action="store_true",
+                        help="keep series descriptions and file names in outputs (free text "
+                             "that can hold patient names; off by default)")
 
 
 def _thresholds(text: str) -> tuple[float, float]:
@@ -67,6 +78,8 @@ def _thresholds(text: str) -> tuple[float, float]:
 
 
 def run(args: argparse.Namespace) -> int:
+    import sys
+
     from ..device import select_device
     from ..inference import (
         Pseudonymizer,
@@ -75,17 +88,26 @@ def run(args: argparse.Namespace) -> int:
         predict_studies,
         resolve_salt,
     )
-    from ..inference.measure import measure_columns, measure_volume
+    from ..measure import feature_columns, measure_study
 
     thresholds = _thresholds(args.thresholds)
     salt = resolve_salt(args.salt, keep_ids=args.keep_ids)
     device = select_device(args.device)
     predictor = load_predictor(
         args.checkpoint, device=device if args.devices == 1 else "cpu", name=args.name,
-        missing=args.missing, measure=measure_volume if args.measure else None,
-        measure_columns=measure_columns() if args.measure else (), amp=device.startswith("cuda"))
-    studies = discover_studies(args.studies, clinical=args.clinical,
-                               image_columns=tuple(c.strip() for c in args.image_columns.split(",")))
+        missing=args.missing, measure=measure_study if args.measure else None,
+        measure_columns=feature_columns() if args.measure else (), amp=device.startswith("cuda"),
+        keep_text=args.keep_text)
+    spec = predictor.preparer.input
+    columns = tuple(c.strip() for c in args.image_columns.split(","))
+    if args.image_columns == "image" and spec.image_columns:
+        columns = spec.image_columns  # the model's own columns unless the user names others
+    studies = discover_studies(args.studies, clinical=args.clinical, image_columns=columns,
+                               mask_column=spec.mask_column if args.masks is None else None,
+                               masks=args.masks, units=args.units)
+    if studies.clinical_match is not None and studies.clinical_match.message():
+        print(f"predict: {studies.clinical_match.message()} (ids matched exactly after stripping "
+              "spaces; pseudonyms listed in OUT/run.json)", file=sys.stderr)
     pseudo = Pseudonymizer(salt)
     if args.devices > 1 or args.num_nodes > 1:
         from ..inference._ddp import predict_studies_ddp

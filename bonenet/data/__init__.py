@@ -3,6 +3,8 @@
 ``Sample``/``Batch``/``collate`` are the records that flow into models; ``read_manifest``
 validates a manifest CSV; ``Preprocess`` turns a Volume into a network tensor in physical
 units; ``Augment`` is the MONAI training augmentation; ``SampleCache`` the on-disk cache;
+``StudyInput`` turns one study (images, masks, declared units, clinical row) into a model
+input — the one path training and ``bonenet predict`` share, saved in checkpoints;
 ``BoneDataset`` the plain PyTorch dataset; ``BoneDataModule`` the LightningDataModule
 (imported lazily: it pulls in Lightning).
 """
@@ -29,11 +31,19 @@ _LAZY = {
     "SampleCache": "._cache",
     "fingerprint": "._cache",
     "assign_splits": "._splits",
+    "StudyInput": "._study_input",
+    "StudyError": "._study_input",
+    "load_study_image": "._study_input",
+    "load_study_mask": "._study_input",
+    "UNITS_COLUMN": "._study_input",
+    "MASK_LABEL_COLUMN": "._study_input",
 }
 
 __all__ = [
+    "MASK_LABEL_COLUMN",
     "SPLITS",
     "TARGET_KEYS",
+    "UNITS_COLUMN",
     "Augment",
     "Batch",
     "BoneDataModule",
@@ -43,10 +53,14 @@ __all__ = [
     "Preprocess",
     "Sample",
     "SampleCache",
+    "StudyError",
+    "StudyInput",
     "assign_splits",
     "collate",
     "derive_seed",
     "fingerprint",
+    "load_study_image",
+    "load_study_mask",
     "read_manifest",
     "read_manifest_header",
     "worker_init_fn",
@@ -70,5 +84,13 @@ if TYPE_CHECKING:  # pragma: no cover
     from ._dataset import BoneDataset, worker_init_fn
     from ._manifest import SPLITS, Manifest, read_manifest, read_manifest_header
     from ._preprocess import Preprocess
+    from ._study_input import (
+        MASK_LABEL_COLUMN,
+        UNITS_COLUMN,
+        StudyError,
+        StudyInput,
+        load_study_image,
+        load_study_mask,
+    )
     from ._sampler import EpochShuffleSampler
     from ._splits import assign_splits

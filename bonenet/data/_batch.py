@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 
@@ -39,6 +40,9 @@ class Sample:
         Why an image of this subject could not be read or preprocessed, when the dataset was
         asked to go on past bad studies (``BoneDataset(on_error="mark")``); its slot is
         then marked absent.
+    info : dict
+        What serving reports about the study besides the model's output (pseudonymised
+        series, QC flags, warnings, measurements, missing clinical values); empty in training.
     """
 
     subject_id: str
@@ -48,6 +52,7 @@ class Sample:
     targets: dict[str, torch.Tensor] = field(default_factory=dict)
     image_present: torch.Tensor | None = None
     error: str | None = None
+    info: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -58,7 +63,9 @@ class Batch:
     image slots; ``clinical`` and ``clinical_observed`` are (B, F); ``targets`` maps each of
     :data:`TARGET_KEYS` present in any sample to a (B,) tensor (NaN where unknown; ``event``
     is long with -1 where unknown). ``errors`` holds each subject's :attr:`Sample.error`
-    (None where all went well).
+    (None where all went well), ``info`` each subject's :attr:`Sample.info`. ``failed`` holds
+    the records of studies that could not become samples at all (serving: they go to
+    ``errors.csv``; always empty in training). The one batch type of training and serving.
     """
 
     subject_ids: list[str]
@@ -68,6 +75,8 @@ class Batch:
     clinical_observed: torch.Tensor | None = None
     targets: dict[str, torch.Tensor] = field(default_factory=dict)
     errors: list[str | None] = field(default_factory=list)
+    info: list[dict[str, Any]] = field(default_factory=list)
+    failed: list[Any] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.subject_ids)
@@ -86,6 +95,8 @@ class Batch:
             clinical_observed=mv(self.clinical_observed),
             targets={k: v.to(device, non_blocking=non_blocking) for k, v in self.targets.items()},
             errors=list(self.errors),
+            info=self.info,
+            failed=self.failed,
         )
 
     def pin_memory(self) -> Batch:
@@ -98,6 +109,8 @@ class Batch:
             clinical_observed=None if self.clinical_observed is None else self.clinical_observed.pin_memory(),
             targets={k: v.pin_memory() for k, v in self.targets.items()},
             errors=self.errors,
+            info=self.info,
+            failed=self.failed,
         )
 
 
@@ -154,4 +167,5 @@ def collate(samples: list[Sample]) -> Batch:
         clinical_observed=_stack_optional(samples, "clinical_observed"),
         targets=targets,
         errors=[s.error for s in samples],
+        info=[s.info for s in samples],
     )

@@ -65,7 +65,10 @@ class BoneDataModule(pl.LightningDataModule):
     intensity_window : (float, float), optional
         Clip range in the images' ``units``.
     units : str, optional
-        Units every image must carry ("HU", "mgHA/cm3"...); a mismatch is an error.
+        The images' units ("HU", "mgHA/cm3"...): the one way to declare them. NIfTI/NRRD files
+        (which do not record units) are read in these units; DICOM/AIM files carry their own,
+        and a mismatch is an error, never a rescale. A manifest ``units`` column declares them
+        per study. Checked for every image when the manifest is read, before training starts.
     normalize : {"auto", "unit", "zscore", "none"}
         "auto" = "unit" with a window, else "zscore".
     crop : {"bone", "mask", "center"}
@@ -98,7 +101,8 @@ class BoneDataModule(pl.LightningDataModule):
     predict_manifest : str, optional
         Manifest for :meth:`predict_dataloader` (default: the test split).
     load_options : dict, optional
-        Extra keyword arguments for :func:`bonenet.io.load`.
+        Further reader options for :func:`bonenet.io.load` (``series``, ``allow_gaps``,
+        ``gantry_tilt``, ``native``); units are declared with ``units``.
     seed : int
     """
 
@@ -167,7 +171,13 @@ class BoneDataModule(pl.LightningDataModule):
         self.cache_dir = cache_dir
         self.content_hash = content_hash
         self.predict_manifest = predict_manifest
-        self.load_options = dict(load_options or {})
+        from ._study_input import StudyInput
+
+        # validates load_options now (a typo fails at config time, not at the first image)
+        spec = StudyInput(image_columns=self.image_columns, mask_column=mask_column, units=units,
+                          load_options=dict(load_options or {}))
+        self.units = spec.units
+        self.load_options = spec.load_options
         self.seed = seed
         self.datasets: dict[str, BoneDataset] = {}
         self.split_labels: np.ndarray | None = None
@@ -214,7 +224,9 @@ class BoneDataModule(pl.LightningDataModule):
         m = read_manifest(self.manifest, image_columns=self.image_columns, root=self.root,
                           require_images=self.use_images, check_files=self.use_images,
                           require_split=self.split == "column",
-                          clinical_required=self.clinical_variables if self.explicit_clinical else ())
+                          clinical_required=self.clinical_variables if self.explicit_clinical else (),
+                          mask_column=self.mask_column if self.use_images else None,
+                          units=self.units if self.use_images else None)
         labels = assign_splits(m.table, mode=self.split, external_site=self.external_site,
                                val_fraction=self.val_fraction, test_fraction=self.test_fraction,
                                seed=self.seed, source=f"manifest {self.manifest}")
@@ -240,7 +252,7 @@ class BoneDataModule(pl.LightningDataModule):
                            preprocess=self._preprocess_cfg if self.use_images else None,
                            encoder=self._encoder, augment=augment, cache=cache,
                            mask_column=self.mask_column, load_options=self.load_options,
-                           on_error=on_error)
+                           units=self.units, on_error=on_error)
 
     def dataset_for(self, manifest: str | os.PathLike[str], *, require_outcomes: bool = False,
                     check_files: bool = True, on_error: str = "raise") -> BoneDataset:
@@ -251,7 +263,9 @@ class BoneDataModule(pl.LightningDataModule):
             raise ConfigError("BoneDataModule.dataset_for: call setup() or load_state_dict() first "
                               "(the clinical encoder is not fitted)")
         m = read_manifest(manifest, image_columns=self.image_columns, root=None,
-                          require_images=self.use_images, check_files=self.use_images and check_files)
+                          require_images=self.use_images, check_files=self.use_images and check_files,
+                          mask_column=self.mask_column if self.use_images else None,
+                          units=self.units if self.use_images else None)
         if require_outcomes and "fracture" not in m.table.columns:
             raise ManifestError(f"manifest {manifest}: column 'fracture' is missing")
         return self._dataset(m.table, augment=None, cache=self._cache(), on_error=on_error)
@@ -329,6 +343,9 @@ class BoneDataModule(pl.LightningDataModule):
             "clinical_variables": list(self.clinical_variables),
             "image_columns": list(self.image_columns),
             "use_images": self.use_images, "use_clinical": self.use_clinical,
+            # how a study becomes an input (bonenet.data.StudyInput): predict repeats it
+            "mask_column": self.mask_column, "units": self.units,
+            "load_options": dict(self.load_options),
         }
         if self.split_labels is not None and self.datasets:
             ids = [sid for n in _PARTS for sid in self.datasets[n].subject_ids]
@@ -352,6 +369,9 @@ class BoneDataModule(pl.LightningDataModule):
         self.use_clinical = bool(state_dict["use_clinical"])
         self.image_columns = tuple(state_dict["image_columns"])
         self.clinical_variables = list(state_dict["clinical_variables"])
+        self.mask_column = state_dict.get("mask_column", self.mask_column)
+        self.units = state_dict.get("units", self.units)
+        self.load_options = dict(state_dict.get("load_options", self.load_options))
         self._encoder = ClinicalEncoder.from_dict(enc) if enc is not None else None
         pre = state_dict.get("preprocess")
         self._preprocess_cfg = Preprocess.from_dict(pre) if pre is not None else None

@@ -16,6 +16,7 @@ from ..errors import BoneNetError, ConfigError
 from ._augment import derive_seed
 from ._batch import TARGET_KEYS, Sample
 from ._manifest import Manifest, read_manifest
+from ._study_input import MASK_LABEL_COLUMN, UNITS_COLUMN, StudyInput
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -50,8 +51,9 @@ class BoneDataset(Dataset):
         Column with a VOI mask path per subject (for ``Preprocess(crop="mask")``); the mask
         applies to every image column of the row.
     load_options : dict, optional
-        Extra keyword arguments for :func:`bonenet.io.load` (e.g. ``units="HU"`` for a NIfTI
-        without bonenet's header note).
+        Further reader options for :func:`bonenet.io.load` (``series``, ``allow_gaps``…).
+    units : str, optional
+        Declared units of NIfTI/NRRD images (a manifest ``units`` column overrides per row).
     on_error : {"raise", "mark"}
         What a study that cannot be read or preprocessed does: stop (training), or become an
         absent image slot with the reason in ``Sample.error`` / ``Batch.errors`` so batch
@@ -62,7 +64,8 @@ class BoneDataset(Dataset):
                  image_columns: Sequence[str] = ("image",), preprocess: Preprocess | None = None,
                  encoder: ClinicalEncoder | None = None, augment: Augment | None = None,
                  cache: SampleCache | None = None, mask_column: str | None = None,
-                 load_options: dict[str, Any] | None = None, on_error: str = "raise") -> None:
+                 load_options: dict[str, Any] | None = None, units: str | None = None,
+                 on_error: str = "raise") -> None:
         if on_error not in ("raise", "mark"):
             raise ConfigError(f"BoneDataset: on_error must be 'raise' or 'mark'; got {on_error!r}")
         self.on_error = on_error
@@ -77,7 +80,11 @@ class BoneDataset(Dataset):
         self.augment = augment
         self.cache = cache
         self.mask_column = mask_column
-        self.load_options = dict(load_options or {})
+        # the same object turns a study into a model input at predict time (bonenet.inference)
+        self.input = StudyInput(preprocess=preprocess, encoder=encoder,
+                                image_columns=self.image_columns, mask_column=mask_column,
+                                units=units, load_options=dict(load_options or {}))
+        self.load_options = self.input.load_options
         if preprocess is not None:
             missing = [c for c in self.image_columns if c not in self.table.columns]
             if missing:
@@ -89,9 +96,27 @@ class BoneDataset(Dataset):
             self._clinical = (torch.from_numpy(values), torch.from_numpy(observed))
         self._targets = [self._row_targets(i) for i in range(len(self.table))]
         self._path_cache: list[tuple[list[str], str | None]] | None = None
+        self._row_units = self._optional_column(UNITS_COLUMN)
+        labels = self._optional_column(MASK_LABEL_COLUMN)
+        try:
+            self._mask_labels = [int(float(v)) if v else None for v in labels]
+        except ValueError as exc:
+            raise ConfigError(f"manifest column {MASK_LABEL_COLUMN!r}: {exc}; give integer labels") from exc
         self._keys: list[list[str | None]] | None = None
         if cache is not None and preprocess is not None:
             self._keys = self._cache_keys()
+
+    def _optional_column(self, name: str) -> list[str | None]:
+        if name not in self.table.columns:
+            return [None] * len(self.table)
+        return [None if v is None or (isinstance(v, float) and math.isnan(v)) or not str(v).strip()
+                else str(v).strip() for v in self.table[name]]
+
+    def _variant(self, i: int) -> str:
+        """What besides the file and the Preprocess changes the input (cache key part)."""
+        u = self._row_units[i] or self.input.units
+        lab = self._mask_labels[i]
+        return "" if u is None and lab is None else f"|units={u}|label={lab}"
 
     def _row_targets(self, i: int) -> dict[str, torch.Tensor]:
         out = {}
@@ -127,7 +152,7 @@ class BoneDataset(Dataset):
             row: list[str | None] = []
             for p in paths:
                 try:
-                    row.append(self.cache.key(p, pkey, mask) if p else None)
+                    row.append(self.cache.key(p, pkey + self._variant(i), mask) if p else None)
                 except OSError:  # unreadable now: loading it names the file (or marks it)
                     row.append(None)
             keys.append(row)
@@ -138,9 +163,8 @@ class BoneDataset(Dataset):
 
     def load_image(self, i: int, k: int) -> np.ndarray | None:
         """Preprocessed image ``k`` of subject ``i`` (float32 ``roi_size``), from the cache if there."""
-        from .. import io
-
-        assert self.preprocess is not None
+        if self.preprocess is None:
+            raise ConfigError("BoneDataset: no preprocess given, so no images are read")
         paths, mask = self._paths(i)
         path = paths[k]
         if not path:
@@ -150,9 +174,8 @@ class BoneDataset(Dataset):
             arr = self.cache.get(key)
             if arr is not None:
                 return arr
-        vol = io.load(path, **self.load_options)
-        m = io.load(mask) if mask else None
-        arr = self.preprocess.apply_numpy(vol, mask=m, source=path)
+        arr = self.input.image(path, mask=mask, mask_label=self._mask_labels[i],
+                               units=self._row_units[i])
         if key is not None and self.cache is not None:
             self.cache.put(key, arr)
         return arr

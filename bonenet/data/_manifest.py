@@ -68,28 +68,26 @@ def _suggest(name: str, columns: Sequence[str]) -> str:
 
 def read_manifest_header(path: str | os.PathLike[str], *, image_columns: Sequence[str] = ("image",),
                          require_images: bool = True) -> list[str]:
-    """Read only the header of a manifest and check the required columns are there.
+    """Read a manifest with :func:`bonenet.tables.read_subject_table` and check the required
+    columns are there (the identifier column may be spelt ``Patient ID``, ``study_id``…).
 
-    Returns the column names. Raises :class:`ManifestError` naming a missing column.
+    Returns the column names (identifier as ``subject_id``). Raises :class:`ManifestError`
+    naming a missing column and its close match.
     """
-    import pandas as pd
+    rows_checked_later: list[str] = []  # row problems are reported by read_manifest, all together
+    t = _read(path, required=tuple(image_columns) if require_images else (), problems=rows_checked_later)
+    return [c for c in t.table.columns if c != "_line"]
+
+
+def _read(path: str | os.PathLike[str], *, required: Sequence[str] = (),  # type: ignore[no-untyped-def]
+          problems: list[str] | None = None):
+    from ..tables import read_subject_table
 
     p = Path(path)
     if not p.is_file():
         raise ManifestError(f"manifest {p}: no such file; check the path (make one with `bonenet synth` "
                             "or write a CSV with subject_id, image, clinical and outcome columns)")
-    try:
-        cols = [str(c) for c in pd.read_csv(p, nrows=0).columns]
-    except Exception as exc:
-        raise ManifestError(f"manifest {p}: not a readable CSV ({exc}); save it as comma-separated text") from exc
-    needed = ["subject_id", *(image_columns if require_images else ())]
-    for col in needed:
-        if col not in cols:
-            raise ManifestError(
-                f"manifest {p}: required column {col!r} is missing{_suggest(col, cols)}; columns "
-                f"present: {', '.join(cols)}. Add it, or point image_columns at the right column"
-            )
-    return cols
+    return read_subject_table(p, what="manifest", required=required, problems=problems)
 
 
 def _problem_text(path: Path, problems: list[str]) -> str:
@@ -107,13 +105,15 @@ def read_manifest(
     check_files: bool = True,
     require_split: bool = False,
     clinical_required: Sequence[str] = (),
+    mask_column: str | None = None,
+    units: str | None = None,
 ) -> Manifest:
-    """Read and validate a manifest CSV.
+    """Read and validate a manifest CSV (through :func:`bonenet.tables.read_subject_table`).
 
     Parameters
     ----------
     path : path
-        The CSV file.
+        The CSV file (comma, semicolon or tab; UTF-8 or Windows-1252).
     image_columns : sequence of str
         Columns holding image paths (a file, or a folder for a DICOM series). A blank cell
         means that image is absent for the subject; a subject with no image at all is an
@@ -123,59 +123,56 @@ def read_manifest(
     require_images : bool
         Whether the image columns must exist and every subject needs at least one image.
     check_files : bool
-        Whether every image path must exist now.
+        Whether every image (and mask) path must exist now.
     require_split : bool
         Whether a ``split`` column with a label on every row is required.
     clinical_required : sequence of str
         Canonical clinical variables whose column must be present.
+    mask_column : str, optional
+        Column of VOI mask paths (resolved like image paths; required on rows with an image).
+    units : str, optional
+        The images' declared units; when None, every NIfTI/NRRD image needs a ``units`` cell.
 
     Raises
     ------
     ManifestError
         Missing column, blank or duplicate ``subject_id``, missing image file, bad ``split``
-        label, or an outcome outside its values — every problem listed with line and column.
+        label, an outcome outside its values, undeclared units — every problem listed with
+        line and column.
     ClinicalValueError
         An impossible clinical value (from :func:`bonenet.clinical.parse_clinical`).
     """
-    import pandas as pd
-
     from ..clinical import parse_clinical
+    from ..volume import UNITS
+    from ._study_input import UNITS_COLUMN, check_units_declared
 
     p = Path(path)
-    cols = read_manifest_header(p, image_columns=image_columns, require_images=require_images)
-    df = pd.read_csv(p, dtype=str, keep_default_na=False)
-    df.columns = cols
-    base = Path(root) if root is not None else p.parent
     problems: list[str] = []
-    lines = list(range(2, len(df) + 2))
+    t = _read(p, required=(*(image_columns if require_images else ()),
+                           *((mask_column,) if mask_column else ())), problems=problems)
+    df = t.table.drop(columns="_line")
+    cols = list(df.columns)
+    base = Path(root) if root is not None else p.parent
+    lines = list(t.table["_line"])
 
     def where(i: int) -> str:
-        sid = str(df["subject_id"].iloc[i]).strip()
-        return f"line {lines[i]} (subject_id {sid})" if sid else f"line {lines[i]}"
-
-    ids = df["subject_id"].astype(str).str.strip()
-    first_seen: dict[str, int] = {}
-    for i, sid in enumerate(ids):
-        if not sid:
-            problems.append(f"line {lines[i]}, column 'subject_id': blank; give every row an identifier")
-        elif sid in first_seen:
-            problems.append(f"{where(i)}, column 'subject_id': duplicate of line {first_seen[sid]}; "
-                            "one row per subject (merge or rename)")
-        else:
-            first_seen[sid] = lines[i]
-    df["subject_id"] = ids
+        return f"line {lines[i]} (subject_id {df['subject_id'].iloc[i]})"
 
     present_imgs = [c for c in image_columns if c in df.columns]
-    for col in present_imgs:
+    for col in [*present_imgs, *([mask_column] if mask_column else [])]:
         resolved = []
-        for i, raw in enumerate(df[col].astype(str).str.strip()):
+        for i, raw in enumerate(df[col]):
             if not raw:
+                if col == mask_column and any(df[c].iloc[i] for c in present_imgs):
+                    problems.append(f"{where(i)}, column {col!r}: blank; every study with an image "
+                                    "needs its VOI mask (crop: mask)")
                 resolved.append("")
                 continue
             f = Path(raw).expanduser()
             f = f if f.is_absolute() else base / f
             if check_files and not f.exists():
-                problems.append(f"{where(i)}, column {col!r}: image {raw!r} not found (looked for {f}); "
+                what = "mask" if col == mask_column else "image"
+                problems.append(f"{where(i)}, column {col!r}: {what} {raw!r} not found (looked for {f}); "
                                 "fix the path (relative paths are resolved against the manifest's "
                                 "folder or root=)")
             resolved.append(str(f))
@@ -185,10 +182,15 @@ def read_manifest(
         for i in none.to_numpy().nonzero()[0]:
             problems.append(f"{where(int(i))}, column(s) {', '.join(present_imgs)}: no image given; "
                             "add the path or drop the row")
+    if UNITS_COLUMN in df.columns:
+        for i, u in enumerate(df[UNITS_COLUMN]):
+            if u and u not in UNITS:
+                problems.append(f"{where(i)}, column {UNITS_COLUMN!r}: {u!r} is not a unit; use one of "
+                                f"{', '.join(UNITS)}")
 
     if "split" in df.columns:
         labels = []
-        for i, raw in enumerate(df["split"].astype(str).str.strip().str.lower()):
+        for i, raw in enumerate(df["split"].str.lower()):
             if not raw:
                 if require_split:
                     problems.append(f"{where(i)}, column 'split': blank; use train, val, test or external")
@@ -206,6 +208,10 @@ def read_manifest(
     _check_outcomes(df, where, problems)
     if problems:
         raise ManifestError(_problem_text(p, problems))
+    if require_images and check_files:
+        per_row = list(df[UNITS_COLUMN]) if UNITS_COLUMN in df.columns else [None] * len(df)
+        for col in present_imgs:
+            check_units_declared(list(df[col]), units=units, per_row=per_row, source=f"manifest {p}")
     df.attrs["source"] = str(p)
     table = parse_clinical(df, source=f"manifest {p}", required=clinical_required)
     table["_line"] = lines

@@ -16,8 +16,17 @@ _SHARED = ("site", "split", "fracture", "time_years", "event", "sex", "age")
 
 
 def model_columns(df: pd.DataFrame) -> list[str]:
-    """Model names found as ``p_<model>`` columns."""
+    """Model names found as ``p_<model>`` columns (a survival-only model's ``risk10y_<model>``
+    column — see :func:`bonenet.models.head_column` — is renamed ``p_<model>`` on reading)."""
     return [c[2:] for c in df.columns if c.startswith("p_")]
+
+
+def _survival_as_probability(df: pd.DataFrame) -> pd.DataFrame:
+    """``risk10y_<m>`` → ``p_<m>`` where the model has no fracture-probability column: the
+    10-year cumulative risk is the probability evaluated against the 0/1 outcome."""
+    ren = {c: "p_" + c[len("risk10y_"):] for c in df.columns
+           if c.startswith("risk10y_") and "p_" + c[len("risk10y_"):] not in df.columns}
+    return df.rename(columns=ren)
 
 
 def _read(path: Path) -> pd.DataFrame:
@@ -34,7 +43,7 @@ def _read(path: Path) -> pd.DataFrame:
     if dup.any():
         raise EvaluationError(f"{path}: {int(dup.sum())} duplicated subject_id value(s) (first at row "
                               f"{int(np.argmax(dup.to_numpy()))}); keep one prediction row per subject")
-    return df
+    return _survival_as_probability(df)
 
 
 def _filter_split(frames: list[tuple[Path, pd.DataFrame]], splits: Sequence[str]) -> list[tuple[Path, pd.DataFrame]]:

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ..errors import CheckpointError
+from ..errors import BoneNetError, CheckpointError
+from ..models import model_name
 from ._prepare import StudyPreparer
 from ._runner import ModelRunner, Predictor
 
-__all__ = ["file_sha256", "load_predictor", "model_name"]
+__all__ = ["file_sha256", "load_predictor"]
 
 
 def file_sha256(path: str | os.PathLike[str], *, chunk: int = 1 << 20) -> str:
@@ -23,16 +23,6 @@ def file_sha256(path: str | os.PathLike[str], *, chunk: int = 1 << 20) -> str:
         while block := fh.read(chunk):
             h.update(block)
     return h.hexdigest()
-
-
-def model_name(network_config: dict[str, Any], data_state: dict[str, Any] | None) -> str:
-    """``fused``, ``clinical`` or ``image``: what the model looks at (used in ``p_<name>``)."""
-    uses_images = bool((data_state or {}).get("use_images", network_config.get("backbone")))
-    uses_clinical = bool((data_state or {}).get("use_clinical",
-                                                network_config.get("clinical_features", 0)))
-    if uses_images and uses_clinical:
-        return "fused"
-    return "image" if uses_images else "clinical"
 
 
 def _heads(network: Any, meta: dict[str, Any]) -> tuple[str, ...]:
@@ -45,7 +35,8 @@ def _heads(network: Any, meta: dict[str, Any]) -> tuple[str, ...]:
 def load_predictor(checkpoint: str | os.PathLike[str], *, device: str = "cpu",
                    name: str | None = None, missing: str = "indicator",
                    measure: Callable[..., dict[str, float]] | None = None,
-                   measure_columns: tuple[str, ...] = (), amp: bool = False) -> Predictor:
+                   measure_columns: tuple[str, ...] = (), amp: bool = False,
+                   keep_text: bool = False) -> Predictor:
     """Load ``checkpoint`` into a :class:`Predictor` that repeats the training preprocessing.
 
     The network, the fitted clinical encoder and the :class:`bonenet.data.Preprocess`
@@ -67,6 +58,8 @@ def load_predictor(checkpoint: str | os.PathLike[str], *, device: str = "cpu",
         Optional measurement function and its output columns (``--measure``).
     amp : bool
         Autocast on CUDA.
+    keep_text : bool
+        Keep the series description and file names in outputs (off: they can hold names).
     """
     from ..training import load_for_inference
 
@@ -76,26 +69,26 @@ def load_predictor(checkpoint: str | os.PathLike[str], *, device: str = "cpu",
         raise CheckpointError(
             f"{path}: the checkpoint holds no data state (preprocessing and clinical encoder); "
             "it was not written by `bonenet train` with a BoneDataModule")
-    from ..clinical import ClinicalEncoder, parse_clinical
-    from ..data import Preprocess
+    from ..data import StudyInput
 
     use_images = bool(data_state.get("use_images"))
     use_clinical = bool(data_state.get("use_clinical"))
-    pre = data_state.get("preprocess")
-    enc = data_state.get("encoder")
-    if use_images and pre is None:
+    if use_images and data_state.get("preprocess") is None:
         raise CheckpointError(f"{path}: image model without preprocessing parameters in its data state")
-    if use_clinical and enc is None:
+    if use_clinical and data_state.get("encoder") is None:
         raise CheckpointError(f"{path}: clinical model without a fitted encoder in its data state")
-    preprocess = Preprocess.from_dict(pre) if use_images else None
+    try:
+        spec = StudyInput.from_state(data_state)
+    except BoneNetError as exc:
+        raise CheckpointError(f"{path}: its data state cannot be used ({exc})") from exc
+    preprocess = spec.preprocess
     preparer = StudyPreparer(
-        preprocess=preprocess,
-        encoder=ClinicalEncoder.from_dict(enc) if use_clinical else None,
-        parse_clinical=functools.partial(parse_clinical, required=()) if use_clinical else None,
-        n_images=len(data_state.get("image_columns") or ("image",)),
+        input=spec,
+        n_images=len(spec.image_columns),
         missing=missing,
         measure=measure,
         min_slices=1 if (preprocess is not None and preprocess.spatial_dims == 2) else 2,
+        keep_text=keep_text,
     )
     net_cfg = meta.get("network") or {}
     return Predictor(

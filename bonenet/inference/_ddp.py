@@ -23,6 +23,7 @@ from ._loop import (
     ERROR_COLUMNS,
     PredictSummary,
     _error_row,
+    clinical_match_summary,
     _write_summary,
     make_loader,
     output_columns,
@@ -31,7 +32,8 @@ from ._loop import (
 )
 from ._prepare import StudyDataset
 from ._pseudo import Pseudonymizer
-from ._runner import RISK_THRESHOLDS, Predictor, StudyBatch
+from ..data import Batch
+from ._runner import RISK_THRESHOLDS, Predictor
 from ._studies import Study
 from ._writer import ResumableCSV, merge_shards
 
@@ -44,11 +46,11 @@ class _PredictModule(L.LightningModule):
         self.predictor = predictor
         self.network = predictor.runner.network  # registered so Lightning places it
 
-    def transfer_batch_to_device(self, batch: StudyBatch, device: torch.device,
-                                 dataloader_idx: int) -> StudyBatch:
+    def transfer_batch_to_device(self, batch: Batch, device: torch.device,
+                                 dataloader_idx: int) -> Batch:
         return batch  # the runner moves tensors itself
 
-    def predict_step(self, batch: StudyBatch, batch_idx: int) -> dict[str, Any]:
+    def predict_step(self, batch: Batch, batch_idx: int) -> dict[str, Any]:
         self.predictor.runner.device = str(self.device)
         risks = self.predictor.runner(batch) if len(batch) else {}
         return risks
@@ -64,7 +66,7 @@ class _ShardWriter(BasePredictionWriter):
 
     def write_on_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule,
                            prediction: Any, batch_indices: Sequence[int] | None,
-                           batch: StudyBatch, batch_idx: int, dataloader_idx: int) -> None:
+                           batch: Batch, batch_idx: int, dataloader_idx: int) -> None:
         for row in rows_for_batch(batch, prediction, self.predictor, thresholds=self.thresholds):
             self.preds.append(row)
             self.n_ok += 1
@@ -117,6 +119,7 @@ def predict_studies_ddp(studies: Sequence[Study], predictor: Predictor,
         shard_dir.rmdir()
     summary = PredictSummary(out, len(studies), len(skip & {pseudonymizer(s.key) for s in studies}),
                              int(counts[0]), int(counts[1]), time.perf_counter() - t0,
-                             extra={"world_size": trainer.world_size})
+                             extra={"world_size": trainer.world_size,
+                                    **clinical_match_summary(studies, pseudonymizer)})
     _write_summary(out, summary)
     return summary

@@ -21,7 +21,7 @@ from torch import nn
 
 from .._atomic import atomic_path, write_text_atomic
 from ..errors import CheckpointError, ConfigError
-from ._runner import _risk
+from ..models import network_risk
 
 __all__ = ["FORMATS", "ExportResult", "export_checkpoint", "export_network"]
 
@@ -42,8 +42,7 @@ class _RiskWrapper(nn.Module):
                               "clinical_observed": None}
         kw.update(zip(self.inputs, args, strict=True))
         out = self.network(**kw)
-        risk_fn = getattr(self.network, "risk", None)
-        risks = risk_fn(out) if callable(risk_fn) else _risk(out)
+        risks = network_risk(self.network, out)
         return tuple(risks[h].float() for h in self.heads)
 
 

@@ -18,9 +18,10 @@ import torch
 from .._atomic import write_text_atomic
 from .._progress import progress
 from ..errors import ConfigError
-from ._prepare import Failed, Prepared, StudyDataset
+from ..data import Batch, Sample
+from ._prepare import Failed, StudyDataset
 from ._pseudo import Pseudonymizer
-from ._runner import RISK_THRESHOLDS, Predictor, StudyBatch, collate_studies, risk_category
+from ._runner import RISK_THRESHOLDS, Predictor, collate_studies, risk_category
 from ._studies import PASSTHROUGH_COLUMNS, Study
 from ._writer import ResumableCSV
 
@@ -30,8 +31,8 @@ __all__ = ["ERROR_COLUMNS", "PredictSummary", "output_columns", "predict_studies
            "prepare_output", "rows_for_batch"]
 
 ERROR_COLUMNS = ("subject_id", "stage", "reason", "model", "model_sha256")
-_TRAILING = ("series", "series_description", "qc_flags", "clinical_missing", "clinical_handling",
-             "warnings", "model", "model_sha256")
+_TRAILING = ("series", "qc_flags", "clinical_missing", "clinical_handling", "warnings", "model",
+             "model_sha256")
 
 
 @dataclass
@@ -67,26 +68,37 @@ class PredictSummary:
 def output_columns(predictor: Predictor, studies: Sequence[Study]) -> list[str]:
     """The ``predictions.csv`` header for this model and study set."""
     passthrough = [c for c in PASSTHROUGH_COLUMNS if any(c in s.extra for s in studies)]
+    text = ["series_description"] if predictor.preparer.keep_text else []
     return ["subject_id", *passthrough, *predictor.head_columns, "risk_category",
-            *predictor.measure_columns, *_TRAILING]
+            *predictor.measure_columns, *_TRAILING[:1], *text, *_TRAILING[1:]]
 
 
-def rows_for_batch(batch: StudyBatch, risks: dict[str, np.ndarray], predictor: Predictor, *,
+def rows_for_batch(batch: Batch, risks: dict[str, np.ndarray], predictor: Predictor, *,
                    thresholds: Sequence[float] = RISK_THRESHOLDS) -> list[dict[str, Any]]:
-    """Output rows (dicts keyed by column) for the prepared studies of ``batch``."""
+    """Output rows (dicts keyed by column) for the studies of ``batch``.
+
+    A study whose model output is not finite (NaN or infinite) gets no row: it joins
+    ``batch.failed`` (stage ``model``) so that it is reported, never written as a blank risk.
+    """
     rows = []
     headline = "survival" if "survival" in predictor.heads else "fracture"
-    for i, p in enumerate(batch.prepared):
-        info = p.info
-        row: dict[str, Any] = {"subject_id": p.sid, **info.get("extra", {})}
+    for i, (sid, info) in enumerate(zip(batch.subject_ids, batch.info, strict=True)):
+        values = {h: float(np.asarray(risks[h][i]).reshape(-1)[0]) for h in predictor.heads}
+        bad = [h for h, v in values.items() if not np.isfinite(v)]
+        if bad:
+            batch.failed.append(Failed(sid, "model", f"the model's {', '.join(bad)} output is not "
+                                       "finite (NaN/inf); check the checkpoint and the input"))
+            continue
+        row: dict[str, Any] = {"subject_id": sid, **info.get("extra", {})}
         for head in predictor.heads:
-            row[predictor.head_columns[predictor.heads.index(head)]] = float(risks[head][i])
+            row[predictor.head_columns[predictor.heads.index(head)]] = values[head]
         if headline in risks:
             row["risk_category"] = risk_category(float(risks[headline][i]), thresholds)
         for c in predictor.measure_columns:
             row[c] = info.get("measurements", {}).get(c)
         row["series"] = ";".join(info.get("series", []))
-        row["series_description"] = ";".join(info.get("series_description", []))
+        if predictor.preparer.keep_text:
+            row["series_description"] = ";".join(info.get("series_description", []))
         row["qc_flags"] = ";".join(dict.fromkeys(info.get("qc_flags", [])))
         row["clinical_missing"] = ";".join(info.get("clinical_missing", []))
         row["clinical_handling"] = info.get("clinical_handling", "")
@@ -239,7 +251,7 @@ def predict_studies(studies: Sequence[Study], predictor: Predictor, out: str | o
     loader = make_loader(dataset, num_workers=n_workers, batch_size=None, collate=False,
                          prefetch=max(2, -(-batch_size // max(n_workers, 1)) + 1))
     n_ok = n_fail = 0
-    pending: list[Prepared | Failed] = []
+    pending: list[Sample | Failed] = []
 
     def flush() -> None:
         nonlocal n_ok, n_fail
@@ -250,26 +262,43 @@ def predict_studies(studies: Sequence[Study], predictor: Predictor, out: str | o
                 risks = predictor.runner(batch)
             except Exception as exc:  # keep going: record the batch's studies as failed
                 log.exception("model call failed")
-                batch.failed.extend(Failed(p.sid, "model", f"{type(exc).__name__}: {exc}")
-                                    for p in batch.prepared)
-                batch.prepared = []
-                risks = {}
-            for row in rows_for_batch(batch, risks, predictor, thresholds=thresholds):
-                preds.append(row)
-                n_ok += 1
+                batch.failed.extend(Failed(sid, "model", f"{type(exc).__name__}: {exc}")
+                                    for sid in batch.subject_ids)
+                risks = None
+            if risks is not None:
+                for row in rows_for_batch(batch, risks, predictor, thresholds=thresholds):
+                    preds.append(row)
+                    n_ok += 1
         for f in batch.failed:
             errors.append(_error_row(f, predictor))
             n_fail += 1
 
     for item in progress(loader, desc="predict", total=len(dataset), unit="study"):
         pending.append(item)
-        if sum(isinstance(p, Prepared) for p in pending) >= batch_size:
+        if sum(isinstance(p, Sample) for p in pending) >= batch_size:
             flush()
     flush()
     summary = PredictSummary(out, len(studies), len(skip & {pseudonymizer(s.key) for s in studies}),
-                             n_ok, n_fail, time.perf_counter() - t0)
+                             n_ok, n_fail, time.perf_counter() - t0,
+                             extra=clinical_match_summary(studies, pseudonymizer))
     _write_summary(out, summary)
     return summary
+
+
+def clinical_match_summary(studies: Sequence[Study], pseudonymizer: Pseudonymizer) -> dict[str, Any]:
+    """How the clinical table matched the studies, for ``run.json`` (pseudonyms only).
+
+    Rows of the clinical table that match no study, and studies without a clinical row, are
+    listed by pseudonym (the same salted HMAC as ``subject_id``), never by original id.
+    """
+    report = getattr(studies, "clinical_match", None)
+    if report is None:
+        return {}
+    return {"clinical_match": {
+        "table": report.table,
+        "rows_matching_no_study": sorted(pseudonymizer(k) for k in report.unmatched_rows),
+        "studies_without_clinical_row": sorted(pseudonymizer(k) for k in report.studies_without_row),
+    }}
 
 
 def _write_summary(out: Path, summary: PredictSummary) -> None:

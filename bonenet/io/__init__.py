@@ -12,9 +12,9 @@ image's grid (:mod:`.scanco_masks`).
 
 from __future__ import annotations
 
-from ._dispatch import load, save
+from ._dispatch import IMAGE_SUFFIXES, UNIT_FREE_SUFFIXES, declares_units, image_stem, load, save
 from .scan import SeriesInfo, scan
 from .scanco_masks import find_scanco_masks, load_scanco_mask, load_scanco_masks
 
-__all__ = ["SeriesInfo", "find_scanco_masks", "load", "load_scanco_mask", "load_scanco_masks", "save",
-           "scan"]
+__all__ = ["IMAGE_SUFFIXES", "UNIT_FREE_SUFFIXES", "SeriesInfo", "declares_units", "find_scanco_masks",
+           "image_stem", "load", "load_scanco_mask", "load_scanco_masks", "save", "scan"]

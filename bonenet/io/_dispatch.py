@@ -13,6 +13,29 @@ from ..volume import Volume
 _NIFTI = (".nii", ".nii.gz")
 _SITK = (".nrrd", ".nhdr", ".mha", ".mhd")
 _DICOM_SUFFIXES = (".dcm", ".dicom", ".ima", "")
+_SCANCO = (".aim", ".isq")
+
+#: File endings :func:`load` reads as one image each (a folder is a DICOM series). The one
+#: list every study finder uses (``bonenet predict``, masks matched by name...).
+IMAGE_SUFFIXES = (*_NIFTI, *_SITK, *_SCANCO, ".dcm", ".dicom", ".ima")
+#: Formats whose files do not say what their values mean: their units are declared by the user
+#: (``units=``) unless bonenet wrote the file (its NIfTI header note).
+UNIT_FREE_SUFFIXES = (*_NIFTI, *_SITK)
+
+
+def image_stem(path: str | os.PathLike[str]) -> str | None:
+    """The file name without its image suffix (``a.nii.gz`` → ``a``), None if not an image file."""
+    name = Path(path).name
+    for suf in sorted(IMAGE_SUFFIXES, key=len, reverse=True):
+        if name.lower().endswith(suf):
+            return name[: -len(suf)]
+    return None
+
+
+def declares_units(path: str | os.PathLike[str]) -> bool:
+    """True for formats whose units the user declares (NIfTI, NRRD, MetaImage)."""
+    p = Path(path)
+    return p.is_file() and _suffix(p) in UNIT_FREE_SUFFIXES
 
 
 def _suffix(path: Path) -> str:

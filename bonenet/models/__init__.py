@@ -10,6 +10,7 @@ Plain ``nn.Module``s; training lives in :mod:`bonenet.training`.
 
 from __future__ import annotations
 
+from ._contract import FusionNetwork, head_column, model_name, network_risk, prediction_columns
 from ._registry import create_model, list_models, register_model
 from .ensemble import FusionEnsemble
 from .fusion import HEADS, ClinicalMLP, FusionModel, build_fusion_model
@@ -21,12 +22,17 @@ __all__ = [
     "ClinicalMLP",
     "FusionEnsemble",
     "FusionModel",
+    "FusionNetwork",
     "LoadReport",
     "TrabecularCNN",
     "build_fusion_model",
     "create_model",
+    "head_column",
     "list_models",
     "load_pretrained",
+    "model_name",
+    "network_risk",
+    "prediction_columns",
     "read_state_dict",
     "register_model",
 ]

@@ -14,7 +14,7 @@ from torchmetrics.classification import BinaryAUROC, BinaryAveragePrecision, Bin
 
 from ..data import Batch
 from ..errors import ConfigError
-from ..models import HEADS, FusionEnsemble, FusionModel, build_fusion_model
+from ..models import HEADS, FusionEnsemble, FusionModel, build_fusion_model, network_risk
 from .losses import binary_loss, huber_loss, survival_nll
 from .resume import for_this_rank, with_all_ranks
 
@@ -217,7 +217,7 @@ class FractureRiskModule(pl.LightningModule):
 
     def predict_step(self, batch: Batch, batch_idx: int, dataloader_idx: int = 0) -> dict[str, Any]:
         out = self(batch)
-        risk = FusionModel.risk({k: v.float() for k, v in out.items()})
+        risk = network_risk(self.network, {k: v.float() for k, v in out.items()})
         return {"subject_ids": list(batch.subject_ids),
                 **{k: v.detach().cpu() for k, v in risk.items()},
                 "targets": {k: v.detach().cpu() for k, v in batch.targets.items()}}

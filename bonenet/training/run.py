@@ -59,9 +59,11 @@ def train(
         ``"last"`` (the run folder's ``checkpoints/last.ckpt``) or a checkpoint path.
     test : bool
         After fitting, evaluate the best checkpoint on the test split and write
-        ``predictions_test.csv`` (``subject_id``, outcomes, ``p_<name>``).
+        ``predictions_test.csv`` (``subject_id``, outcomes, and the columns of
+        :func:`bonenet.models.head_column`: ``p_<name>``, ``risk10y_<name>``...).
     name : str, optional
-        Model name in the predictions column (default: first config's file stem).
+        Model name in the predictions columns (default what the model looks at: ``fused``,
+        ``clinical`` or ``image`` — the same default as ``bonenet predict``).
     device : str, optional
         ``auto``/``cpu``/``cuda``/``cuda:N`` (default auto: CUDA if present).
     """
@@ -99,7 +101,9 @@ def train(
         result.test_metrics = {k: float(v) for k, v in (metrics[0] if metrics else {}).items()}
         if trainer.world_size == 1 and _has_loader(dm, "predict_dataloader"):
             preds = trainer.predict(model, datamodule=dm, ckpt_path=which)
-            label = name or Path(configs[0]).stem
+            from ..models import model_name
+
+            label = name or model_name(model.network_config(), dm.state_dict() if dm is not None else None)
             result.predictions_csv = write_predictions(preds or [], root / "predictions_test.csv", label)
     return result
 
@@ -112,10 +116,13 @@ def _has_loader(dm: Any, hook: str) -> bool:
 
 
 def write_predictions(preds: list[dict[str, Any]], path: Path, label: str) -> Path:
-    """Write predict_step outputs as a predictions CSV (COMMON.md contract), atomically."""
+    """Write predict_step outputs as a predictions CSV, atomically: ``subject_id``, the
+    outcomes, and one column per head named by :func:`bonenet.models.head_column` — the schema
+    of ``bonenet predict``."""
     import pandas as pd
 
     from .._atomic import atomic_path
+    from ..models import head_column
 
     rows: list[dict[str, Any]] = []
     for p in preds:
@@ -125,12 +132,9 @@ def write_predictions(preds: list[dict[str, Any]], path: Path, label: str) -> Pa
             for k, v in p["targets"].items():
                 val = v[i].item()
                 row[k] = val
-            if "fracture" in p:
-                row[f"p_{label}"] = float(p["fracture"][i])
-            if "survival" in p:
-                row[f"p_{label}_survival10y" if "fracture" in p else f"p_{label}"] = float(p["survival"][i])
-            if "bmd_change" in p:
-                row[f"pred_{label}_bmd_change"] = float(p["bmd_change"][i])
+            for head in ("fracture", "survival", "bmd_change"):
+                if head in p:
+                    row[head_column(head, label)] = float(p[head][i])
             rows.append(row)
     df = pd.DataFrame(rows)
     if "event" in df:

@@ -11,27 +11,27 @@ import pandas as pd
 import torch
 from torch import nn
 
-from bonenet.inference import ModelRunner, Predictor, StudyPreparer
+from bonenet.data import Preprocess, StudyInput
+from bonenet.inference import Predictor
+from bonenet.inference._prepare import StudyPreparer
+from bonenet.inference._runner import ModelRunner
 from bonenet.volume import Volume
 
 ROI = 16
 
 
-class TinyPreprocess:
-    """Centre crop/pad to ROI³ and window [-200, 1200] → [0, 1]; optional delay (seconds)."""
+class SlowPreprocess(Preprocess):
+    """bonenet's real Preprocess (centre crop/pad to ROI³, window [-200, 1200] HU → [0, 1]) that
+    also waits ``delay`` seconds per study, to keep studies in flight in kill tests."""
 
     def __init__(self, delay: float = 0.0) -> None:
+        super().__init__(3, None, (ROI, ROI, ROI), (-200.0, 1200.0), None, "unit", "center")
         self.delay = delay
 
-    def __call__(self, vol: Volume) -> torch.Tensor:
+    def apply_numpy(self, volume, *, mask=None, source=None):
         if self.delay:
             time.sleep(self.delay)
-        a = vol.array
-        out = np.zeros((ROI, ROI, ROI), np.float32)
-        src = [slice(max(0, (s - ROI) // 2), max(0, (s - ROI) // 2) + min(s, ROI)) for s in a.shape]
-        dst = [slice(max(0, (ROI - s) // 2), max(0, (ROI - s) // 2) + min(s, ROI)) for s in a.shape]
-        out[tuple(dst)] = a[tuple(src)]
-        return torch.from_numpy(np.clip((out + 200) / 1400, 0, 1))[None]
+        return super().apply_numpy(volume, mask=mask, source=source)
 
 
 class TinyFusion(nn.Module):
@@ -60,18 +60,17 @@ def real_encoder():
 
 def tiny_predictor(*, delay: float = 0.0, missing: str = "indicator", measure=None,
                    measure_columns=()) -> Predictor:
-    """The tiny network behind bonenet.clinical's real parser and encoder."""
-    import functools
-
-    from bonenet.clinical import parse_clinical
+    """A small real FusionModel behind bonenet's real Preprocess, parser and encoder."""
+    from bonenet.models import build_fusion_model
 
     torch.manual_seed(0)
-    prep = StudyPreparer(preprocess=TinyPreprocess(delay), encoder=real_encoder(),
-                         parse_clinical=functools.partial(parse_clinical, required=()),
-                         missing=missing, measure=measure)
+    spec = StudyInput(preprocess=SlowPreprocess(delay), encoder=real_encoder())
+    prep = StudyPreparer(input=spec, missing=missing, measure=measure)
+    net = build_fusion_model(backbone="trabecular_cnn", spatial_dims=3,
+                             clinical_features=spec.encoder.n_features,
+                             heads=("fracture", "survival"), hidden=8)
     return Predictor(name="tiny", checksum="ab" * 32, heads=("fracture", "survival"),
-                     preparer=prep, runner=ModelRunner(TinyFusion()),
-                     measure_columns=tuple(measure_columns))
+                     preparer=prep, runner=ModelRunner(net), measure_columns=tuple(measure_columns))
 
 
 def make_nifti_studies(root: Path, n: int, *, seed: int = 0) -> tuple[Path, Path]:

@@ -31,8 +31,22 @@ def test_broken_inputs_each_get_an_error_row(tmp_path):
     assert reason["TRUNCATED"]
     for k in broken:  # no identifiers or paths in the reasons
         assert k not in err.loc[p(k), "reason"] and str(studies_dir) not in err.loc[p(k), "reason"]
-    # the series used is pseudonymised, its description kept; DICOM patient ids never appear
+    # the series used is pseudonymised; its free-text description and the DICOM file names
+    # stay out of the outputs unless asked for (--keep-text); patient ids never appear
     assert pred["series"].str.startswith("ser-").all()
-    assert (pred["series_description"] == "bone axial").all()
+    assert "series_description" not in pred.columns
     text = (tmp_path / "out" / "predictions.csv").read_text()
-    assert "GOOD" not in text
+    assert "GOOD" not in text and "bone axial" not in text
+    assert ".dcm" not in (tmp_path / "out" / "errors.csv").read_text()
+
+
+def test_keep_text_keeps_the_series_description(tmp_path):
+    import dataclasses
+
+    studies_dir, clinical, _ = make_broken_study_set(tmp_path)
+    studies = [s for s in discover_studies(studies_dir, clinical=clinical) if s.key.startswith("GOOD")]
+    pred = tiny_predictor()
+    pred.preparer = dataclasses.replace(pred.preparer, keep_text=True)
+    predict_studies(studies, pred, tmp_path / "out", pseudonymizer=Pseudonymizer(SALT), num_workers=0)
+    df = pd.read_csv(tmp_path / "out" / "predictions.csv", keep_default_na=False)
+    assert (df["series_description"] == "bone axial").all()

@@ -28,8 +28,9 @@ pytestmark = pytest.mark.skipif(
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
     out = tmp_path_factory.mktemp("demo")
-    os.environ["BONENET_PROGRESS"] = "0"
-    assert main(["demo", "--quick", "--out", str(out)]) == 0
+    with pytest.MonkeyPatch.context() as mp:  # restored when the demo is done
+        mp.setenv("BONENET_PROGRESS", "0")
+        assert main(["demo", "--quick", "--out", str(out)]) == 0
     return out
 
 

@@ -18,7 +18,8 @@ pytestmark = pytest.mark.skipif(importlib.util.find_spec("bonenet.segment") is N
 
 
 def test_measurements_and_unmeasurable_studies(tmp_path):
-    from bonenet.inference.measure import measure_columns, measure_volume
+    from bonenet.measure import feature_columns as measure_columns
+    from bonenet.measure import measure_study as measure_volume
     from bonenet.io import save
 
     arr = np.full((32, 32, 32), 50.0, np.float32)

@@ -101,8 +101,8 @@ def test_features_use_scanco_masks_found_or_listed(tmp_path):
 
 
 def test_one_compartment_alone_is_refused(tmp_path):
-    from bonenet.commands._measure import measure_study
     from bonenet.errors import SegmentationError
+    from bonenet.measure import measure_study
 
     shutil.copy(GREY, tmp_path / "x.AIM")
     with pytest.raises(SegmentationError, match="cort_mask is needed"):

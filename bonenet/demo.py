@@ -29,9 +29,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .._atomic import write_text_atomic
+from ._atomic import write_text_atomic
 
-__all__ = ["DemoResult", "demo_settings", "run_demo"]
+__all__ = ["DemoResult", "DemoState", "demo_settings", "run_demo"]
 
 log = logging.getLogger(__name__)
 DEMO_SALT = "bonenet-demo-salt-not-secret"
@@ -78,6 +78,18 @@ def demo_settings(*, quick: bool, n: int | None) -> dict[str, Any]:
                 "baselines": ("clinical_lr", "lasso"), "features": False}
     return {"n": n or 600, "roi_size": 64, "roi": 32, "epochs": 15, "n_boot": 1000, "batch_size": 16,
             "baselines": ("clinical_lr", "lasso", "rf", "xgboost"), "features": True}
+
+
+@dataclass
+class DemoState:
+    """What each stage hands to the next (typed, instead of a dictionary of anything)."""
+
+    cohort: Any = None                       # bonenet.synth.Cohort
+    external: str = ""                       # the held-out site
+    train_manifest: Path | None = None       # the cohort's manifest without its split column
+    features: Path | None = None             # features of every subject (blank where failed)
+    trained: dict[str, Any] = field(default_factory=dict)   # name -> training.TrainResult
+    baseline_predictions: list[Any] = field(default_factory=list)  # DataFrames
 
 
 class _Stages:
@@ -194,75 +206,73 @@ def run_demo(out: str | os.PathLike[str] = "runs/demo", *, n: int | None = None,
     s = demo_settings(quick=quick, n=n)
     result = DemoResult(out)
     st = _Stages(result)
-    ctx: dict[str, Any] = {}
+    ctx = DemoState()
 
     def cohort_stage() -> None:
-        from ..synth import make_cohort
+        from .synth import make_cohort
 
         # quick mode may run inside a long-lived process (tests, notebooks) whose OpenMP/numba
         # pools are already running, where forking synthesis workers can deadlock: one process
         c = make_cohort(s["n"], modality="hrpqct", seed=seed, out=out / "cohort",
                         roi_size=s["roi_size"], workers=1 if quick else None)
-        ctx["cohort"] = c
-        ctx["external"] = _external_site(c)
+        ctx.cohort = c
+        ctx.external = _external_site(c)
         # leave-one-site-out: the DataModule splits by site, so the cohort's own split labels
         # (which name the external site "external") are left out of the training manifest
         train_manifest = c.out / "manifest_by_site.csv"
         write_text_atomic(train_manifest, c.manifest.drop(columns=["split"], errors="ignore")
                           .to_csv(index=False))
-        ctx["train_manifest"] = train_manifest
-        result.headline["external_site"] = ctx["external"]
+        ctx.train_manifest = train_manifest
+        result.headline["external_site"] = ctx.external
 
     def features_stage() -> str:
-        from ..cli import main as cli_main  # `bonenet features`, in this process
+        from .measure import measure_batch, read_measure_manifest
 
         path = out / "features.csv"
-        cli_main(["features", str(ctx["cohort"].manifest_path), "--out", str(path),
-                  "--workers", str(max(1, min(4, os.cpu_count() or 1))), "--no-smi"])
-        if not path.is_file():
-            raise RuntimeError("bonenet features wrote no features.csv")
+        measure_batch(read_measure_manifest(ctx.cohort.manifest_path), path,
+                      workers=max(1, min(4, os.cpu_count() or 1)), smi=False)
         feats = pd.read_csv(path, dtype={"subject_id": str})
-        ids = ctx["cohort"].manifest[["subject_id"]].astype(str)
+        ids = ctx.cohort.manifest[["subject_id"]].astype(str)
         # studies that could not be measured stay in, with blank features: the baselines
         # impute them (with missing indicators) instead of dropping the subjects
         padded = out / "features_all_subjects.csv"
         write_text_atomic(padded, ids.merge(feats, on="subject_id", how="left").to_csv(index=False))
-        ctx["features"] = padded
+        ctx.features = padded
         n_fail = len(ids) - len(feats)
         return f"{len(feats)}/{len(ids)} studies measured" + (
             f", {n_fail} failed (see features_errors.csv)" if n_fail else "")
 
     def train_stage(name: str, images: bool) -> Callable[[], None]:
         def go() -> None:
-            from ..training.run import train
+            from .training.run import train
 
-            cfg = _train_config(out, name, ctx["train_manifest"], ctx["external"], s,
+            if ctx.train_manifest is None:  # the cohort stage did not run
+                raise RuntimeError("the cohort stage wrote no training manifest")
+            cfg = _train_config(out, name, ctx.train_manifest, ctx.external, s,
                                 images=images, seed=seed)
-            r = train([cfg], name=name, device=device)
-            ctx[f"train_{name}"] = r
+            ctx.trained[name] = train([cfg], name=name, device=device)
         return go
 
     def baselines_stage() -> None:
-        from ..baselines import fit_baseline, load_tabular, save_baseline
+        from .baselines import fit_baseline, load_tabular, save_baseline
 
-        c = ctx["cohort"]
-        data = load_tabular(features=ctx.get("features"), manifest=c.manifest_path)
+        data = load_tabular(features=ctx.features, manifest=ctx.cohort.manifest_path)
         for model in s["baselines"]:
-            r = fit_baseline(data, model, external_sites=[ctx["external"]], seed=seed)
+            r = fit_baseline(data, model, external_sites=[ctx.external], seed=seed)
             save_baseline(r, out / "baselines" / model)
-            ctx.setdefault("baseline_preds", []).append(r.predictions)
+            ctx.baseline_predictions.append(r.predictions)
 
     def evaluate_stage() -> None:
-        from ..evaluation import evaluate_predictions, write_report
+        from .evaluation import evaluate_predictions, write_report
 
-        man = ctx["cohort"].manifest
-        ext_ids = set(man.loc[man["site"].astype(str) == ctx["external"], "subject_id"])
+        man = ctx.cohort.manifest
+        ext_ids = set(man.loc[man["site"].astype(str) == ctx.external, "subject_id"])
         keep = ["subject_id", "fracture", "site", "time_years", "event", "age", "sex"]
-        table = ctx["cohort"].manifest[[c for c in keep if c in man.columns]].copy()
+        table = man[[c for c in keep if c in man.columns]].copy()
         models = []
-        frames = list(ctx.get("baseline_preds", []))
+        frames = list(ctx.baseline_predictions)
         for name in ("fused", "clinical"):
-            r = ctx.get(f"train_{name}")
+            r = ctx.trained.get(name)
             if r is not None and r.predictions_csv is not None:
                 frames.append(pd.read_csv(r.predictions_csv))
         for f in frames:
@@ -285,7 +295,7 @@ def run_demo(out: str | os.PathLike[str] = "runs/demo", *, n: int | None = None,
             if "auc" in a:
                 aucs[m] = (a["auc"], a["lower"], a["upper"])
         result.headline["auc_external"] = aucs
-        truth = ctx["cohort"].truth
+        truth = ctx.cohort.truth
         if "oracle_risk_10y" in truth.columns:
             from sklearn.metrics import roc_auc_score
 
@@ -295,12 +305,12 @@ def run_demo(out: str | os.PathLike[str] = "runs/demo", *, n: int | None = None,
                 result.headline["oracle_auc"] = float(roc_auc_score(t["fracture"], t["oracle_risk_10y"]))
 
     def predict_stage() -> None:
-        from ..device import select_device
-        from . import Pseudonymizer, discover_studies, load_predictor, predict_studies
+        from .device import select_device
+        from .inference import Pseudonymizer, discover_studies, load_predictor, predict_studies
 
-        r = ctx["train_fused"]
+        r = ctx.trained["fused"]
         ckpt = r.best_checkpoint or r.last_checkpoint
-        studies_dir, clinical = _heldout_folder(out, ctx["cohort"], ctx["external"])
+        studies_dir, clinical = _heldout_folder(out, ctx.cohort, ctx.external)
         predictor = load_predictor(ckpt, device=select_device(device), name="fused")
         pseudo = Pseudonymizer(DEMO_SALT)
         summary = predict_studies(discover_studies(studies_dir, clinical=clinical), predictor,

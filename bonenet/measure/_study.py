@@ -1,7 +1,8 @@
-"""One study → one row of features: load, segment, measure (used by ``bonenet features``).
+"""One study → one row of features: load, calibrate, segment, measure.
 
 Kept out of :mod:`bonenet.morphometry` (pure array functions) and :mod:`bonenet.segment`
-(masks only): this is the pipeline that joins them.
+(masks only): this is the pipeline that joins them. ``bonenet features``, ``bonenet predict
+--measure`` and the demo all call it.
 """
 
 from __future__ import annotations
@@ -12,10 +13,11 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import CalibrationError, SegmentationError
+from ..errors import CalibrationError, MorphometryError, SegmentationError
 from ..volume import Volume
 
-__all__ = ["FEATURE_COLUMNS", "measure_study", "measure_volume"]
+__all__ = ["FEATURE_COLUMNS", "QCT_COLUMNS", "detect_modality", "feature_columns", "measure_study",
+           "measure_volume"]
 
 #: Morphometry key → features CSV column (units in the name).
 FEATURE_COLUMNS = {
@@ -46,6 +48,14 @@ QCT_COLUMNS = ("tb_vbmd_mgcm3", "tb_vbmd_median_mgcm3", "voi_volume_mm3")
 _DENSITY = ("mgHA/cm3", "mgK2HPO4/cm3")
 
 
+def feature_columns() -> tuple[str, ...]:
+    """Every column :func:`measure_volume` may fill (HR-pQCT trabecular and cortical, then QCT),
+    units in the names: ``bv_tv`` (1), ``tb_th_mm`` (mm), ``tb_n_per_mm`` (1/mm),
+    ``conn_d_per_mm3`` (1/mm³), ``*_vbmd_mgcm3`` (mg/cm³), ``voi_volume_mm3`` (mm³)."""
+    cols = list(FEATURE_COLUMNS.values())
+    return (*cols, *[c for c in QCT_COLUMNS if c not in cols])
+
+
 def detect_modality(volume: Volume) -> str:
     """``"hrpqct"`` (density, voxels < 0.2 mm) or ``"qct"`` (density, coarser voxels)."""
     if volume.units not in _DENSITY:
@@ -71,6 +81,11 @@ def measure_volume(volume: Volume, *, modality: str = "auto", smi: bool = True,
     from ..morphometry import cortical, trabecular
     from ..segment import autocontour, gaussian_segment, vertebral_voi, voi_stats
 
+    if not np.isfinite(volume.array).all():
+        n_bad = int(np.size(volume.array) - np.count_nonzero(np.isfinite(volume.array)))
+        raise MorphometryError(
+            f"{volume.meta.get('source', 'image')}: {n_bad} voxel(s) are NaN or infinite; "
+            "re-export the image (a damaged or wrongly converted file) before measuring it")
     mod = detect_modality(volume) if modality == "auto" else modality
     if mod == "qct":
         voi = vertebral_voi(volume)
@@ -139,32 +154,60 @@ def _is_trabecular_cube(volume: Volume, bone: np.ndarray, *, near_mm: float = 0.
     return bool(np.median(np.concatenate(dists)) < corner_mm)
 
 
-def measure_study(path: str | Path, *, modality: str = "auto", smi: bool = True,
+def measure_study(study: str | Path | Volume, *, modality: str = "auto", smi: bool = True,
                   phantom: dict[str, Any] | None = None,
+                  load_options: dict[str, Any] | None = None,
                   masks: dict[str, str | Path | None] | None = None,
                   find_masks: bool = True) -> dict[str, Any]:
-    """Load the image at ``path`` with :func:`bonenet.io.load` and measure it.
+    """Measure one study: a path (read with :func:`bonenet.io.load`) or a loaded Volume.
 
-    ``phantom`` (``densities``, ``radius_mm``, ``material``, ``base_density``) calibrates a
-    CT image in HU with the rods found in it before measuring. ``masks`` maps
-    ``trab_mask``/``cort_mask``/``periosteal_mask`` to Scanco mask AIMs (manifest columns of
-    those names); with ``find_masks`` the ones not given are looked up beside a grey AIM by
-    Scanco's naming (``<stem>_TRAB_MASK.AIM``, ``<stem>_CORT_MASK.AIM``). When both
-    compartments are available Tb.* is measured inside the trabecular and Ct.* inside the
-    cortical mask; the row's ``masks_source`` says ``scanco`` or ``autocontour``.
+    Parameters
+    ----------
+    study : path-like or Volume
+        The image (DICOM folder/file, NIfTI, AIM/ISQ) or a volume already read.
+    modality : {"auto", "hrpqct", "qct"}
+        Which analysis; ``auto`` decides from the voxel size (< 0.2 mm: HR-pQCT).
+    smi : bool
+        Compute the structure model index (the slowest index).
+    phantom : dict, optional
+        ``densities`` (mg/cm³), ``radius_mm`` (one or several candidates: best fit wins),
+        ``material`` (``HA``/``K2HPO4``), ``base_density``: calibrates a CT image in HU with
+        the rods found in it before measuring.
+    load_options : dict, optional
+        Keyword arguments for :func:`bonenet.io.load` (``units="HU"`` for a NIfTI...).
+    masks : dict, optional
+        ``trab_mask``/``cort_mask``/``periosteal_mask`` → Scanco mask AIMs (the manifest
+        columns of those names; blank = not given).
+    find_masks : bool
+        Look the masks not given up beside a grey AIM by Scanco's naming
+        (``<stem>_TRAB_MASK.AIM``, ``<stem>_CORT_MASK.AIM``; see :mod:`bonenet.io.scanco_masks`).
+        With both compartments Tb.* is measured inside the trabecular and Ct.* inside the
+        cortical mask instead of bonenet's autocontour.
+
+    Returns
+    -------
+    dict
+        Features-CSV columns (see :func:`feature_columns`); HR-pQCT rows also carry
+        ``masks_source``: ``scanco`` or ``autocontour``.
     """
     from .. import io
     from ..io.scanco_masks import MASK_KEYS
 
-    vol = io.load(path)
+    if isinstance(study, Volume):
+        vol = study
+    else:
+        if not str(study).strip():
+            raise MorphometryError("no image path given (a blank cell?); fill in the image column")
+        vol = io.load(study, **(load_options or {}))
     scanco_masks: dict[str, np.ndarray] = {}
     unknown = sorted(set(masks or {}) - set(MASK_KEYS))
     if unknown:
         raise SegmentationError(f"unknown mask role(s) {unknown}; use {list(MASK_KEYS)}")
     given = {k: v for k, v in (masks or {}).items() if v is not None and str(v).strip()}
-    is_aim = Path(str(path)).name.lower().split(";")[0].endswith(".aim")
+    is_aim = not isinstance(study, Volume) and Path(str(study)).name.lower().split(";")[0].endswith(".aim")
     if given or (find_masks and is_aim):
-        scanco_masks = io.load_scanco_masks(vol, grey_path=path if (find_masks and is_aim) else None, **given)
+        scanco_masks = io.load_scanco_masks(vol, grey_path=study if (find_masks and is_aim) else None,  # type: ignore[arg-type]
+                                            **given)
     if phantom is not None and vol.units == "HU":
         from ..calibrate import apply_calibration, phantom_calibration
 
@@ -187,7 +230,8 @@ def measure_study(path: str | Path, *, modality: str = "auto", smi: bool = True,
     use = "trab_mask" in scanco_masks and "cort_mask" in scanco_masks
     if not use and ("trab_mask" in given or "cort_mask" in given):
         missing = "cort_mask" if "trab_mask" in given else "trab_mask"
-        raise SegmentationError(f"{path}: a {missing} is needed with the given "
+        raise SegmentationError(f"{study if not isinstance(study, Volume) else 'image'}: a {missing} is needed "
+                                f"with the given "
                                 f"{'trab_mask' if missing == 'cort_mask' else 'cort_mask'} (none given or "
                                 "found beside the image); give both Scanco compartment masks or neither")
     res = measure_volume(vol, modality=modality, smi=smi, masks=scanco_masks if use else None)
