@@ -24,8 +24,11 @@ UNIT_FREE_SUFFIXES = (*_NIFTI, *_SITK)
 
 
 def image_stem(path: str | os.PathLike[str]) -> str | None:
-    """The file name without its image suffix (``a.nii.gz`` → ``a``), None if not an image file."""
-    name = Path(path).name
+    """The file name without its image suffix (``a.nii.gz`` → ``a``), None if not an image file.
+
+    An OpenVMS version suffix goes too (``C0001234.AIM;1`` → ``C0001234``).
+    """
+    name = re.sub(r";\d+$", "", Path(path).name)
     for suf in sorted(IMAGE_SUFFIXES, key=len, reverse=True):
         if name.lower().endswith(suf):
             return name[: -len(suf)]

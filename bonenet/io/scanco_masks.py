@@ -37,7 +37,7 @@ from ..volume import Volume
 from ._scanco_common import CANONICAL
 from .aim import read_aim_array
 
-__all__ = ["MASK_KEYS", "find_scanco_masks", "load_scanco_mask", "load_scanco_masks"]
+__all__ = ["MASK_KEYS", "find_scanco_masks", "is_scanco_mask_file", "load_scanco_mask", "load_scanco_masks"]
 
 #: The mask roles bonenet knows; also the manifest column names for explicit mask files.
 MASK_KEYS = ("trab_mask", "cort_mask", "periosteal_mask")
@@ -49,6 +49,17 @@ _VERSION = re.compile(r";\d+$")
 def _stem(path: Path) -> str:
     name = _VERSION.sub("", path.name)
     return name[:-4] if name.lower().endswith(".aim") else Path(name).stem
+
+
+_MASK_NAME = re.compile(r"_(TRAB_MASK|CORT_MASK|PERI_MASK|MASK|SEG)\.AIM(?:;\d+)?$", re.IGNORECASE)
+
+
+def is_scanco_mask_file(path: str | Path) -> bool:
+    """True when the name is one of Scanco's mask/segmentation AIMs (``*_TRAB_MASK.AIM``...).
+
+    Study finders use it so that the masks beside a grey AIM are not taken for studies.
+    """
+    return bool(_MASK_NAME.search(Path(path).name))
 
 
 def find_scanco_masks(grey_aim_path: str | Path) -> dict[str, Path]:

@@ -27,6 +27,12 @@ def test_find_by_scanco_naming(tmp_path):
     (tmp_path / "C0000001_PERI_MASK.AIM").write_bytes(b"")
     assert io.find_scanco_masks(tmp_path / "C0000001.AIM")["periosteal_mask"].name == "C0000001_PERI_MASK.AIM"
     assert io.find_scanco_masks(tmp_path / "C0000003.AIM") == {}
+    from bonenet.io._dispatch import image_stem
+    from bonenet.io.scanco_masks import is_scanco_mask_file
+
+    assert [is_scanco_mask_file(n) for n in ("C1_TRAB_MASK.AIM;2", "c1_seg.aim", "C1.AIM", "C1_SEGMENT.AIM")] == [
+        True, True, False, False]
+    assert image_stem("C0000001.AIM;1") == "C0000001" and image_stem("x.nii.gz") == "x"
 
 
 def test_cropped_masks_land_where_they_belong():
