@@ -9,6 +9,11 @@ listed in an errors CSV and the rest go on. Both files are written atomically. E
 0 when every study was measured, 1 when some failed (the rest are written), 2 for bad
 arguments.
 
+HR-pQCT: Scanco's compartment masks are used when a row names them (optional columns
+trab_mask, cort_mask, periosteal_mask) or when they lie beside a grey AIM by Scanco's naming
+(C0001234_TRAB_MASK.AIM, C0001234_CORT_MASK.AIM); the masks_source column says scanco or
+autocontour.
+
 CT images still in HU are calibrated first when the phantom is described
 (--phantom-rods, --rod-radius-mm); otherwise they are reported as errors.
 
@@ -75,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
     manifest, out = Path(args.manifest), Path(args.out)
     if out.exists() and manifest.exists() and out.resolve() == manifest.resolve():
         raise ManifestError(f"--out {out} is the manifest itself; write the features to another file")
-    studies = read_measure_manifest(manifest)
+    studies = read_measure_manifest(manifest, with_masks=True)
     load_options = {"units": args.units} if args.units else None
     res = measure_batch(studies, out, errors=args.errors, workers=args.workers,
                         modality=args.modality, smi=not args.no_smi, phantom=_phantom(args),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +24,11 @@ UNIT_FREE_SUFFIXES = (*_NIFTI, *_SITK)
 
 
 def image_stem(path: str | os.PathLike[str]) -> str | None:
-    """The file name without its image suffix (``a.nii.gz`` → ``a``), None if not an image file."""
-    name = Path(path).name
+    """The file name without its image suffix (``a.nii.gz`` → ``a``), None if not an image file.
+
+    An OpenVMS version suffix goes too (``C0001234.AIM;1`` → ``C0001234``).
+    """
+    name = re.sub(r";\d+$", "", Path(path).name)
     for suf in sorted(IMAGE_SUFFIXES, key=len, reverse=True):
         if name.lower().endswith(suf):
             return name[: -len(suf)]
@@ -38,8 +42,8 @@ def declares_units(path: str | os.PathLike[str]) -> bool:
 
 
 def _suffix(path: Path) -> str:
-    name = path.name.lower()
-    return ".nii.gz" if name.endswith(".nii.gz") else path.suffix.lower()
+    name = re.sub(r";\d+$", "", path.name.lower())  # OpenVMS version suffix: C0001234.AIM;1
+    return ".nii.gz" if name.endswith(".nii.gz") else Path(name).suffix
 
 
 def _is_dicom_file(path: Path) -> bool:
@@ -58,7 +62,7 @@ def load(path: str | os.PathLike[str], *, series: str | int | None = None, **opt
         A DICOM folder (searched recursively, best series chosen — see
         :func:`bonenet.io.dicom.load_dicom`), a DICOM file (single- or multi-frame), a
         NIfTI (``.nii``/``.nii.gz``), NRRD/MetaImage (``.nrrd``/``.nhdr``/``.mha``/``.mhd``)
-        or Scanco (``.aim``, ``.isq``) file.
+        or Scanco (``.aim``, ``.isq``, also with an OpenVMS ``;N`` version suffix) file.
     series : str or int, optional
         DICOM folders only: the SeriesInstanceUID (or ``SeriesInfo.key``, or SeriesNumber)
         to read instead of the automatic choice.
@@ -89,11 +93,11 @@ def load(path: str | os.PathLike[str], *, series: str | int | None = None, **opt
 
         return read_sitk(p, **opts)
     if suffix == ".aim":
-        from .scanco import read_aim
+        from .aim import read_aim
 
         return read_aim(p, **opts)
     if suffix == ".isq":
-        from .scanco import read_isq
+        from .isq import read_isq
 
         return read_isq(p, **opts)
     if suffix in _DICOM_SUFFIXES or _is_dicom_file(p):
@@ -142,7 +146,7 @@ def save(volume: Volume, path: str | os.PathLike[str], *, format: str | None = N
 
         return write_dicom_series(volume, p, **opts)
     if fmt == "aim":
-        from .scanco import write_aim
+        from .aim import write_aim
 
         return write_aim(volume, p, **opts)
     if fmt in ("nrrd", "mha"):

@@ -39,15 +39,30 @@ class MeasureSummary:
         return len(self.failed)
 
 
-def read_measure_manifest(path: str | os.PathLike[str], *, image_column: str = "image"
-                          ) -> list[tuple[str, str]]:
-    """``[(subject_id, absolute image path)]`` from a manifest (one reader, blank paths refused)."""
+def read_measure_manifest(path: str | os.PathLike[str], *, image_column: str = "image",
+                          with_masks: bool = False) -> list[tuple]:
+    """``[(subject_id, absolute image path)]`` from a manifest (one reader, blank paths refused).
+
+    With ``with_masks`` each entry gets a third element: the row's Scanco mask files
+    (optional columns ``trab_mask``, ``cort_mask``, ``periosteal_mask``; blank cells left out),
+    for :func:`bonenet.measure.measure_study`'s ``masks``.
+    """
     t = read_subject_table(path, what="manifest", required=(image_column,), nonblank=(image_column,))
     root = t.path.parent
-    out = []
-    for sid, img in zip(t.table["subject_id"], t.table[image_column], strict=True):
-        f = Path(img).expanduser()
-        out.append((sid, str(f if f.is_absolute() else root / f)))
+    mask_cols = [c for c in ("trab_mask", "cort_mask", "periosteal_mask") if c in t.table.columns]
+
+    def absolute(v: Any) -> str:
+        f = Path(str(v).strip()).expanduser()
+        return str(f if f.is_absolute() else root / f)
+
+    out: list[tuple] = []
+    for i, (sid, img) in enumerate(zip(t.table["subject_id"], t.table[image_column], strict=True)):
+        if not with_masks:
+            out.append((sid, absolute(img)))
+            continue
+        cells = {c: t.table[c].iloc[i] for c in mask_cols}
+        masks = {c: absolute(v) for c, v in cells.items() if str(v).strip() and str(v).strip().lower() != "nan"}
+        out.append((sid, absolute(img), masks))
     return out
 
 
@@ -67,12 +82,12 @@ def _work(job: tuple[str, str, dict[str, Any]]) -> tuple[str, dict | None, tuple
         return sid, None, (type(exc).__name__, " ".join(str(exc).split()))
 
 
-def measure_batch(studies: list[tuple[str, str]], out: str | os.PathLike[str], *,
+def measure_batch(studies: list[tuple], out: str | os.PathLike[str], *,
                   errors: str | os.PathLike[str] | None = None, workers: int = 1,
                   modality: str = "auto", smi: bool = True,
                   phantom: dict[str, Any] | None = None,
                   load_options: dict[str, Any] | None = None) -> MeasureSummary:
-    """Measure ``studies`` (``[(subject_id, image path)]``) into the features CSV ``out``.
+    """Measure ``studies`` (``[(subject_id, image path[, masks])]``) into the features CSV ``out``.
 
     Parameters
     ----------
@@ -96,7 +111,7 @@ def measure_batch(studies: list[tuple[str, str]], out: str | os.PathLike[str], *
         raise ManifestError(f"--out {out}: is a folder; give the features CSV file to write")
     err_path = Path(errors) if errors else out.with_name(f"{out.stem}_errors.csv")
     kw = {"modality": modality, "smi": smi, "phantom": phantom, "load_options": load_options}
-    jobs = [(sid, path, kw) for sid, path in studies]
+    jobs = [(s[0], s[1], {**kw, "masks": s[2]} if len(s) > 2 else kw) for s in studies]
     rows: dict[str, dict] = {}
     failed: list[dict[str, str]] = []
 
@@ -116,7 +131,7 @@ def measure_batch(studies: list[tuple[str, str]], out: str | os.PathLike[str], *
             futs = [pool.submit(_work, j) for j in jobs]
             for fut in progress(cf.as_completed(futs), desc="features", total=len(futs), unit="study"):
                 take(fut.result())
-    order = [sid for sid, _ in studies if sid in rows]
+    order = [s[0] for s in studies if s[0] in rows]
     feats = pd.DataFrame([{"subject_id": sid, **rows[sid]} for sid in order])
     if feats.empty:
         feats = pd.DataFrame(columns=["subject_id"])

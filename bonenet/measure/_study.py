@@ -68,10 +68,13 @@ def detect_modality(volume: Volume) -> str:
     return "hrpqct" if min(volume.spacing) < 0.2 else "qct"
 
 
-def measure_volume(volume: Volume, *, modality: str = "auto", smi: bool = True) -> dict[str, float]:
+def measure_volume(volume: Volume, *, modality: str = "auto", smi: bool = True,
+                   masks: dict[str, np.ndarray] | None = None) -> dict[str, float]:
     """Segment and measure one calibrated volume; keys are features CSV column names.
 
-    HR-pQCT: autocontour → cortical and trabecular compartments; standard Gaussian
+    HR-pQCT: autocontour → cortical and trabecular compartments (or, with ``masks`` holding
+    ``trab_mask`` and ``cort_mask`` boolean arrays on the volume's grid — Scanco's own, see
+    :func:`bonenet.io.load_scanco_masks` — those compartments); standard Gaussian
     segmentation; trabecular and cortical indices. QCT: automatic vertebral VOI; mean and
     median trabecular vBMD.
     """
@@ -94,7 +97,16 @@ def measure_volume(volume: Volume, *, modality: str = "auto", smi: bool = True) 
     if volume.units != "mgHA/cm3":
         raise CalibrationError(f"HR-pQCT analysis needs mgHA/cm3; image is in {volume.units!r}")
     tb_seg = gaussian_segment(volume, compartment="trabecular")
-    if _is_trabecular_cube(volume, tb_seg):
+    if masks is not None and "trab_mask" in masks and "cort_mask" in masks:
+        trab, cort = masks["trab_mask"], masks["cort_mask"]
+        for key, m in (("trab_mask", trab), ("cort_mask", cort)):
+            if m.shape != volume.shape or not m.any():
+                raise SegmentationError(f"{key} has shape {m.shape} and {int(m.sum())} voxels; it must be "
+                                        f"a non-empty mask on the image grid {volume.shape}")
+        ct_bone = gaussian_segment(volume, compartment="cortical")
+        tr = trabecular(tb_seg & trab, spacing=volume.spacing, roi=trab, smi=smi)
+        ct = cortical(cort, trab, spacing=volume.spacing, bone=ct_bone, density=volume.array)
+    elif _is_trabecular_cube(volume, tb_seg):
         # a trabecular region of interest (no cortex in the field of view)
         tr = trabecular(tb_seg, spacing=volume.spacing, smi=smi)
         ct = {"Tb.vBMD": float(volume.array.mean())}
@@ -144,7 +156,9 @@ def _is_trabecular_cube(volume: Volume, bone: np.ndarray, *, near_mm: float = 0.
 
 def measure_study(study: str | Path | Volume, *, modality: str = "auto", smi: bool = True,
                   phantom: dict[str, Any] | None = None,
-                  load_options: dict[str, Any] | None = None) -> dict[str, float]:
+                  load_options: dict[str, Any] | None = None,
+                  masks: dict[str, str | Path | None] | None = None,
+                  find_masks: bool = True) -> dict[str, Any]:
     """Measure one study: a path (read with :func:`bonenet.io.load`) or a loaded Volume.
 
     Parameters
@@ -161,13 +175,23 @@ def measure_study(study: str | Path | Volume, *, modality: str = "auto", smi: bo
         the rods found in it before measuring.
     load_options : dict, optional
         Keyword arguments for :func:`bonenet.io.load` (``units="HU"`` for a NIfTI...).
+    masks : dict, optional
+        ``trab_mask``/``cort_mask``/``periosteal_mask`` → Scanco mask AIMs (the manifest
+        columns of those names; blank = not given).
+    find_masks : bool
+        Look the masks not given up beside a grey AIM by Scanco's naming
+        (``<stem>_TRAB_MASK.AIM``, ``<stem>_CORT_MASK.AIM``; see :mod:`bonenet.io.scanco_masks`).
+        With both compartments Tb.* is measured inside the trabecular and Ct.* inside the
+        cortical mask instead of bonenet's autocontour.
 
     Returns
     -------
     dict
-        Features-CSV columns (see :func:`feature_columns`).
+        Features-CSV columns (see :func:`feature_columns`); HR-pQCT rows also carry
+        ``masks_source``: ``scanco`` or ``autocontour``.
     """
     from .. import io
+    from ..io.scanco_masks import MASK_KEYS
 
     if isinstance(study, Volume):
         vol = study
@@ -175,6 +199,15 @@ def measure_study(study: str | Path | Volume, *, modality: str = "auto", smi: bo
         if not str(study).strip():
             raise MorphometryError("no image path given (a blank cell?); fill in the image column")
         vol = io.load(study, **(load_options or {}))
+    scanco_masks: dict[str, np.ndarray] = {}
+    unknown = sorted(set(masks or {}) - set(MASK_KEYS))
+    if unknown:
+        raise SegmentationError(f"unknown mask role(s) {unknown}; use {list(MASK_KEYS)}")
+    given = {k: v for k, v in (masks or {}).items() if v is not None and str(v).strip()}
+    is_aim = not isinstance(study, Volume) and Path(str(study)).name.lower().split(";")[0].endswith(".aim")
+    if given or (find_masks and is_aim):
+        scanco_masks = io.load_scanco_masks(vol, grey_path=study if (find_masks and is_aim) else None,  # type: ignore[arg-type]
+                                            **given)
     if phantom is not None and vol.units == "HU":
         from ..calibrate import apply_calibration, phantom_calibration
 
@@ -194,5 +227,15 @@ def measure_study(study: str | Path | Volume, *, modality: str = "auto", smi: bo
         if best is None:
             raise last_err if last_err is not None else CalibrationError("no rod radius given")
         vol = apply_calibration(vol, best)
-    res = measure_volume(vol, modality=modality, smi=smi)
-    return {k: (float(v) if isinstance(v, (int, float, np.floating)) else v) for k, v in res.items()}
+    use = "trab_mask" in scanco_masks and "cort_mask" in scanco_masks
+    if not use and ("trab_mask" in given or "cort_mask" in given):
+        missing = "cort_mask" if "trab_mask" in given else "trab_mask"
+        raise SegmentationError(f"{study if not isinstance(study, Volume) else 'image'}: a {missing} is needed "
+                                f"with the given "
+                                f"{'trab_mask' if missing == 'cort_mask' else 'cort_mask'} (none given or "
+                                "found beside the image); give both Scanco compartment masks or neither")
+    res = measure_volume(vol, modality=modality, smi=smi, masks=scanco_masks if use else None)
+    out: dict[str, Any] = {k: (float(v) if isinstance(v, (int, float, np.floating)) else v) for k, v in res.items()}
+    if detect_modality(vol) == "hrpqct" if modality == "auto" else modality == "hrpqct":
+        out["masks_source"] = "scanco" if use else "autocontour"
+    return out
