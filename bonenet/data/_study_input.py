@@ -53,10 +53,13 @@ class StudyError(BoneNetError):
 
 
 def _is_image_file(p: Path) -> bool:
+    """An image file that can be a study (Scanco's mask AIMs beside a grey AIM are not)."""
     from ..io import IMAGE_SUFFIXES
+    from ..io.scanco_masks import is_scanco_mask_file
 
     name = p.name.lower()
-    return any(name.endswith(s) for s in IMAGE_SUFFIXES if s not in (".dcm", ".dicom", ".ima"))
+    return (any(name.endswith(s) for s in IMAGE_SUFFIXES if s not in (".dcm", ".dicom", ".ima"))
+            and not is_scanco_mask_file(p))
 
 
 def load_study_image(path: str | os.PathLike[str], *, units: str | None = None,
@@ -92,6 +95,9 @@ def load_study_image(path: str | os.PathLike[str], *, units: str | None = None,
         files = [e for e in entries if e.is_file()]
         dirs = [e for e in entries if e.is_dir()]
         images = [f for f in files if _is_image_file(f)]
+        from ..io.scanco_masks import is_scanco_mask_file
+
+        files = [f for f in files if not is_scanco_mask_file(f)]  # masks ride beside the grey AIM
         if len(images) == 1 and len(files) == 1 and not dirs:
             path = images[0]
         elif not files and len(dirs) == 1:

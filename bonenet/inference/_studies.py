@@ -14,6 +14,7 @@ from pathlib import Path
 
 from ..errors import ManifestError
 from ..io import image_stem
+from ..io.scanco_masks import is_scanco_mask_file
 from ..tables import MatchReport, SubjectTable, match_subjects, read_subject_table
 
 __all__ = ["PASSTHROUGH_COLUMNS", "Studies", "Study", "discover_studies", "find_mask",
@@ -106,6 +107,8 @@ def _from_folder(root: Path) -> list[Study]:
             continue
         if child.is_dir():
             studies.append(Study(key=child.name, images=(child,)))
+        elif is_scanco_mask_file(child):
+            continue  # a Scanco mask beside its grey AIM, not a study
         elif (stem := image_stem(child)) is not None:
             studies.append(Study(key=stem, images=(child,)))
     keys = [s.key for s in studies]

@@ -51,9 +51,10 @@ _DENSITY = ("mgHA/cm3", "mgK2HPO4/cm3")
 def feature_columns() -> tuple[str, ...]:
     """Every column :func:`measure_volume` may fill (HR-pQCT trabecular and cortical, then QCT),
     units in the names: ``bv_tv`` (1), ``tb_th_mm`` (mm), ``tb_n_per_mm`` (1/mm),
-    ``conn_d_per_mm3`` (1/mm³), ``*_vbmd_mgcm3`` (mg/cm³), ``voi_volume_mm3`` (mm³)."""
+    ``conn_d_per_mm3`` (1/mm³), ``*_vbmd_mgcm3`` (mg/cm³), ``voi_volume_mm3`` (mm³); and the
+    text column ``masks_source`` (HR-pQCT: ``scanco`` masks or bonenet's ``autocontour``)."""
     cols = list(FEATURE_COLUMNS.values())
-    return (*cols, *[c for c in QCT_COLUMNS if c not in cols])
+    return (*cols, *[c for c in QCT_COLUMNS if c not in cols], "masks_source")
 
 
 def detect_modality(volume: Volume) -> str:
