@@ -1,0 +1,193 @@
+"""One vertebra: its body, its own axis, its three heights and its trabecular VOI.
+
+Rules (documented in docs/spine.md):
+
+* **Body** — with a ``vertebrae_body`` mask, vertebra ∩ body. Without one, the body is
+  found inside the whole-vertebra mask by a morphological opening computed with distance
+  maps in mm: the deepest point of the mask lies in the body (the thickest part of a
+  vertebra); the mask eroded by ``r = 0.5 × that depth`` keeps only the piece around it
+  (pedicles and processes are thinner than ``2r`` and vanish); dilating that piece back by
+  ``1.5 r`` inside the mask restores the body's corners while the pedicles stay cut.
+* **Axis** — the spine curve: the direction between the neighbouring vertebrae's body
+  centroids (caudal → cranial); a vertebra without measured neighbours uses its body's
+  shortest principal axis (bodies are wider and deeper than high). **Anterior** points from
+  the whole vertebra's centroid to its body's centroid (valid prone or supine), made
+  orthogonal to the axis.
+* **Heights** — in the mid-sagittal slab of the body (± 15 % of its width), the extent along
+  the axis (edge to edge, voxel size included) of the body voxels in three bands across the
+  antero-posterior depth: anterior and posterior bands centred 12 % of the depth inside the
+  walls, middle band at the centre, each ± 5 % of the depth (at least ± 0.6 voxel).
+* **Trabecular VOI** — body voxels at least ``margin_mm`` (default 4 mm) from the body's
+  surface (cortex and endplates) by a Euclidean distance map in mm; the margin halves once
+  (flagged) when fewer than ``min_voxels`` voxels remain.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..errors import SegmentationError
+from ..volume import Volume
+
+__all__ = ["VertebraGeometry", "find_body", "measure_vertebra", "world_anterior"]
+
+_BAND_CENTRE = 0.12
+_BAND_HALF = 0.05
+_SLAB_HALF = 0.15
+
+
+def world_anterior() -> np.ndarray:
+    """The patient's anterior direction in LPS coordinates."""
+    return np.array([0.0, -1.0, 0.0])
+
+
+@dataclass
+class VertebraGeometry:
+    """What :func:`measure_vertebra` finds (masks on the full image grid, vectors in LPS)."""
+
+    body: np.ndarray
+    voi: np.ndarray
+    axis: np.ndarray
+    anterior: np.ndarray
+    body_centroid_mm: np.ndarray
+    heights_mm: tuple[float, float, float]
+    margin_mm: float
+    truncated: bool
+    flags: list[str] = field(default_factory=list)
+
+
+def _edt(mask: np.ndarray, spacing: tuple[float, ...]) -> np.ndarray:
+    import edt
+
+    return edt.edt(np.ascontiguousarray(mask, dtype=np.uint8), anisotropy=spacing, black_border=True)
+
+
+def find_body(vertebra: np.ndarray, spacing: tuple[float, float, float]) -> np.ndarray:
+    """The vertebral body inside a whole-vertebra mask (bool, same shape); see module rules."""
+    from scipy import ndimage as ndi
+
+    depth = _edt(vertebra, spacing)
+    dmax = float(depth.max())
+    if dmax <= 0:
+        raise SegmentationError("empty vertebra mask: no body to find")
+    r = max(0.5 * dmax, 1.5 * min(spacing))
+    core = depth > r
+    if not core.any():
+        core = depth >= dmax
+    lab, _ = ndi.label(core)
+    centre = np.unravel_index(int(np.argmax(depth)), depth.shape)
+    core = lab == lab[centre]
+    grow = _edt(~core, spacing)
+    return vertebra & (grow <= 1.5 * r)
+
+
+def _principal_short_axis(points: np.ndarray) -> np.ndarray:
+    c = points - points.mean(axis=0)
+    _, vecs = np.linalg.eigh(c.T @ c)
+    return vecs[:, 0]
+
+
+def _extent(s: np.ndarray, sel: np.ndarray, ext_u: float) -> float:
+    if sel.sum() == 0:
+        return float("nan")
+    v = s[sel]
+    return float(v.max() - v.min() + ext_u)
+
+
+def measure_vertebra(volume: Volume, vertebra: np.ndarray, *, body: np.ndarray | None = None,
+                     axis: np.ndarray | None = None, margin_mm: float = 4.0,
+                     min_voxels: int = 20) -> VertebraGeometry:
+    """Body, axis, heights (anterior, middle, posterior; mm) and trabecular VOI of one vertebra.
+
+    Parameters
+    ----------
+    volume : Volume
+        The CT (only its geometry is used here).
+    vertebra : bool ndarray (P, R, C)
+        Whole-vertebra mask.
+    body : bool ndarray, optional
+        Vertebral-body mask (e.g. TotalSegmentator ``vertebrae_body`` ∩ vertebra).
+    axis : (3,) array, optional
+        The spine's cranial direction at this vertebra (LPS); default the body's shortest
+        principal axis, pointing superior.
+    margin_mm : float
+        Distance kept from the body surface (cortex and endplates), mm.
+    min_voxels : int
+        Smallest VOI accepted before the margin is halved (flagged).
+    """
+    flags: list[str] = []
+    full = np.asarray(vertebra, dtype=bool)
+    if not full.any():
+        raise SegmentationError("empty vertebra mask")
+    nz = [np.nonzero(full.any(axis=tuple(j for j in range(3) if j != k)))[0] for k in range(3)]
+    shape = np.asarray(volume.shape)
+    truncated = any(n[0] == 0 or n[-1] == s - 1 for n, s in zip(nz, shape, strict=True))
+    lo = np.array([max(n[0] - 2, 0) for n in nz])
+    hi = np.array([min(n[-1] + 3, s) for n, s in zip(nz, shape, strict=True)])
+    box = tuple(slice(a, b) for a, b in zip(lo, hi, strict=True))
+    vm = full[box]
+    sp = volume.spacing
+    if body is not None and np.asarray(body)[box].any():
+        bd = np.asarray(body, dtype=bool)[box] & vm
+        if not bd.any():
+            bd = np.asarray(body, dtype=bool)[box]
+    else:
+        if body is not None:
+            flags.append("body mask empty at this level: body found from the vertebra mask")
+        bd = find_body(vm, sp)
+    idx_b = np.argwhere(bd).astype(np.float64) + lo
+    idx_v = np.argwhere(vm).astype(np.float64) + lo
+    pts = volume.index_to_world(idx_b)
+    c_body = pts.mean(axis=0)
+    c_vert = volume.index_to_world(idx_v).mean(axis=0)
+    if axis is None:
+        u = _principal_short_axis(pts)
+        if u[2] < 0:  # LPS +z is superior
+            u = -u
+    else:
+        u = np.asarray(axis, dtype=np.float64)
+        u = u / np.linalg.norm(u)
+    a = c_body - c_vert
+    a = a - (a @ u) * u
+    if np.linalg.norm(a) < 1.0:  # body and vertebra centroids coincide: no posterior elements
+        a = world_anterior() - (world_anterior() @ u) * u
+    a = a / np.linalg.norm(a)
+    lat = np.cross(u, a)
+    rel = pts - c_body
+    s, ta, tl = rel @ u, rel @ a, rel @ lat
+    ext_u = float(np.sum(np.abs(u @ volume.direction) * np.asarray(sp)))
+    ext_a = float(np.sum(np.abs(a @ volume.direction) * np.asarray(sp)))
+    ext_l = float(np.sum(np.abs(lat @ volume.direction) * np.asarray(sp)))
+    width = float(tl.max() - tl.min()) + ext_l
+    slab = np.abs(tl - np.median(tl)) <= max(_SLAB_HALF * width, 0.6 * ext_l)
+    ta_s = ta[slab]
+    front, back = float(ta_s.max()), float(ta_s.min())
+    depth = front - back + ext_a
+    half = max(_BAND_HALF * depth, 0.6 * ext_a)
+    centres = (front - _BAND_CENTRE * depth + 0.5 * ext_a, 0.5 * (front + back),
+               back + _BAND_CENTRE * depth - 0.5 * ext_a)
+    heights = tuple(_extent(s, slab & (np.abs(ta - c) <= half), ext_u) for c in centres)
+    if truncated:
+        flags.append("vertebra cut by the field of view: heights not measured")
+        heights = (float("nan"),) * 3
+    # trabecular VOI
+    dist = _edt(bd, sp)
+    margin = float(margin_mm)
+    voi = dist >= margin
+    if voi.sum() < min_voxels:
+        margin = 0.5 * margin
+        voi = dist >= margin
+        flags.append(f"VOI margin halved to {margin:g} mm (body too small or coarse voxels)")
+    if not voi.any():
+        raise SegmentationError(
+            f"no voxel of the vertebral body lies {margin:g} mm inside its surface; the mask is "
+            "too small for a trabecular VOI at this resolution")
+    body_full = np.zeros(full.shape, dtype=bool)
+    body_full[box] = bd
+    voi_full = np.zeros(full.shape, dtype=bool)
+    voi_full[box] = voi
+    return VertebraGeometry(body=body_full, voi=voi_full, axis=u, anterior=a,
+                            body_centroid_mm=c_body, heights_mm=heights,  # type: ignore[arg-type]
+                            margin_mm=margin, truncated=truncated, flags=flags)
