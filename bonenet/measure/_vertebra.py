@@ -58,10 +58,12 @@ class VertebraGeometry:
     flags: list[str] = field(default_factory=list)
 
 
-def _edt(mask: np.ndarray, spacing: tuple[float, ...]) -> np.ndarray:
+def _edt(mask: np.ndarray, spacing: tuple[float, ...], *, border: bool = True) -> np.ndarray:
+    """Distance (mm) of each voxel of ``mask`` to the nearest voxel outside it; with
+    ``border`` the space outside the array counts as outside the mask."""
     import edt
 
-    return edt.edt(np.ascontiguousarray(mask, dtype=np.uint8), anisotropy=spacing, black_border=True)
+    return edt.edt(np.ascontiguousarray(mask, dtype=np.uint8), anisotropy=spacing, black_border=border)
 
 
 def find_body(vertebra: np.ndarray, spacing: tuple[float, float, float]) -> np.ndarray:
@@ -79,7 +81,7 @@ def find_body(vertebra: np.ndarray, spacing: tuple[float, float, float]) -> np.n
     lab, _ = ndi.label(core)
     centre = np.unravel_index(int(np.argmax(depth)), depth.shape)
     core = lab == lab[centre]
-    grow = _edt(~core, spacing)
+    grow = _edt(~core, spacing, border=False)
     return vertebra & (grow <= 1.5 * r)
 
 
