@@ -3,13 +3,17 @@
 Rules (documented in docs/spine.md):
 
 * **Body** — with a ``vertebrae_body`` mask, vertebra ∩ body. Without one, the body is
-  found inside the whole-vertebra mask by a morphological opening computed with distance
-  maps in mm: the deepest point of the mask lies in the body (the thickest part of a
-  vertebra); the mask eroded by ``r = 0.5 × that depth`` keeps only the piece around it
-  (pedicles and processes are thinner than ``2r`` and vanish); dilating that piece back by
-  ``1.5 r`` inside the mask restores the body's corners while the pedicles stay cut.
-* **Axis** — the spine curve: the direction between the neighbouring vertebrae's body
-  centroids (caudal → cranial); a vertebra without measured neighbours uses its body's
+  found inside the whole-vertebra mask by a morphological opening computed with in-plane
+  distance maps in mm (each axial slice): the deepest point of the mask lies in the body
+  (the widest part of a vertebra); the mask eroded by ``r = 0.5 × that depth`` keeps only
+  the piece around it (pedicles and processes are narrower than ``2r`` and vanish);
+  dilating that piece back (in 3D, so the endplate slices return) by ``r + 1.5`` in-plane
+  voxels inside the mask restores the body's outline (an opening keeps convex shapes whose
+  curvature radius exceeds ``r``) while the pedicles stay cut about 1.5 voxels behind the
+  posterior wall.
+* **Axis** — the spine curve: the direction between the neighbouring vertebrae's
+  posterior-element centroids (caudal → cranial; a fractured body does not tilt it; body
+  centroids when a mask holds bodies only); a vertebra without measured neighbours uses its body's
   shortest principal axis (bodies are wider and deeper than high). **Anterior** points from
   the whole vertebra's centroid to its body's centroid (valid prone or supine), made
   orthogonal to the axis.
@@ -67,22 +71,28 @@ def _edt(mask: np.ndarray, spacing: tuple[float, ...], *, border: bool = True) -
 
 
 def find_body(vertebra: np.ndarray, spacing: tuple[float, float, float]) -> np.ndarray:
-    """The vertebral body inside a whole-vertebra mask (bool, same shape); see module rules."""
+    """The vertebral body inside a whole-vertebra mask (bool, same shape); see module rules.
+
+    Distances are measured in the image plane of each slice (axial CT cuts the spine
+    across): a body is 25–50 mm wide in-plane even when crushed flat, pedicles and
+    processes 5–10 mm, so the in-plane opening separates them at any body height.
+    """
     from scipy import ndimage as ndi
 
-    depth = _edt(vertebra, spacing)
+    flat = (1e4, float(spacing[1]), float(spacing[2]))  # no distance across slices
+    depth = _edt(vertebra, flat)
     dmax = float(depth.max())
     if dmax <= 0:
         raise SegmentationError("empty vertebra mask: no body to find")
-    r = max(0.5 * dmax, 1.5 * min(spacing))
+    r = max(0.5 * dmax, 1.5 * min(spacing[1:]))
     core = depth > r
     if not core.any():
         core = depth >= dmax
     lab, _ = ndi.label(core)
     centre = np.unravel_index(int(np.argmax(depth)), depth.shape)
     core = lab == lab[centre]
-    grow = _edt(~core, spacing, border=False)
-    return vertebra & (grow <= 1.5 * r)
+    grow = _edt(~core, spacing, border=False)  # grow back in 3D: endplate slices return
+    return vertebra & (grow <= r + 1.5 * max(spacing[1:]))
 
 
 def _principal_short_axis(points: np.ndarray) -> np.ndarray:

@@ -123,6 +123,14 @@ def _axes(centroids: Mapping[str, np.ndarray]) -> dict[str, np.ndarray | None]:
     return out
 
 
+def _anchor(vol: Volume, vertebra: np.ndarray, body: np.ndarray) -> np.ndarray:
+    """Where the spine curve passes a vertebra: its posterior elements' centroid (a body
+    fracture does not move it), or the body's when the mask has no posterior elements."""
+    post = vertebra & ~body
+    use = post if post.sum() >= 0.1 * vertebra.sum() else body
+    return vol.index_to_world(np.argwhere(use).mean(axis=0, keepdims=True))[0]
+
+
 def _adjacent(upper: str, lower: str) -> bool:
     return LEVELS.index(lower) - LEVELS.index(upper) == 1
 
@@ -210,8 +218,7 @@ def measure_spine(image: str | os.PathLike[str] | Volume, masks: str | os.PathLi
     warnings: list[str] = list(vol.meta.get("warnings", []))
     cal = _calibrate(vol, sm, calibrate, phase, phantom)
     bodies = _bodies(vol, sm)
-    centroids = {lv: vol.index_to_world(np.argwhere(b).mean(axis=0, keepdims=True))[0]
-                 for lv, b in bodies.items() if b.any()}
+    centroids = {lv: _anchor(vol, sm.vertebrae[lv], b) for lv, b in bodies.items() if b.any()}
     axes = _axes(centroids)
     geometry: dict[str, VertebraGeometry] = {}
     for lv in [lv for lv in LEVELS if lv in sm.vertebrae]:
