@@ -63,7 +63,7 @@ def test_non_overlapping_mask_is_refused_with_the_file_named(tmp_path):
     vol = _image()
     far = _image(origin=(500.0, 500.0, 500.0))
     path = _save_nifti(far, _labels(), tmp_path / "other_scan.nii.gz")
-    with pytest.raises(ImageFormatError, match="other_scan.nii.gz.*does not overlap"):
+    with pytest.raises(ImageFormatError, match=r"other_scan\.nii\.gz.*does not overlap"):
         io.load_mask(path, like=vol)
 
 
