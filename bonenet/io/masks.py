@@ -43,8 +43,17 @@ def _check_like(like: Any) -> Volume:
     return like
 
 
-def _label_volume(path: Path) -> Volume:
-    """A label map file as a Volume (values are the labels, geometry from the header)."""
+_LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0])
+
+
+def _grid(shape: tuple[int, ...], spacing: Any, origin: Any, direction: np.ndarray) -> Volume:
+    """A geometry-only Volume (its array is a read-only broadcast zero: no memory)."""
+    return Volume(np.broadcast_to(np.float32(0), tuple(int(n) for n in shape)), spacing=tuple(spacing),
+                  origin=tuple(origin), direction=direction, units="raw")
+
+
+def _read_label_file(path: Path) -> tuple[np.ndarray, Volume]:
+    """A label-map file's values (P, R, C) and its grid; integer files stay integer."""
     suf = _suffix(path)
     if suf in (".nii", ".nii.gz"):
         import nibabel as nib
@@ -54,33 +63,56 @@ def _label_volume(path: Path) -> Volume:
             data = np.asanyarray(img.dataobj)
         except Exception as exc:  # nibabel raises many types for corrupt files
             raise ImageFormatError(f"{path}: not a readable NIfTI file ({exc}); re-export it") from exc
-        if data.ndim == 4 and data.shape[3] > 1:
+        if data.ndim == 4 and data.shape[3] == 1:
+            data = data[..., 0]
+        if data.ndim == 2:
+            data = data[..., np.newaxis]
+        if data.ndim != 3:
             raise ImageFormatError(
-                f"{path}: holds {data.shape[3]} volumes (4-D, one channel per structure?); save "
-                "it as one multilabel 3-D label map, or one binary file per structure")
-        return Volume.from_nibabel(img, units="raw", meta={"source": [str(path)]})
+                f"{path}: mask of shape {data.shape} (4-D, one channel per structure?); save it as "
+                "one multilabel 3-D label map, or one binary file per structure")
+        aff = np.asarray(img.affine, dtype=np.float64)
+        lin, off = _LPS_TO_RAS @ aff[:3, :3], _LPS_TO_RAS @ aff[:3, 3]
+        sp = np.linalg.norm(lin, axis=0)
+        if np.any(sp <= 0):
+            raise ImageFormatError(f"{path}: NIfTI affine has a zero-length axis; the header is broken")
+        arr = data.transpose(2, 1, 0)
+        return arr, _grid(arr.shape, sp[::-1], off, (lin / sp)[:, ::-1])
     if suf in (".nrrd", ".nhdr", ".mha", ".mhd"):
-        from .sitk_formats import read_sitk
+        import SimpleITK as sitk
 
-        return read_sitk(path, units="raw")
+        try:
+            img = sitk.ReadImage(str(path))
+        except RuntimeError as exc:
+            raise ImageFormatError(f"{path}: not a readable NRRD/MetaImage file ({str(exc).strip()[:200]}); "
+                                   "re-export it") from exc
+        if img.GetDimension() != 3 or img.GetNumberOfComponentsPerPixel() != 1:
+            raise ImageFormatError(f"{path}: a mask must be a 3-D single-component label map")
+        arr = sitk.GetArrayFromImage(img)
+        direction = np.asarray(img.GetDirection(), dtype=np.float64).reshape(3, 3)[:, ::-1]
+        return arr, _grid(arr.shape, img.GetSpacing()[::-1], img.GetOrigin(), direction)
     raise ImageFormatError(
         f"{path}: not a mask format bonenet reads ({suf or 'no extension'}); give a NIfTI, "
         "NRRD/MetaImage, DICOM SEG file, or a folder of per-structure NIfTI files")
 
 
-def _as_labels(vol: Volume, path: Path) -> np.ndarray:
-    arr = vol.array
+def _as_labels(arr: np.ndarray, path: Path) -> np.ndarray:
+    if np.issubdtype(arr.dtype, np.integer) or arr.dtype == bool:
+        if arr.dtype != bool and arr.size and int(arr.min()) < 0:
+            raise ImageFormatError(f"{path}: mask holds negative label {int(arr.min())}; labels are ≥ 0")
+        # reorder in the file's own (small) dtype first: a strided copy moves 4x fewer bytes
+        return np.ascontiguousarray(arr).astype(np.int32, copy=False)
     if not np.all(np.isfinite(arr)):
         raise ImageFormatError(f"{path}: mask holds NaN/inf values; a label map holds integers")
     rounded = np.rint(arr)
-    if np.any(np.abs(arr - rounded) > 1e-3):
-        bad = float(arr[np.abs(arr - rounded) > 1e-3].flat[0])
+    off = np.abs(arr - rounded) > 1e-3
+    if off.any():
         raise ImageFormatError(
-            f"{path}: mask holds non-integer value {bad:g}; it looks like a probability map or "
-            "an image: threshold it into labels first (e.g. p > 0.5)")
+            f"{path}: mask holds non-integer value {float(arr[off].flat[0]):g}; it looks like a "
+            "probability map or an image: threshold it into labels first (e.g. p > 0.5)")
     if rounded.min() < 0:
         raise ImageFormatError(f"{path}: mask holds negative label {int(rounded.min())}; labels are ≥ 0")
-    return rounded.astype(np.int32)
+    return np.ascontiguousarray(rounded, dtype=np.int32)
 
 
 def _same_grid(a: Volume, b: Volume) -> bool:
@@ -161,8 +193,8 @@ def _folder(path: Path, labels: Mapping[str, int] | Sequence[int] | None) -> tup
         f = files.get(_norm(name))
         if f is None:
             continue
-        vol = _label_volume(f)
-        lab = _as_labels(vol, f) > 0
+        raw, vol = _read_label_file(f)
+        lab = _as_labels(raw, f) > 0
         if grid is None:
             grid, out = vol, np.zeros(vol.shape, dtype=np.int32)
         elif not _same_grid(vol, grid):
@@ -225,8 +257,7 @@ def _dicom_seg(path: Path, labels: Mapping[str, int] | Sequence[int] | None) -> 
         out[arr[..., k] > 0] = value_of[n]
     aff = np.asarray(hvol.affine, dtype=np.float64)
     sp = np.linalg.norm(aff[:3, :3], axis=0)
-    grid = Volume(np.zeros(out.shape, np.float32), spacing=tuple(sp), origin=tuple(aff[:3, 3]),
-                  direction=aff[:3, :3] / sp, units="raw")
+    grid = _grid(out.shape, sp, aff[:3, 3], aff[:3, :3] / sp)
     return out, grid
 
 
@@ -269,8 +300,8 @@ def load_mask(path: str | os.PathLike[str], like: Volume, *,
     if p.is_dir():
         arr, grid = _folder(p, labels)
     elif _suffix(p) in MASK_SUFFIXES:
-        vol = _label_volume(p)
-        arr, grid = _as_labels(vol, p), vol
+        raw, grid = _read_label_file(p)
+        arr = _as_labels(raw, p)
         if labels is not None:
             keep = list(labels.values()) if isinstance(labels, Mapping) else list(labels)
             arr = np.where(np.isin(arr, keep), arr, 0).astype(np.int32)

@@ -18,7 +18,7 @@ from ._spine_batch import (
 )
 from ._spine_density import GENANT_THRESHOLDS, PHASES, PICKHARDT_L1_HU, genant_grade, tissue_rois
 from ._spine_dicom import read_spine_sr, write_spine_dicom
-from ._spine_masks import LEVELS, TS_TOTAL, SpineMasks, read_spine_masks
+from ._spine_masks import LEVELS, TS_TOTAL, SpineMasks, read_spine_masks, spine_masks_from_labels
 from ._spine_segment import run_totalsegmentator, vertebra_crop
 from ._vertebra import VertebraGeometry, find_body, measure_vertebra
 from .spine import SPINE_COLUMNS, SpineResult, load_spine_image, measure_spine
@@ -46,6 +46,7 @@ __all__ = [
     "read_spine_masks",
     "read_spine_sr",
     "run_totalsegmentator",
+    "spine_masks_from_labels",
     "tissue_rois",
     "vertebra_crop",
     "write_spine_dicom",

@@ -29,7 +29,8 @@ from ..errors import SegmentationError
 from ..io import MASK_SUFFIXES, load_mask
 from ..volume import Volume
 
-__all__ = ["LEVELS", "TS_TOTAL", "SpineMasks", "read_spine_masks", "ts_vertebra_ids"]
+__all__ = ["LEVELS", "TS_TOTAL", "SpineMasks", "read_spine_masks", "spine_masks_from_labels",
+           "ts_vertebra_ids"]
 
 #: Vertebral levels from head to pelvis.
 LEVELS = (*(f"C{i}" for i in range(1, 8)), *(f"T{i}" for i in range(1, 13)),
@@ -75,6 +76,18 @@ class SpineMasks:
     bodies: dict[str, np.ndarray] = field(default_factory=dict)
     tissues: dict[str, np.ndarray] = field(default_factory=dict)
     source: str = ""
+    boxes: dict[str, tuple[slice, slice, slice]] = field(default_factory=dict)
+
+    def box(self, level: str) -> tuple[slice, slice, slice] | None:
+        """Bounding box (2 voxels wider) of a level's vertebra mask, computed once."""
+        if level not in self.boxes:
+            from ._vertebra import mask_box
+
+            b = mask_box(self.vertebrae[level])
+            if b is None:
+                return None
+            self.boxes[level] = b
+        return self.boxes[level]
 
 
 def _aliases(level: str) -> list[str]:
@@ -93,21 +106,46 @@ def _name_labels(label_map: Mapping[str, int]) -> dict[str, int]:
 
 
 def _split(labels: np.ndarray, label_map: Mapping[str, int]) -> tuple[dict[str, np.ndarray],
-                                                                       dict[str, np.ndarray]]:
-    vertebrae = {}
+                                                                       dict[str, np.ndarray],
+                                                                       dict[str, tuple[slice, ...]]]:
+    """Per-level and per-tissue bool masks, each built inside its label's bounding box
+    (one pass over the label map; the rest of each mask stays untouched zero pages)."""
+    from scipy import ndimage as ndi
+
+    lab = np.ascontiguousarray(labels)
+    top = int(lab.max()) if lab.size else 0
+    boxes = ndi.find_objects(lab.astype(np.int32, copy=False), max_label=max(top, 1))
+
+    def mask_of(ids: list[int]) -> tuple[np.ndarray, tuple[slice, ...]] | None:
+        bs = [boxes[i - 1] for i in ids if 0 < i <= len(boxes) and boxes[i - 1] is not None]
+        if not bs:
+            return None
+        box = tuple(slice(max(min(b[k].start for b in bs) - 2, 0), min(max(b[k].stop for b in bs) + 2, n))
+                    for k, n in enumerate(lab.shape))
+        m = np.zeros(lab.shape, dtype=bool)
+        m[box] = np.isin(lab[box], ids)
+        return m, box
+
+    vertebrae, vboxes = {}, {}
     for lv in LEVELS:
         i = label_map.get(f"vertebrae_{lv}")
-        if i is not None:
-            m = labels == i
-            if m.any():
-                vertebrae[lv] = m
+        got = mask_of([i]) if i is not None else None
+        if got is not None:
+            vertebrae[lv], vboxes[lv] = got
     tissues = {}
     for t, names in _TISSUES.items():
-        ids = [label_map[n] for n in names if n in label_map]
-        m = np.isin(labels, ids) if ids else np.zeros(labels.shape, bool)
-        if m.any():
-            tissues[t] = m
-    return vertebrae, tissues
+        got = mask_of([label_map[n] for n in names if n in label_map])
+        if got is not None:
+            tissues[t] = got[0]
+    return vertebrae, tissues, vboxes
+
+
+def spine_masks_from_labels(labels: np.ndarray, *, label_map: Mapping[str, int] | None = None,
+                            source: str = "label array") -> SpineMasks:
+    """:class:`SpineMasks` from an integer label array already on the image grid
+    (TotalSegmentator ``total`` ids by default)."""
+    vertebrae, tissues, boxes = _split(np.asarray(labels), dict(label_map or TS_TOTAL))
+    return SpineMasks(vertebrae=vertebrae, tissues=tissues, source=source, boxes=boxes)
 
 
 def read_spine_masks(path: str | os.PathLike[str], like: Volume, *,
@@ -148,7 +186,7 @@ def read_spine_masks(path: str | os.PathLike[str], like: Volume, *,
     else:
         labels = load_mask(p, like, labels=_name_labels(lmap))
         form = "DICOM SEG"
-    vertebrae, tissues = _split(labels, lmap)
+    vertebrae, tissues, boxes = _split(labels, lmap)
     if not vertebrae:
         found = sorted(int(v) for v in np.unique(labels) if v)[:12]
         raise SegmentationError(
@@ -158,6 +196,11 @@ def read_spine_masks(path: str | os.PathLike[str], like: Volume, *,
     bodies: dict[str, np.ndarray] = {}
     if body is not None:
         bmask = load_mask(body, like) > 0
-        bodies = {lv: m & bmask for lv, m in vertebrae.items() if (m & bmask).any()}
+        for lv, m in vertebrae.items():
+            b = np.zeros(m.shape, dtype=bool)
+            bx = boxes[lv]
+            b[bx] = m[bx] & bmask[bx]
+            if b[bx].any():
+                bodies[lv] = b
         form += " + vertebrae_body"
-    return SpineMasks(vertebrae=vertebrae, bodies=bodies, tissues=tissues, source=form)
+    return SpineMasks(vertebrae=vertebrae, bodies=bodies, tissues=tissues, source=form, boxes=boxes)

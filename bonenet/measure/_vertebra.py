@@ -35,11 +35,23 @@ import numpy as np
 from ..errors import SegmentationError
 from ..volume import Volume
 
-__all__ = ["VertebraGeometry", "find_body", "measure_vertebra", "world_anterior"]
+__all__ = ["VertebraGeometry", "find_body", "mask_box", "measure_vertebra", "world_anterior"]
 
 _BAND_CENTRE = 0.12
 _BAND_HALF = 0.05
 _SLAB_HALF = 0.15
+
+
+def mask_box(mask: np.ndarray, *, pad: int = 2) -> tuple[slice, slice, slice] | None:
+    """Bounding box of a bool mask, ``pad`` voxels wider on each side (one C pass); None if empty."""
+    from scipy import ndimage as ndi
+
+    m = np.ascontiguousarray(mask, dtype=bool)
+    found = ndi.find_objects(m.view(np.uint8))
+    if not found or found[0] is None:
+        return None
+    return tuple(slice(max(sl.start - pad, 0), min(sl.stop + pad, n))  # type: ignore[return-value]
+                 for sl, n in zip(found[0], m.shape, strict=True))
 
 
 def world_anterior() -> np.ndarray:
@@ -60,6 +72,7 @@ class VertebraGeometry:
     margin_mm: float
     truncated: bool
     flags: list[str] = field(default_factory=list)
+    box: tuple[slice, slice, slice] | None = None
 
 
 def _edt(mask: np.ndarray, spacing: tuple[float, ...], *, border: bool = True) -> np.ndarray:
@@ -110,7 +123,8 @@ def _extent(s: np.ndarray, sel: np.ndarray, ext_u: float) -> float:
 
 def measure_vertebra(volume: Volume, vertebra: np.ndarray, *, body: np.ndarray | None = None,
                      axis: np.ndarray | None = None, margin_mm: float = 4.0,
-                     min_voxels: int = 20) -> VertebraGeometry:
+                     min_voxels: int = 20, box: tuple[slice, slice, slice] | None = None
+                     ) -> VertebraGeometry:
     """Body, axis, heights (anterior, middle, posterior; mm) and trabecular VOI of one vertebra.
 
     Parameters
@@ -128,19 +142,23 @@ def measure_vertebra(volume: Volume, vertebra: np.ndarray, *, body: np.ndarray |
         Distance kept from the body surface (cortex and endplates), mm.
     min_voxels : int
         Smallest VOI accepted before the margin is halved (flagged).
+    box : tuple of slices, optional
+        A bounding box holding the whole vertebra (saves a pass over the full mask).
     """
     flags: list[str] = []
     full = np.asarray(vertebra, dtype=bool)
-    if not full.any():
+    box = box if box is not None else mask_box(full)
+    if box is None:
         raise SegmentationError("empty vertebra mask")
-    nz = [np.nonzero(full.any(axis=tuple(j for j in range(3) if j != k)))[0] for k in range(3)]
     shape = np.asarray(volume.shape)
+    lo = np.array([b.start for b in box])
+    inner = full[box]
+    nz = [np.nonzero(inner.any(axis=tuple(j for j in range(3) if j != k)))[0] + lo[k] for k in range(3)]
     truncated = any(n[0] == 0 or n[-1] == s - 1 for n, s in zip(nz, shape, strict=True))
-    lo = np.array([max(n[0] - 2, 0) for n in nz])
-    hi = np.array([min(n[-1] + 3, s) for n, s in zip(nz, shape, strict=True)])
-    box = tuple(slice(a, b) for a, b in zip(lo, hi, strict=True))
     vm = full[box]
     sp = volume.spacing
+    if not vm.any():
+        raise SegmentationError("empty vertebra mask")
     if body is not None and np.asarray(body)[box].any():
         bd = np.asarray(body, dtype=bool)[box] & vm
         if not bd.any():
@@ -202,4 +220,4 @@ def measure_vertebra(volume: Volume, vertebra: np.ndarray, *, body: np.ndarray |
     voi_full[box] = voi
     return VertebraGeometry(body=body_full, voi=voi_full, axis=u, anterior=a,
                             body_centroid_mm=c_body, heights_mm=heights,  # type: ignore[arg-type]
-                            margin_mm=margin, truncated=truncated, flags=flags)
+                            margin_mm=margin, truncated=truncated, flags=flags, box=box)

@@ -123,12 +123,15 @@ def _axes(centroids: Mapping[str, np.ndarray]) -> dict[str, np.ndarray | None]:
     return out
 
 
-def _anchor(vol: Volume, vertebra: np.ndarray, body: np.ndarray) -> np.ndarray:
+def _anchor(vol: Volume, vertebra: np.ndarray, body: np.ndarray,
+            box: tuple[slice, slice, slice]) -> np.ndarray:
     """Where the spine curve passes a vertebra: its posterior elements' centroid (a body
     fracture does not move it), or the body's when the mask has no posterior elements."""
-    post = vertebra & ~body
-    use = post if post.sum() >= 0.1 * vertebra.sum() else body
-    return vol.index_to_world(np.argwhere(use).mean(axis=0, keepdims=True))[0]
+    v, b = vertebra[box], body[box]
+    post = v & ~b
+    use = post if post.sum() >= 0.1 * v.sum() else b
+    lo = np.array([sl.start for sl in box])
+    return vol.index_to_world(np.argwhere(use).mean(axis=0, keepdims=True) + lo)[0]
 
 
 def _adjacent(upper: str, lower: str) -> bool:
@@ -141,8 +144,7 @@ def _bodies(volume: Volume, masks: SpineMasks) -> dict[str, np.ndarray]:
         if lv in masks.bodies:
             out[lv] = masks.bodies[lv]
             continue
-        nz = [np.nonzero(vm.any(axis=tuple(j for j in range(3) if j != k)))[0] for k in range(3)]
-        box = tuple(slice(max(n[0] - 2, 0), n[-1] + 3) for n in nz)
+        box = masks.box(lv)
         b = np.zeros(vm.shape, dtype=bool)
         b[box] = find_body(vm[box], volume.spacing)
         out[lv] = b
@@ -212,18 +214,19 @@ def measure_spine(image: str | os.PathLike[str] | Volume, masks: str | os.PathLi
         if unknown:
             raise ConfigError(f"levels {unknown} unknown; use names like T12, L1")
         sm = SpineMasks({k: v for k, v in sm.vertebrae.items() if k in levels},
-                        {k: v for k, v in sm.bodies.items() if k in levels}, sm.tissues, sm.source)
+                        {k: v for k, v in sm.bodies.items() if k in levels}, sm.tissues, sm.source,
+                        {k: v for k, v in sm.boxes.items() if k in levels})
         if not sm.vertebrae:
             raise SegmentationError(f"none of the levels {list(levels)} is in the masks")
     warnings: list[str] = list(vol.meta.get("warnings", []))
     cal = _calibrate(vol, sm, calibrate, phase, phantom)
     bodies = _bodies(vol, sm)
-    centroids = {lv: _anchor(vol, sm.vertebrae[lv], b) for lv, b in bodies.items() if b.any()}
+    centroids = {lv: _anchor(vol, sm.vertebrae[lv], b, sm.box(lv)) for lv, b in bodies.items()}
     axes = _axes(centroids)
     geometry: dict[str, VertebraGeometry] = {}
     for lv in [lv for lv in LEVELS if lv in sm.vertebrae]:
         geometry[lv] = measure_vertebra(vol, sm.vertebrae[lv], body=bodies.get(lv),
-                                        axis=axes.get(lv), margin_mm=margin_mm)
+                                        axis=axes.get(lv), margin_mm=margin_mm, box=sm.box(lv))
     rows = _rows(vol, geometry, cal, phase)
     return SpineResult(rows=rows, volume=vol, masks=sm, geometry=geometry, calibration=cal,
                        phase=phase, warnings=warnings)
@@ -237,7 +240,7 @@ def _rows(vol: Volume, geometry: Mapping[str, VertebraGeometry], cal: Calibratio
     order = list(geometry)
     for i, lv in enumerate(order):
         g = geometry[lv]
-        vals = vol.array[g.voi].astype(np.float64)
+        vals = vol.array[g.box][g.voi[g.box]].astype(np.float64)
         flags = list(g.flags)
         neigh = [max(geometry[n].heights_mm) for n in (order[i - 1] if i else None,
                                                          order[i + 1] if i + 1 < len(order) else None)

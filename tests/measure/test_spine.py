@@ -12,8 +12,14 @@ from scipy import ndimage as ndi
 
 from bonenet import io
 from bonenet.errors import ConfigError, SegmentationError
-from bonenet.measure import SpineMasks, genant_grade, measure_spine, read_spine_masks, vertebra_crop
-from bonenet.measure._spine_masks import TS_TOTAL, _split
+from bonenet.measure import (
+    genant_grade,
+    measure_spine,
+    read_spine_masks,
+    spine_masks_from_labels,
+    vertebra_crop,
+)
+from bonenet.measure._spine_masks import TS_TOTAL
 from bonenet.synth.spine import synth_spine_ct
 
 DATA = Path(__file__).parents[1] / "data" / "totalsegmentator"
@@ -27,8 +33,7 @@ def synthetic():
     s = synth_spine_ct(("T12", "L1", "L2", "L3"), heights=HEIGHTS,
                        trabecular_hu={"T12": 150.0, "L1": 100.0, "L2": 130.0, "L3": 80.0},
                        gain=1.08, offset=25.0, noise_hu=10.0, seed=3)
-    vert, tissues = _split(s.labels, TS_TOTAL)
-    return s, SpineMasks(vert, tissues=tissues, source="synthetic")
+    return s, spine_masks_from_labels(s.labels, source="synthetic")
 
 
 def test_heights_within_one_voxel_and_genant_grades(synthetic):
