@@ -49,6 +49,9 @@ __all__ = [
 GENANT_THRESHOLDS = (0.20, 0.25, 0.40)
 #: Pickhardt 2013 L1 thresholds (HU): highly specific, sensitive, normal-above.
 PICKHARDT_L1_HU = {"specific": 110.0, "sensitive": 160.0, "normal": 200.0}
+#: Median aortic HU above which blood is taken as contrast-enhanced and not used as an
+#: internal reference (unenhanced blood is about 40 HU; haematocrit moves it by ± 20 HU).
+BLOOD_CONTRAST_HU = 100.0
 #: Contrast phases a user may declare.
 PHASES = ("native", "portal", "arterial")
 #: HU subtracted from trabecular attenuation per phase (Pickhardt 2016: portal +11.2 HU);
@@ -167,6 +170,13 @@ def spine_internal_calibration(volume: Volume, vertebrae: np.ndarray, *,
     """Internal calibration (:func:`bonenet.calibrate.internal_calibration`) from ROIs placed
     by :func:`tissue_rois`; the ROIs' voxel counts are recorded in ``details``."""
     rois = tissue_rois(volume, vertebrae, tissues=tissues, phase=phase)
+    dropped = ""
+    if "blood" in rois:
+        blood = float(np.median(volume.array[rois["blood"]]))
+        if blood > BLOOD_CONTRAST_HU:  # unenhanced blood is 30–60 HU: contrast is present
+            del rois["blood"]
+            dropped = (f"aortic blood at {blood:.0f} HU (> {BLOOD_CONTRAST_HU:.0f}): contrast "
+                       "present, blood left out of the calibration; declare --phase")
     if len(rois) < 2:
         raise CalibrationError(
             f"internal calibration found only {sorted(rois) or 'no'} reference tissue(s) in the "
@@ -174,6 +184,8 @@ def spine_internal_calibration(volume: Volume, vertebrae: np.ndarray, *,
             "paraspinal muscles and aorta (TotalSegmentator total task), or use a phantom")
     cal = internal_calibration(volume, rois, material=material, **kwargs)  # type: ignore[arg-type]
     cal.details["roi_voxels"] = {k: int(v.sum()) for k, v in rois.items()}
+    if dropped:
+        cal.details["warning"] = dropped
     return cal
 
 

@@ -73,6 +73,7 @@ class VertebraGeometry:
     truncated: bool
     flags: list[str] = field(default_factory=list)
     box: tuple[slice, slice, slice] | None = None
+    axis_voxel_mm: float = float("nan")
 
 
 def _edt(mask: np.ndarray, spacing: tuple[float, ...], *, border: bool = True) -> np.ndarray:
@@ -220,4 +221,5 @@ def measure_vertebra(volume: Volume, vertebra: np.ndarray, *, body: np.ndarray |
     voi_full[box] = voi
     return VertebraGeometry(body=body_full, voi=voi_full, axis=u, anterior=a,
                             body_centroid_mm=c_body, heights_mm=heights,  # type: ignore[arg-type]
-                            margin_mm=margin, truncated=truncated, flags=flags, box=box)
+                            margin_mm=margin, truncated=truncated, flags=flags, box=box,
+                            axis_voxel_mm=ext_u)

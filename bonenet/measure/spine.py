@@ -134,6 +134,30 @@ def _anchor(vol: Volume, vertebra: np.ndarray, body: np.ndarray,
     return vol.index_to_world(np.argwhere(use).mean(axis=0, keepdims=True) + lo)[0]
 
 
+def _touches_border(mask: np.ndarray, box: tuple[slice, slice, slice] | None) -> bool:
+    if box is None:
+        return False
+    for k, (sl, n) in enumerate(zip(box, mask.shape, strict=True)):
+        for i in {0, n - 1} & {sl.start, sl.stop - 1}:
+            if np.take(mask[box], i - sl.start, axis=k).any():
+                return True
+    return False
+
+
+def _header_contrast(vol: Volume) -> bool:
+    """True when the first DICOM file names a contrast agent (ContrastBolusAgent)."""
+    files = vol.meta.get("source") or []
+    if vol.meta.get("format") != "dicom" or not files:
+        return False
+    import pydicom
+
+    try:
+        ds = pydicom.dcmread(files[0], stop_before_pixels=True, specific_tags=["ContrastBolusAgent"])
+    except Exception:
+        return False
+    return bool(str(getattr(ds, "ContrastBolusAgent", "") or "").strip())
+
+
 def _adjacent(upper: str, lower: str) -> bool:
     return LEVELS.index(lower) - LEVELS.index(upper) == 1
 
@@ -175,7 +199,8 @@ def measure_spine(image: str | os.PathLike[str] | Volume, masks: str | os.PathLi
                   calibrate: str | None = None, phase: str = "native",
                   phantom: Mapping[str, Any] | None = None, margin_mm: float = 4.0,
                   levels: Sequence[str] | None = None,
-                  label_map: Mapping[str, int] | None = None) -> SpineResult:
+                  label_map: Mapping[str, int] | None = None,
+                  max_grade_voxel_mm: float = 1.5) -> SpineResult:
     """Measure every vertebra present: trabecular HU (and vBMD), heights, Genant grade.
 
     Parameters
@@ -202,6 +227,10 @@ def measure_spine(image: str | os.PathLike[str] | Volume, masks: str | os.PathLi
         Measure only these levels (default all present).
     label_map : mapping, optional
         Name → id for a multilabel file not in TotalSegmentator's ``total`` ids.
+    max_grade_voxel_mm : float
+        Largest voxel extent along the spine (mm) at which a Genant grade is given: a
+        height is ± one voxel, so 3 mm slices make a 25 mm height ± 12 % and the grade
+        meaningless (heights are still reported, flagged).
     """
     phase = check_phase(phase)
     if calibrate not in CALIBRATIONS:
@@ -219,21 +248,28 @@ def measure_spine(image: str | os.PathLike[str] | Volume, masks: str | os.PathLi
         if not sm.vertebrae:
             raise SegmentationError(f"none of the levels {list(levels)} is in the masks")
     warnings: list[str] = list(vol.meta.get("warnings", []))
+    if phase == "native" and _header_contrast(vol):
+        warnings.append("phase declared native but the DICOM header names a contrast agent "
+                        "(ContrastBolusAgent); check --phase")
     cal = _calibrate(vol, sm, calibrate, phase, phantom)
+    if cal is not None and cal.details.get("warning"):
+        warnings.append(str(cal.details["warning"]))
     bodies = _bodies(vol, sm)
-    centroids = {lv: _anchor(vol, sm.vertebrae[lv], b, sm.box(lv)) for lv, b in bodies.items()}
+    # the spine curve only through vertebrae seen whole (a cut one's centroid is biased)
+    centroids = {lv: _anchor(vol, sm.vertebrae[lv], b, sm.box(lv)) for lv, b in bodies.items()
+                 if not _touches_border(sm.vertebrae[lv], sm.box(lv))}
     axes = _axes(centroids)
     geometry: dict[str, VertebraGeometry] = {}
     for lv in [lv for lv in LEVELS if lv in sm.vertebrae]:
         geometry[lv] = measure_vertebra(vol, sm.vertebrae[lv], body=bodies.get(lv),
                                         axis=axes.get(lv), margin_mm=margin_mm, box=sm.box(lv))
-    rows = _rows(vol, geometry, cal, phase)
+    rows = _rows(vol, geometry, cal, phase, max_grade_voxel_mm)
     return SpineResult(rows=rows, volume=vol, masks=sm, geometry=geometry, calibration=cal,
                        phase=phase, warnings=warnings)
 
 
 def _rows(vol: Volume, geometry: Mapping[str, VertebraGeometry], cal: Calibration | None,
-          phase: str) -> list[dict[str, Any]]:
+          phase: str, max_grade_voxel_mm: float = 1.5) -> list[dict[str, Any]]:
     corr = CONTRAST_CORRECTION_HU[phase]
     voxel_ml = float(np.prod(vol.spacing)) / 1000.0
     rows = []
@@ -247,6 +283,10 @@ def _rows(vol: Volume, geometry: Mapping[str, VertebraGeometry], cal: Calibratio
                  if n is not None and _adjacent(*sorted((n, lv), key=LEVELS.index))
                  and np.all(np.isfinite(geometry[n].heights_mm))]
         grade, red, kind = genant_grade(g.heights_mm, neighbour_height=float(np.mean(neigh)) if neigh else None)
+        if grade is not None and g.axis_voxel_mm > max_grade_voxel_mm:
+            flags.append(f"voxels {g.axis_voxel_mm:.1f} mm along the spine (> {max_grade_voxel_mm:g}): "
+                         "heights too coarse for a Genant grade")
+            grade, kind = None, ""
         hu_mean, hu_median = float(vals.mean()), float(np.median(vals))
         native = hu_median - corr if corr is not None else float("nan")
         vbmd = float("nan")

@@ -68,7 +68,7 @@ def synth_spine_ct(levels: Sequence[str] = ("T12", "L1", "L2"), *,
                    spacing: tuple[float, float, float] = (1.0, 1.0, 1.0),
                    fov_mm: tuple[float, float] = (220.0, 280.0), gain: float = 1.0,
                    offset: float = 0.0, noise_hu: float = 0.0, hu_per_mg: float = 1.22,
-                   seed: int = 0) -> SyntheticSpine:
+                   blood_hu: float = 40.0, seed: int = 0) -> SyntheticSpine:
     """Synthesise a spine CT.
 
     Parameters
@@ -88,6 +88,8 @@ def synth_spine_ct(levels: Sequence[str] = ("T12", "L1", "L2"), *,
         Gaussian noise SD, HU.
     hu_per_mg : float
         HU per mg/cm³ K2HPO4 used for the ``density`` truth.
+    blood_hu : float
+        Aortic blood CT number (40 unenhanced; 150–300 with IV contrast).
     seed : int
     """
     import edt
@@ -129,7 +131,7 @@ def synth_spine_ct(levels: Sequence[str] = ("T12", "L1", "L2"), *,
     labels[musc & np.broadcast_to(x > 0, shape)] = 86
     labels[musc & np.broadcast_to(x < 0, shape)] = 87
     aorta = np.broadcast_to((x - 18) ** 2 + (y - (yb - _HALF_AP - 14)) ** 2 <= 11 ** 2, shape)
-    hu[aorta] = 40.0
+    hu[aorta] = blood_hu
     labels[aorta] = 52
     body_all = np.zeros(shape, dtype=bool)
     zc = z_extent / 2 - 12.0

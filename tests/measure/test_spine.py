@@ -92,6 +92,18 @@ def test_arterial_phase_refuses_categories(synthetic):
         measure_spine(s.volume, masks, phase="venous")
 
 
+def test_enhanced_blood_is_left_out_and_header_contrast_is_reported():
+    s = synth_spine_ct(("L1", "L2"), blood_hu=220.0, gain=1.05, offset=-15.0, noise_hu=5.0)
+    res = measure_spine(s.volume, spine_masks_from_labels(s.labels), calibrate="internal")
+    assert "blood" not in res.calibration.details["tissues"]
+    assert any("contrast" in w for w in res.warnings)
+    for r in res.rows:
+        assert abs(r["vbmd_mg_cm3"] - s.density[r["vertebra"]]) / s.density[r["vertebra"]] < 0.05
+    # the real series' header says a contrast agent was applied; declared native -> warned
+    real = measure_spine(DATA / "example_ct_dicom", DATA / "example_seg_dicom.nii.gz")
+    assert any("ContrastBolusAgent" in w for w in real.record()["warnings"])
+
+
 def test_genant_thresholds():
     assert genant_grade((30, 30, 30)) == (0, 0.0, "")
     assert genant_grade((23.5, 30, 30))[0] == 1     # 21.7 %
@@ -130,6 +142,10 @@ def test_real_ct_median_near_totalsegmentator_rule(image, seg, units):
     # the DICOM series cuts T11 and T12: no heights, said so
     if units is None:
         assert all(np.isnan(r["height_anterior_mm"]) and "field of view" in r["qa_flags"] for r in res.rows)
+    else:  # 3 mm slices: L1's heights are given, its Genant grade is not (too coarse)
+        l1 = next(r for r in res.rows if r["vertebra"] == "L1")
+        assert 15 < l1["height_middle_mm"] < 40 and l1["genant_grade"] is None
+        assert "too coarse" in l1["qa_flags"]
 
 
 def test_mask_forms_give_the_same_result(tmp_path, synthetic):
