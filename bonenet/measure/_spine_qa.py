@@ -39,8 +39,9 @@ def spine_csv_text(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) ->
 def save_qa_png(result: SpineResult, path: str | os.PathLike[str]) -> Path:
     """Mid-sagittal slice (soft-tissue/bone window) with each VOI outlined and labelled.
 
-    The slice is the image column through the mean body centroid, shown with superior up
-    and anterior left, pixels at their physical aspect ratio.
+    The slice is the image column through the mean body centroid, cropped to the vertebrae's
+    antero-posterior extent ± 40 mm, shown with superior up and anterior left, pixels at
+    their physical aspect ratio.
     """
     import matplotlib
 
@@ -53,30 +54,37 @@ def save_qa_png(result: SpineResult, path: str | os.PathLike[str]) -> Path:
     cents = np.array([g.body_centroid_mm for g in result.geometry.values()])
     c = int(np.clip(round(float(vol.world_to_index(cents.mean(axis=0, keepdims=True))[0, 2])),
                     0, vol.shape[2] - 1))
-    img = vol.array[:, :, c]
+    # rows: the vertebrae's antero-posterior extent ± 40 mm (the spine, not the whole trunk)
+    boxes = [g.box for g in result.geometry.values() if g.box is not None]
+    pad = round(40.0 / vol.spacing[1])
+    r0 = max(min(b[1].start for b in boxes) - pad, 0) if boxes else 0
+    r1 = min(max(b[1].stop for b in boxes) + pad, vol.shape[1]) if boxes else vol.shape[1]
+    img = vol.array[:, r0:r1, c]
     up = vol.direction[2, 0] >= 0  # P axis towards superior?
     ant_first = vol.direction[1, 1] >= 0  # rows towards posterior?
-    def orient(a: np.ndarray) -> np.ndarray:
-        a = a[::-1] if up else a
-        return a if ant_first else a[:, ::-1]
-    fig, ax = plt.subplots(figsize=(5, 7), dpi=100)
-    ax.imshow(orient(img), cmap="gray", vmin=-250, vmax=750,
+
+    h_mm, w_mm = vol.shape[0] * vol.spacing[0], (r1 - r0) * vol.spacing[1]
+    scale = 7.0 / max(h_mm, w_mm)
+    fig, ax = plt.subplots(figsize=(max(w_mm * scale, 3.0) + 1.5, max(h_mm * scale, 1.5) + 0.6), dpi=100)
+    ax.imshow(img[::-1] if up else img, cmap="gray", vmin=-250, vmax=750,
               aspect=vol.spacing[0] / vol.spacing[1], interpolation="nearest")
+    if not ant_first:
+        ax.invert_xaxis()
     colours = plt.cm.tab10(np.linspace(0, 1, 10))
     for k, (lv, g) in enumerate(result.geometry.items()):
-        sl = orient(g.voi[:, :, c].astype(float))
-        if sl.any():
-            ax.contour(sl, levels=[0.5], colors=[colours[k % 10]], linewidths=1.2)
-        b = orient(g.body[:, :, c].astype(float))
-        if b.any():
-            ax.contour(b, levels=[0.5], colors=[colours[k % 10]], linewidths=0.5, linestyles="dotted")
+        for mask, style, width in ((g.voi, "solid", 1.2), (g.body, "dotted", 0.6)):
+            sl = mask[:, :, c].astype(float)
+            sl = sl[::-1] if up else sl
+            sl = sl[:, r0:r1]
+            if sl.any():
+                ax.contour(sl, levels=[0.5], colors=[colours[k % 10]], linewidths=width, linestyles=style)
         row = next(r for r in result.rows if r["vertebra"] == lv)
         idx = vol.world_to_index(g.body_centroid_mm[None])[0]
         y = (vol.shape[0] - 1 - idx[0]) if up else idx[0]
-        x = idx[1] if ant_first else vol.shape[1] - 1 - idx[1]
         grade = row["genant_grade"]
         text = f"{lv} {row['hu_median']:.0f} HU" + (f" G{grade}" if grade else "")
-        ax.text(x + 25 / vol.spacing[1], y, text, color=colours[k % 10], fontsize=8, va="center")
+        ax.text(idx[1] - r0 + (1 if ant_first else -1) * 25 / vol.spacing[1], y, text,
+                color=colours[k % 10], fontsize=8, va="center")
     ax.set_title(f"bonenet spine QA ({result.phase}); VOI solid, body dotted", fontsize=8)
     ax.set_axis_off()
     fig.tight_layout()
