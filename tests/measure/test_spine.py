@@ -178,3 +178,23 @@ def test_vertebra_crop_centres_the_vertebra(synthetic):
     assert np.linalg.norm(centre_world - crop_centre) <= np.sqrt(3) * 0.5 + 1e-6
     with pytest.raises(ConfigError, match="empty"):
         vertebra_crop(s.volume, np.zeros(s.volume.shape, bool))
+
+
+def test_phantom_in_the_field_of_view_calibrates_within_5_percent():
+    s = synth_spine_ct(("L1", "L2"), fov_mm=(260.0, 280.0), trabecular_hu={"L1": 90.0, "L2": 140.0},
+                       gain=0.95, offset=30.0, noise_hu=8.0, seed=5)
+    vol = s.volume
+    _, rr, cc = np.mgrid[0:1, 0:vol.shape[1], 0:vol.shape[2]]
+    y, x = rr * vol.spacing[1] - 130.0, cc * vol.spacing[2] - 140.0  # world mm (see synth_spine_ct)
+    for (x0, y0), rho in zip([(-125, -105), (125, -105), (-125, 105), (125, 105)], [0.0, 50.0, 100.0, 200.0],
+                             strict=True):
+        rod = ((x - x0) ** 2 + (y - y0) ** 2 <= 6.0 ** 2)[0]
+        vol.array[:, rod] = 0.95 * (1.22 * rho) + 30.0
+    res = measure_spine(vol, spine_masks_from_labels(s.labels), calibrate="phantom",
+                        phantom={"densities": [0, 50, 100, 200], "radius_mm": 6.0})
+    assert res.calibration.method == "phantom" and res.calibration.r2 > 0.999
+    for r in res.rows:
+        truth = s.density[r["vertebra"]]
+        assert abs(r["vbmd_mg_cm3"] - truth) / truth < 0.05, (r["vertebra"], r["vbmd_mg_cm3"], truth)
+    with pytest.raises(ConfigError, match="phantom"):
+        measure_spine(vol, spine_masks_from_labels(s.labels), calibrate="phantom")

@@ -170,3 +170,15 @@ def test_totalsegmentator_dicom_seg_masks_are_read_by_segment_label(dicom_study,
     for lv in ("L1", "L2"):
         np.testing.assert_array_equal(from_seg.vertebrae[lv], from_nii.vertebrae[lv])
     assert "aorta" in from_seg.tissues
+
+
+def test_parse_shard_from_text_and_slurm():
+    from bonenet.errors import ConfigError
+    from bonenet.measure import parse_shard
+
+    assert parse_shard("1/4", env={}) == (1, 4)
+    assert parse_shard(None, env={"SLURM_PROCID": "2", "SLURM_NTASKS": "3"}) == (2, 3)
+    assert parse_shard(None, env={}) is None
+    for bad in ("4/4", "a/b", "1"):
+        with pytest.raises(ConfigError, match="--shard"):
+            parse_shard(bad, env={})
