@@ -40,7 +40,6 @@ def run_totalsegmentator(image: str | os.PathLike[str], out: str | os.PathLike[s
             f"does not download; copy them there (or set TOTALSEG_HOME_DIR), or {_HOW}")
     target = Path(out) / "totalsegmentator_total.nii.gz"
     target.parent.mkdir(parents=True, exist_ok=True)
-    os.environ.setdefault("TOTALSEG_DISABLE_HTTP1", "1")
     totalsegmentator(str(image), str(target), ml=True, task="total", quiet=True)
     if not target.exists():
         raise SegmentationError(f"TotalSegmentator wrote no {target}; {_HOW}")

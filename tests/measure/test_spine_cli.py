@@ -182,3 +182,26 @@ def test_parse_shard_from_text_and_slurm():
     for bad in ("4/4", "a/b", "1"):
         with pytest.raises(ConfigError, match="--shard"):
             parse_shard(bad, env={})
+
+
+def test_segment_runs_a_local_totalsegmentator_only_with_local_weights(tmp_path, monkeypatch, capsys):
+    """A stand-in `totalsegmentator` package (the real one is not a test dependency) checks
+    the plumbing: weights must be on disk, the multilabel output is then measured."""
+    pkg = tmp_path / "site" / "totalsegmentator"
+    pkg.mkdir(parents=True)
+    (pkg / "__init__.py").write_text("")
+    (pkg / "python_api.py").write_text(
+        "import shutil\n"
+        f"def totalsegmentator(input, output, ml=False, task='total', quiet=False):\n"
+        f"    assert ml and task == 'total'\n"
+        f"    shutil.copy({str(SEG)!r}, output)\n")
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    home = tmp_path / "tshome"
+    monkeypatch.setenv("TOTALSEG_HOME_DIR", str(home))
+    args = ["spine", str(CT), "--units", "HU", "--segment", "totalsegmentator", "--out", str(tmp_path / "o")]
+    assert main(args) == 2
+    assert "no TotalSegmentator weights" in capsys.readouterr().err
+    (home / "nnunet" / "results" / "Dataset291").mkdir(parents=True)
+    assert main(args) == 0
+    assert (tmp_path / "o" / "totalsegmentator_total.nii.gz").exists()
+    assert [r["vertebra"] for r in _rows(tmp_path / "o" / "spine.csv")] == ["T11", "T12", "L1", "L2"]
