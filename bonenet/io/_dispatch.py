@@ -7,8 +7,8 @@ import re
 from pathlib import Path
 from typing import Any
 
-from ..errors import ImageFormatError
-from ..volume import Volume
+from ..errors import ConfigError, ImageFormatError
+from ..volume import UNITS, Volume
 
 _NIFTI = (".nii", ".nii.gz")
 _SITK = (".nrrd", ".nhdr", ".mha", ".mhd")
@@ -53,6 +53,18 @@ def _is_dicom_file(path: Path) -> bool:
     return looks_like_dicom(path) is not False
 
 
+def _check_units(units: Any, path: Path) -> None:
+    """Refuse a bad ``units=`` as the argument error it is (never as a damaged file)."""
+    if units is None or units in UNITS:
+        return
+    if str(units).lower() in ("label", "labels", "mask"):
+        raise ConfigError(
+            f"{path}: units={units!r}: a label map is not an image; read it with "
+            "bonenet.io.load_mask(path, like=image), which returns integer labels on the image's grid")
+    raise ConfigError(f"{path}: units={units!r} unknown; declare one of {', '.join(UNITS)} "
+                      "(a NIfTI CT in Hounsfield units: units='HU')")
+
+
 def load(path: str | os.PathLike[str], *, series: str | int | None = None, **opts: Any) -> Volume:
     """Read the image at ``path`` into a :class:`~bonenet.volume.Volume`.
 
@@ -68,7 +80,11 @@ def load(path: str | os.PathLike[str], *, series: str | int | None = None, **opt
         to read instead of the automatic choice.
     **opts
         Reader options, e.g. ``allow_gaps=True``, ``gantry_tilt="refuse"`` (DICOM),
-        ``native=True`` (Scanco), ``units=`` (NIfTI/NRRD).
+        ``native=True`` (Scanco), ``units=`` (NIfTI/NRRD: the one way to declare what a
+        file's values are, e.g. ``units="HU"`` for a NIfTI CT; one of
+        :data:`bonenet.volume.UNITS`; DICOM CT carries its units and ignores it). A bad
+        ``units`` raises :class:`~bonenet.errors.ConfigError`; label maps are read with
+        :func:`bonenet.io.load_mask`.
 
     Returns
     -------
@@ -77,6 +93,7 @@ def load(path: str | os.PathLike[str], *, series: str | int | None = None, **opt
         ``meta``.
     """
     p = Path(path)
+    _check_units(opts.get("units"), p)
     if not p.exists():
         raise ImageFormatError(f"{p}: no such file or folder; check the path")
     if p.is_dir():

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from .._atomic import atomic_path
-from ..errors import ImageFormatError
+from ..errors import ImageFormatError, VolumeError
 from ..volume import Volume
 
 __all__ = ["read_nifti", "write_nifti"]
@@ -19,13 +19,13 @@ def read_nifti(path: Path, *, units: str | None = None, modality: str | None = N
 
     try:
         img = nib.load(str(path))
-        vol = Volume.from_nibabel(img, units=units, modality=modality,
-                                  meta={"source": [str(path)], "format": "nifti"})
-    except ImageFormatError:
-        raise
     except Exception as exc:  # nibabel raises many types for corrupt files
         raise ImageFormatError(f"{path}: not a readable NIfTI file ({exc}); re-export it") from exc
-    return vol
+    try:
+        return Volume.from_nibabel(img, units=units, modality=modality,
+                                   meta={"source": [str(path)], "format": "nifti"})
+    except VolumeError as exc:  # readable file, content bonenet cannot use: say what, not "corrupt"
+        raise ImageFormatError(f"{path}: {exc}") from exc
 
 
 def write_nifti(volume: Volume, path: Path, **_: Any) -> Path:
