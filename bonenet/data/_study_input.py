@@ -128,41 +128,29 @@ def load_study_image(path: str | os.PathLike[str], *, units: str | None = None,
 
 
 def load_study_mask(path: str | os.PathLike[str], like: Volume, *, label: int | None = None) -> Volume:
-    """Read a VOI mask and put it on ``like``'s grid as a 0/1 Volume.
+    """Read a VOI mask onto ``like``'s grid as a 0/1 Volume.
 
-    A multilabel mask keeps ``label`` only (every non-zero voxel when None). A mask on another
-    grid is resampled nearest-neighbour in patient (LPS) space; one that does not overlap the
-    image is refused with the mask file named.
+    Label maps (NIfTI/NRRD/MHA, DICOM SEG, a folder of per-structure files) are read with
+    :func:`bonenet.io.load_mask` (nearest-neighbour in patient space when the grids differ; a
+    mask that does not overlap the image is refused naming the file); Scanco mask AIMs with
+    :func:`bonenet.io.load_scanco_mask` (placed by their header position). A multilabel mask
+    keeps ``label`` only (every non-zero voxel when None).
     """
     from .. import io as bio
 
     p = Path(path)
-    m = bio.load(p)
-    arr = np.rint(m.array)
+    name = p.name.lower().split(";")[0]
+    if name.endswith(".aim"):
+        arr = bio.load_scanco_mask(p, like).astype(np.int32)
+    else:
+        arr = bio.load_mask(p, like)
     sel = (arr == label) if label is not None else (arr != 0)
     if not sel.any():
         what = f"label {label}" if label is not None else "any voxel"
-        raise StudyError(f"mask {p}: holds no {what}; check the mask file and the mask_label "
-                         "column", stage="read")
-    m = m.replace(array=sel.astype(np.float32), units="raw")
-    same = (m.shape == like.shape and np.allclose(m.spacing, like.spacing, rtol=1e-4)
-            and np.allclose(m.origin, like.origin, atol=1e-3)
-            and np.allclose(m.direction, like.direction, atol=1e-4))
-    if same:
-        return m
-    import SimpleITK as sitk
-
-    ref = like.replace(array=np.zeros(like.shape, dtype=np.float32)).to_sitk()
-    res = sitk.Resample(m.to_sitk(), ref, sitk.Transform(), sitk.sitkNearestNeighbor, 0.0,
-                        sitk.sitkFloat32)
-    out = Volume.from_sitk(res, units="raw", modality=m.modality,
-                           meta={**m.meta, "resampled_to_image_grid": True})
-    if not out.array.any():
-        raise StudyError(
-            f"mask {p}: does not overlap the image (mask origin {np.round(m.origin, 1).tolist()} mm, "
-            f"image origin {np.round(like.origin, 1).tolist()} mm, LPS); give the mask made from "
-            "this series", stage="read")
-    return out
+        raise StudyError(f"mask {p}: holds no {what} inside the image; check the mask file and "
+                         "the mask_label column", stage="read")
+    return like.replace(array=sel.astype(np.float32), units="raw", modality="SEG",
+                        meta={"source": [str(p)], "format": "mask"})
 
 
 @dataclass

@@ -25,14 +25,13 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import BoneNetError, ConfigError
-from ..io import MASK_SUFFIXES
+from ..io import image_stem
 
 __all__ = ["SpineBatchSummary", "find_spine_studies", "measure_spine_batch", "merge_spine_shards",
            "parse_shard"]
 
 STUDY_COLUMNS = ("subject_id", "n_vertebrae", "levels", "masks", "calibration", "phase")
 ERROR_COLUMNS = ("subject_id", "stage", "reason")
-_IMAGE_SUFFIXES = (*MASK_SUFFIXES, ".dcm")
 
 
 @dataclass
@@ -54,11 +53,7 @@ class SpineBatchSummary:
 
 
 def _stem(p: Path) -> str | None:
-    name = p.name
-    for suf in _IMAGE_SUFFIXES:
-        if name.lower().endswith(suf):
-            return name[: -len(suf)]
-    return None
+    return image_stem(p)
 
 
 def _entries(root: Path) -> dict[str, Path]:

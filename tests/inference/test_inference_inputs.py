@@ -87,7 +87,7 @@ def test_masks_are_put_on_the_image_grid_or_refused(tmp_path):
     assert m.array.sum() == 6 * 12 * 12          # 3x6x6 coarse voxels = 6x12x12 fine ones
     far = Volume(lab, spacing=(2.0, 1.0, 1.0), origin=(500.0, 500.0, 500.0), units="raw")
     io.save(far, tmp_path / "far.nii.gz")
-    with pytest.raises(StudyError, match=r"far\.nii\.gz: does not overlap"):
+    with pytest.raises(ImageFormatError, match=r"far\.nii\.gz: the mask does not overlap"):
         load_study_mask(tmp_path / "far.nii.gz", img)
     with pytest.raises(StudyError, match="holds no label 7"):
         load_study_mask(tmp_path / "coarse.nii.gz", img, label=7)
