@@ -24,7 +24,18 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..errors import ClinicalValueError
-from ._rules import Condition, Node, Regimen, Rule, default_rules, leaves, load_rules, parse_regimen, set_params, unit_factor
+from ._rules import (
+    Condition,
+    Node,
+    Regimen,
+    Rule,
+    default_rules,
+    leaves,
+    load_rules,
+    parse_regimen,
+    set_params,
+    unit_factor,
+)
 from ._schema import SCHEMA
 
 if TYPE_CHECKING:  # pragma: no cover

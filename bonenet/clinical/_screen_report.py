@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import html
+import itertools
 import json
 import os
 from collections.abc import Sequence
@@ -61,7 +62,7 @@ def flow_figure(result: ScreeningResult, path: str | os.PathLike[str], *, title:
     sbox = {"boxstyle": "round,pad=0.5", "fc": "#fbf1ea", "ec": "#9c4a1a", "lw": 1.2}
     for s, y in zip(main, ys, strict=True):
         ax.text(2.6, y, text(s), ha="center", va="center", fontsize=10, bbox=box)
-    for a, b in zip(ys[:-1], ys[1:], strict=True):
+    for a, b in itertools.pairwise(ys):
         ax.annotate("", xy=(2.6, b + 0.55), xytext=(2.6, a - 0.45),
                     arrowprops={"arrowstyle": "-|>", "color": "#2b4c7e", "lw": 1.3})
     for s, y in zip(side, [(ys[0] + ys[1]) / 2, (ys[1] + ys[2]) / 2, (ys[2] + ys[3]) / 2], strict=True):
