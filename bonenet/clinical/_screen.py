@@ -116,7 +116,8 @@ class _Data:
                     f"{self.source}: rule {rule.name!r} ({rule.origin}) reads column {var!r}, which is "
                     "neither a bonenet clinical variable nor a column of the table; add the column or fix "
                     "the rule")
-            col = np.full(self.n, np.nan)
+            categorical = var in SCHEMA and SCHEMA[var].kind == "categorical"
+            col = np.full(self.n, None, dtype=object) if categorical else np.full(self.n, np.nan)
         elif var in SCHEMA and SCHEMA[var].kind == "categorical":
             col = np.asarray([v if isinstance(v, str) else None for v in self.df[var]], dtype=object)
         else:
