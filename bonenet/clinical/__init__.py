@@ -15,6 +15,7 @@ from ._rules import DRUGS, Regimen, Rule, default_rules, load_rules, parse_regim
 from ._schema import (
     FN_BMD_REFERENCE,
     SCHEMA,
+    SCREENING_VARIABLES,
     TREATMENTS,
     Variable,
     canonical_header,
@@ -28,6 +29,7 @@ __all__ = [
     "DRUGS",
     "FN_BMD_REFERENCE",
     "SCHEMA",
+    "SCREENING_VARIABLES",
     "STATUSES",
     "TREATMENTS",
     "ClinicalEncoder",

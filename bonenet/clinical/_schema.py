@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 __all__ = [
     "FN_BMD_REFERENCE",
     "SCHEMA",
+    "SCREENING_VARIABLES",
     "TREATMENTS",
     "Variable",
     "canonical_header",
