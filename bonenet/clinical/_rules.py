@@ -10,7 +10,6 @@ A research tool for defining study populations, not a prescribing aid.
 
 from __future__ import annotations
 
-import difflib
 import math
 import re
 from collections.abc import Iterable, Mapping
@@ -20,6 +19,7 @@ from typing import Any
 
 from ..errors import ConfigError
 from ._schema import SCHEMA, _norm_unit
+from ._screen_regimen import DRUGS, Regimen, _norm, parse_regimen
 
 __all__ = [
     "COMPONENTS",
@@ -42,21 +42,6 @@ COMPONENTS = ("estrogen", "active_vitamin_d", "bisphosphonate", "denosumab")
 KINDS = ("indication", "exclusion", "caution", "monitoring")
 _OPS = (">", ">=", "<", "<=", "==", "!=")
 _MISSING = ("unknown", "false", "true")
-#: Drug (or class) names accepted in a regimen → the component whose rules apply.
-DRUGS: dict[str, str] = {
-    **dict.fromkeys(("estrogen", "oestrogen", "estrogens", "estradiol", "oestradiol",
-                     "conjugated_estrogens", "conjugated_oestrogens", "hrt", "ht",
-                     "hormone_therapy", "estrogen_therapy"), "estrogen"),
-    **dict.fromkeys(("active_vitamin_d", "calcitriol", "alfacalcidol", "eldecalcitol"),
-                    "active_vitamin_d"),
-    **dict.fromkeys(("bisphosphonate", "bisphosphonates", "alendronate", "risedronate",
-                     "ibandronate", "etidronate", "zoledronate", "zoledronic_acid"),
-                    "bisphosphonate"),
-    **dict.fromkeys(("denosumab",), "denosumab"),
-}
-#: Class names: a regimen naming the class gets drug-restricted rules too (the conservative reading).
-_CLASSES = frozenset(("estrogen", "oestrogen", "estrogens", "hrt", "ht", "hormone_therapy",
-                      "estrogen_therapy", "active_vitamin_d", "bisphosphonate", "bisphosphonates"))
 DEFAULT_RULES_PATH = Path(__file__).with_name("screening_rules.yaml")
 _NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 
@@ -158,60 +143,6 @@ def leaves(node: Node | Condition | None, *, negated: bool = False,
     for child in node.children:
         out.extend(leaves(child, negated=negated ^ (node.op == "not"), with_sign=with_sign))
     return out
-
-
-@dataclass(frozen=True)
-class Regimen:
-    """A parsed regimen: the drugs as written (canonical spelling) and their components."""
-
-    text: str
-    drugs: tuple[str, ...]
-    components: tuple[str, ...]
-
-    @property
-    def slug(self) -> str:
-        """Column-safe name, e.g. ``estrogen_calcitriol`` for ``"estrogen+calcitriol"``."""
-        return "_".join(self.drugs)
-
-    def applies(self, rule: Rule) -> bool:
-        """Whether ``rule`` belongs to this regimen."""
-        if "all" in rule.components:
-            return True
-        for drug, comp in zip(self.drugs, self.components, strict=True):
-            if comp in rule.components and (not rule.drugs or drug in rule.drugs or drug in _CLASSES):
-                return True
-        return False
-
-
-def _norm(s: str) -> str:
-    return re.sub(r"[^0-9a-z]+", "_", s.strip().lower()).strip("_")
-
-
-def parse_regimen(text: str) -> Regimen:
-    """Parse ``"estrogen+calcitriol"`` (also ``,``, ``&`` or ``and``) into a :class:`Regimen`.
-
-    Raises
-    ------
-    ConfigError
-        Naming an unknown drug, the closest known spelling and every accepted name.
-    """
-    if not isinstance(text, str) or not text.strip():
-        raise ConfigError("regimen is empty; name the drugs, e.g. --regimen estrogen+calcitriol")
-    parts = [p for p in re.split(r"\s*(?:\+|,|&|\band\b)\s*", text.strip().lower()) if p.strip()]
-    drugs, comps = [], []
-    for part in parts:
-        key = _norm(part)
-        if key not in DRUGS:
-            close = difflib.get_close_matches(key, list(DRUGS), n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise ConfigError(
-                f"regimen {text!r}: unknown drug {part!r}{hint}; known names: "
-                f"{', '.join(sorted(DRUGS))}. Join drugs with '+', e.g. estrogen+calcitriol")
-        if key in drugs:
-            raise ConfigError(f"regimen {text!r}: {part!r} named twice")
-        drugs.append(key)
-        comps.append(DRUGS[key])
-    return Regimen(text=text.strip(), drugs=tuple(drugs), components=tuple(comps))
 
 
 # ------------------------------------------------------------------------------ loading
