@@ -276,7 +276,7 @@ _SCREENING_VARIABLES = (
              description="24-hour urine calcium, mg/24 h; mmol/24 h × 40.08"),
     Variable("egfr", "continuous", "mL/min/1.73m2", (1.0, 200.0),
              ("egfr", "e_gfr", "gfr", "estimated_gfr", "egfr_ckd_epi", "crcl", "creatinine_clearance"),
-             {"ml/min/1.73m2": 1.0, "ml/min": 1.0, "ml/min/1.73m2bsa": 1.0}, group=_HIST,
+             {"ml/min/1.73m2": 1.0, "ml/min": 1.0}, group=_HIST,
              description="estimated glomerular filtration rate (or creatinine clearance), "
                          "mL/min/1.73 m²"),
     Variable("ls_tscore", "continuous", "SD", (-10.0, 10.0),
