@@ -320,7 +320,8 @@ def load_rules(source: str | Path | Mapping[str, Any] | list[Any]) -> tuple[Rule
         if not path.is_file():
             raise ConfigError(f"{origin}: rules file not found; pass an existing YAML file of rules")
         try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+            data = yaml.load(path.read_text(encoding="utf-8"),  # safe loader (C when built)
+                             Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
         except (yaml.YAMLError, UnicodeDecodeError) as exc:
             raise ConfigError(f"{origin}: not a readable YAML rules file ({exc})") from None
     else:

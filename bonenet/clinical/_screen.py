@@ -120,6 +120,8 @@ class _Data:
             col = np.full(self.n, None, dtype=object) if categorical else np.full(self.n, np.nan)
         elif var in SCHEMA and SCHEMA[var].kind == "categorical":
             col = np.asarray([v if isinstance(v, str) else None for v in self.df[var]], dtype=object)
+        elif pd.api.types.is_float_dtype(self.df[var]):  # parsed by parse_clinical
+            col = self.df[var].to_numpy(dtype=np.float64)
         else:
             num = pd.to_numeric(self.df[var], errors="coerce")
             bad = num.isna() & self.df[var].notna() & (self.df[var].astype(str).str.strip() != "")
@@ -137,8 +139,8 @@ def _leaf(leaf: Condition, rule: Rule, data: _Data) -> tuple[np.ndarray, np.ndar
     x = data.get(leaf.var, rule)
     value, unit = rule.threshold(leaf)
     if x.dtype == object:
-        missing = np.asarray([v is None for v in x])
-        eq = np.asarray([v == value for v in x], dtype=np.float64)
+        missing = np.asarray([not isinstance(v, str) for v in x], dtype=bool)
+        eq = (x == value).astype(np.float64)
         truth = eq if leaf.op == "==" else 1.0 - eq
         shown = f"{value}"
     else:
@@ -190,18 +192,15 @@ def _evaluate(rule: Rule, data: _Data) -> tuple[np.ndarray, list[str], list[list
     truth = _eval(rule.when, rule, data, leaf_out)
     evidence = [""] * n
     missing: list[list[str]] = [[] for _ in range(n)]
-    signed = leaves(rule.when, with_sign=True)
-    for i in range(n):
-        if truth[i] == 1:
-            parts = []
-            for leaf, neg in signed:
-                lt = leaf_out[id(leaf)][0][i]
-                if lt == (0.0 if neg else 1.0) and not leaf_out[id(leaf)][1][i]:
-                    parts.append(_leaf_text(leaf, data.get(leaf.var, rule)[i], leaf_out[id(leaf)][2]))
-            evidence[i] = ", ".join(dict.fromkeys(parts))
-        elif math.isnan(truth[i]):
-            missing[i] = list(dict.fromkeys(leaf.var for leaf, _ in signed
-                                            if leaf_out[id(leaf)][1][i] and leaf.if_missing == "unknown"))
+    signed = [(leaf, neg, *leaf_out[id(leaf)], data.get(leaf.var, rule))
+              for leaf, neg in leaves(rule.when, with_sign=True)]
+    for i in np.flatnonzero(truth == 1):
+        parts = [_leaf_text(leaf, x[i], shown) for leaf, neg, lt, miss, shown, x in signed
+                 if lt[i] == (0.0 if neg else 1.0) and not miss[i]]
+        evidence[i] = ", ".join(dict.fromkeys(parts))
+    for i in np.flatnonzero(np.isnan(truth)):
+        missing[i] = list(dict.fromkeys(leaf.var for leaf, _, _, miss, _, _ in signed
+                                        if miss[i] and leaf.if_missing == "unknown"))
     return truth, evidence, missing
 
 
@@ -289,46 +288,17 @@ def screen(df: pd.DataFrame, regimen: str | Regimen, *, rules: Sequence[Rule] | 
     for r in used:
         flags[r.name], evid[r.name], miss[r.name] = _evaluate(r, data)
 
-    def of(kind: str) -> list[Rule]:
-        return [r for r in used if r.kind == kind]
+    kinds = {k: [r for r in used if r.kind == k] for k in ("indication", "exclusion", "caution", "monitoring")}
 
-    def agg(kind: str, op: str) -> np.ndarray:
-        rs = of(kind)
-        return _combine(op, [flags[r.name] for r in rs]) if rs else np.full(n, 0.0 if op == "any" else 1.0)
+    def agg(kind: str) -> np.ndarray:
+        rs = kinds[kind]
+        return _combine("any", [flags[r.name] for r in rs]) if rs else np.zeros(n)
 
-    excl, ind = agg("exclusion", "any"), agg("indication", "any")
+    excl, ind = agg("exclusion"), agg("indication")
     status = np.where(excl == 1, "excluded", np.where(ind == 0, "not_indicated",
                       np.where(np.isnan(excl) | np.isnan(ind), "unknown", "eligible")))
-
-    def joined(kind: str, i: int) -> str:
-        return "; ".join(f"{r.name}: {evid[r.name][i]}" if evid[r.name][i] else r.name
-                         for r in of(kind) if flags[r.name][i] == 1)
-
-    rows = []
-    for i in range(n):
-        blocking = [r for r in of("exclusion") + of("indication") if math.isnan(flags[r.name][i])]
-        if status[i] != "unknown":
-            blocking = []
-        if status[i] == "unknown" and ind[i] == 1:
-            blocking = [r for r in blocking if r.kind == "exclusion"]
-        mvars = list(dict.fromkeys(v for r in blocking for v in miss[r.name][i]))
-        monitoring = [r.name for r in of("monitoring") if flags[r.name][i] == 1 or math.isnan(flags[r.name][i])]
-        indicated = "yes" if ind[i] == 1 else "no" if ind[i] == 0 else "unknown"
-        reason = (joined("indication", i) if ind[i] == 1 else "no indication criterion met" if ind[i] == 0
-                  else "undecided: missing " + ", ".join(dict.fromkeys(
-                      v for r in of("indication") for v in miss[r.name][i])))
-        rows.append({
-            "subject_id": ids.iloc[i], "regimen": reg.text, "status": status[i],
-            f"eligible_{reg.slug}": 1 if status[i] == "eligible" else (None if status[i] == "unknown" else 0),
-            "indicated": indicated, "indication_reason": reason,
-            "exclusions": joined("exclusion", i), "cautions": joined("caution", i),
-            "missing": "; ".join(mvars),
-            "undecided_rules": "; ".join(r.name for r in blocking),
-            "cautions_unassessed": "; ".join(r.name for r in of("caution") if math.isnan(flags[r.name][i])),
-            "monitoring": "; ".join(monitoring),
-            "n_exclusions": int(sum(flags[r.name][i] == 1 for r in of("exclusion"))),
-            "n_cautions": int(sum(flags[r.name][i] == 1 for r in of("caution"))),
-        })
+    rows = _rows(ids.tolist(), status.tolist(), ind.tolist(), reg, kinds,
+                 {k: v.tolist() for k, v in flags.items()}, evid, miss)
     table = pd.DataFrame(rows, index=df.index)
     table[f"eligible_{reg.slug}"] = table[f"eligible_{reg.slug}"].astype("Int64")
     for r in used:
@@ -340,6 +310,46 @@ def screen(df: pd.DataFrame, regimen: str | Regimen, *, rules: Sequence[Rule] | 
     info = {"replaced_default_rules": replaced, "n_subjects": n,
             "rules_not_applied": [r.name for r in all_rules if r not in used]}
     return ScreeningResult(table.reset_index(drop=True), summary, flow, reg, used, info)
+
+
+def _rows(ids: list[str], status: list[str], ind: list[float], reg: Regimen, kinds: Mapping[str, list[Rule]],
+          flags: Mapping[str, list[float]], evid: Mapping[str, list[str]],
+          miss: Mapping[str, list[list[str]]]) -> list[dict[str, Any]]:
+    """The screening.csv rows (text columns) from the per-rule flags, evidence and missing lists."""
+    nan = math.isnan
+
+    def joined(kind: str, i: int) -> str:
+        return "; ".join(f"{r.name}: {evid[r.name][i]}" if evid[r.name][i] else r.name
+                         for r in kinds[kind] if flags[r.name][i] == 1)
+
+    rows = []
+    for i, sid in enumerate(ids):
+        blocking: list[Rule] = []
+        if status[i] == "unknown":
+            scope = kinds["exclusion"] if ind[i] == 1 else kinds["exclusion"] + kinds["indication"]
+            blocking = [r for r in scope if nan(flags[r.name][i])]
+        mvars = dict.fromkeys(v for r in blocking for v in miss[r.name][i])
+        if ind[i] == 1:
+            indicated, reason = "yes", joined("indication", i)
+        elif ind[i] == 0:
+            indicated, reason = "no", "no indication criterion met"
+        else:
+            indicated = "unknown"
+            reason = "undecided: missing " + ", ".join(dict.fromkeys(
+                v for r in kinds["indication"] for v in miss[r.name][i]))
+        rows.append({
+            "subject_id": sid, "regimen": reg.text, "status": status[i],
+            f"eligible_{reg.slug}": 1 if status[i] == "eligible" else (None if status[i] == "unknown" else 0),
+            "indicated": indicated, "indication_reason": reason,
+            "exclusions": joined("exclusion", i), "cautions": joined("caution", i),
+            "missing": "; ".join(mvars),
+            "undecided_rules": "; ".join(r.name for r in blocking),
+            "cautions_unassessed": "; ".join(r.name for r in kinds["caution"] if nan(flags[r.name][i])),
+            "monitoring": "; ".join(r.name for r in kinds["monitoring"] if flags[r.name][i] != 0),
+            "n_exclusions": sum(flags[r.name][i] == 1 for r in kinds["exclusion"]),
+            "n_cautions": sum(flags[r.name][i] == 1 for r in kinds["caution"]),
+        })
+    return rows
 
 
 def _summary(used: Sequence[Rule], flags: Mapping[str, np.ndarray], n: int) -> pd.DataFrame:
