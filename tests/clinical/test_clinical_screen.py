@@ -382,3 +382,13 @@ def test_frax_thresholds_by_hand(mof, hip, ind):
     t = screen(_df(dict(sex="F", fn_tscore="-1.8", prior_fracture="0", frax_mof=mof, frax_hip=hip)),
                "denosumab").table
     assert t["indicated"][0] == ind
+
+
+def test_docs_list_every_rule_and_default_threshold_with_its_source():
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "screening.md").read_text(encoding="utf-8")
+    for r in default_rules():
+        assert f"| `{r.name}` |" in doc, r.name
+        for k, p in r.params.items():
+            assert f"| `{r.name}.{k}` | {p.value:g} {p.unit} | {p.source} |" in doc, (r.name, k)
