@@ -11,6 +11,7 @@ import html
 import itertools
 import json
 import os
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -25,8 +26,23 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["filter_population", "flow_figure", "population_ids", "read_screening", "write_screening"]
 
 
+_FORMULA = ("=", "+", "-", "@", "\t", "\r")
+_NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
+
+
+def _csv_safe(v: Any) -> Any:
+    """OWASP CSV-injection guard: text a spreadsheet would run as a formula gets a leading '."""
+    if isinstance(v, str) and v.startswith(_FORMULA) and not _NUMBER.fullmatch(v):
+        return "'" + v
+    return v
+
+
 def _csv(df: pd.DataFrame) -> str:
-    return df.to_csv(index=False, float_format="%.6g", lineterminator="\n")
+    out = df.copy()
+    for c in out.columns:
+        if out[c].dtype == object:
+            out[c] = out[c].map(_csv_safe)
+    return out.to_csv(index=False, float_format="%.6g", lineterminator="\n")
 
 
 def flow_figure(result: ScreeningResult, path: str | os.PathLike[str], *, title: str | None = None) -> Path:
@@ -180,6 +196,9 @@ def read_screening(path: str | os.PathLike[str]) -> pd.DataFrame:
     if not path.is_file():
         raise ClinicalValueError(f"{path}: screening file not found; make it with `bonenet screen`")
     df = pd.read_csv(path, dtype=str, keep_default_na=False)
+    if "subject_id" in df.columns:  # undo the CSV-injection guard of _csv for joining
+        guarded = df["subject_id"].str.match(r"^'[=+\-@\t\r]")
+        df.loc[guarded, "subject_id"] = df.loc[guarded, "subject_id"].str[1:]
     for col in ("subject_id", "status"):
         if col not in df.columns:
             raise ClinicalValueError(f"{path}: no {col!r} column; is this a screening.csv from `bonenet screen`?")

@@ -138,3 +138,17 @@ def test_screening_variables_are_usable_as_model_inputs(cohort):
     with pytest.raises(ClinicalValueError):
         ClinicalEncoder(["eligible_estrogen"])  # not a schema variable: declare it as a user variable
     assert "years_since_menopause" in SCREENING_VARIABLES
+
+
+def test_formula_like_ids_are_neutralised_in_csv_and_still_join(tmp_path):
+    from bonenet.clinical import filter_population, write_screening
+
+    df = pd.DataFrame({"subject_id": ["=HYPERLINK(1)", "-7", "ok"], "sex": ["F"] * 3,
+                       "fn_tscore": ["-3", "-3", "-3"], "egfr": ["70"] * 3, "serum_calcium": ["2.4"] * 3})
+    paths = write_screening(screen(df, "denosumab"), tmp_path)
+    raw = pd.read_csv(paths["csv"], dtype=str, keep_default_na=False)
+    assert raw["subject_id"].tolist() == ["'=HYPERLINK(1)", "-7", "ok"]  # a plain number stays as is
+    preds = pd.DataFrame({"subject_id": ["=HYPERLINK(1)", "-7", "ok"], "p_x": [0.1, 0.2, 0.3]})
+    kept = filter_population(preds, paths["csv"], ["eligible"], what="predictions")
+    assert kept["subject_id"].tolist() == ["=HYPERLINK(1)", "-7", "ok"]
+    assert kept.attrs["population"]["n_after"] == 3
