@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..errors import ClinicalValueError
+from ..errors import ClinicalValueError, ConfigError
 from ._rules import (
     Condition,
     Node,
@@ -224,7 +224,7 @@ def _rules_for(rules: Sequence[Rule] | str | Path | None, extra: Iterable[str | 
             else:
                 base.append(r)
     if not base:
-        raise ClinicalValueError("no screening rules: keep the defaults or pass a rules file")
+        raise ConfigError("no screening rules: keep the default rules or pass a rules file (--rules FILE)")
     return tuple(base), replaced
 
 

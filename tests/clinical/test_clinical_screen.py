@@ -278,6 +278,11 @@ def test_bad_rules_file_raises_naming_file_and_rule(tmp_path, text, match):
     assert "my_rules.yaml" in str(exc.value)
 
 
+def test_no_rules_at_all_is_a_config_error():
+    with pytest.raises(ConfigError, match="no screening rules"):
+        screen(_df(_full()), "estrogen", use_default_rules=False)
+
+
 def test_missing_rules_file_is_named(tmp_path):
     with pytest.raises(ConfigError, match=r"nope\.yaml: rules file not found"):
         load_rules(tmp_path / "nope.yaml")
