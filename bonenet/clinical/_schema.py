@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 __all__ = [
     "FN_BMD_REFERENCE",
     "SCHEMA",
+    "SCREENING_VARIABLES",
     "TREATMENTS",
     "Variable",
     "canonical_header",
@@ -210,3 +211,89 @@ def fn_tscore_from_bmd(fn_bmd_g_cm2: float) -> float:
     for both sexes.
     """
     return (fn_bmd_g_cm2 - FN_BMD_REFERENCE["mean_g_cm2"]) / FN_BMD_REFERENCE["sd_g_cm2"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Screening variables (issue 19): what the regimen-screening rules in ``_rules.py`` /
+# ``screening_rules.yaml`` read. Appended as one block so the rest of the schema stays as is;
+# ``group="screening"`` keeps them out of the FRAX set. Calcium: 1 mmol/L = 4.008 mg/dL
+# (molar mass 40.078 g/mol); 1 mEq/L = 0.5 mmol/L. 24-h urine calcium: 1 mmol = 40.08 mg.
+# ---------------------------------------------------------------------------------------------
+
+_HIST = "screening"
+
+
+def _history(name: str, aliases: tuple[str, ...], description: str) -> Variable:
+    return _binary(name, aliases, description, group=_HIST)
+
+
+_SCREENING_VARIABLES = (
+    _history("history_breast_cancer", ("breast_cancer", "breast_ca", "hx_breast_cancer"),
+             "known, suspected or past breast cancer"),
+    _history("history_endometrial_cancer", ("endometrial_cancer", "estrogen_dependent_neoplasia",
+                                            "hx_endometrial_cancer"),
+             "known or suspected endometrial cancer / other estrogen-dependent neoplasia"),
+    _history("endometrial_hyperplasia", ("hx_endometrial_hyperplasia",),
+             "endometrial hyperplasia (current or untreated)"),
+    _history("unexplained_vaginal_bleeding", ("undiagnosed_genital_bleeding", "vaginal_bleeding",
+                                              "abnormal_genital_bleeding"),
+             "undiagnosed abnormal genital (vaginal) bleeding"),
+    _history("history_vte", ("vte", "venous_thromboembolism", "dvt_pe", "hx_vte"),
+             "deep-vein thrombosis or pulmonary embolism, active or past"),
+    _history("thrombophilia", ("thrombophilic_disorder", "known_thrombophilia"),
+             "known protein C/S or antithrombin deficiency or other thrombophilic disorder"),
+    _history("history_stroke", ("stroke", "hx_stroke", "cerebrovascular_accident"),
+             "stroke, active or past"),
+    _history("history_chd", ("coronary_heart_disease", "chd", "myocardial_infarction", "hx_chd",
+                             "coronary_disease"),
+             "coronary heart disease / myocardial infarction, active or past"),
+    _history("liver_disease", ("active_liver_disease", "hepatic_impairment", "liver_impairment"),
+             "known liver impairment or disease"),
+    _history("kidney_stones", ("nephrolithiasis", "renal_stones", "hx_kidney_stones"),
+             "history of kidney stones (nephrolithiasis)"),
+    _history("esophageal_disorder", ("oesophageal_disorder", "esophageal_abnormality",
+                                     "oesophageal_abnormality"),
+             "oesophageal abnormality delaying emptying (stricture, achalasia)"),
+    _history("cannot_sit_upright_30min", ("unable_to_sit_upright", "cannot_sit_upright"),
+             "unable to stand or sit upright for at least 30 minutes"),
+    _history("hysterectomy", ("prior_hysterectomy", "no_uterus"), "uterus removed"),
+    Variable("years_since_menopause", "continuous", "years", (0.0, 80.0),
+             ("years_since_menopause", "yrs_since_menopause", "time_since_menopause"),
+             {"years": 1.0, "year": 1.0, "yrs": 1.0, "y": 1.0}, group=_HIST,
+             description="years since the final menstrual period"),
+    Variable("serum_calcium", "continuous", "mmol/L", (0.5, 5.0),
+             ("serum_calcium", "s_ca", "serum_ca", "total_calcium", "total_serum_calcium",
+              "corrected_calcium", "albumin_corrected_calcium"),
+             {"mmol/l": 1.0, "mg/dl": 1.0 / 4.008, "mg/100ml": 1.0 / 4.008, "meq/l": 0.5},
+             group=_HIST,
+             description="total serum calcium (albumin-corrected where available), mmol/L; "
+                         "mg/dL ÷ 4.008"),
+    Variable("urine_calcium_24h", "continuous", "mg/24h", (0.0, 2000.0),
+             ("urine_calcium_24h", "urine_calcium", "u_ca_24h", "urinary_calcium", "24h_urine_calcium",
+              "urine_ca_24h"),
+             {"mg/24h": 1.0, "mg/24hr": 1.0, "mg/d": 1.0, "mg/day": 1.0, "mmol/24h": 40.08,
+              "mmol/24hr": 40.08, "mmol/d": 40.08, "mmol/day": 40.08}, group=_HIST,
+             description="24-hour urine calcium, mg/24 h; mmol/24 h × 40.08"),
+    Variable("egfr", "continuous", "mL/min/1.73m2", (1.0, 200.0),
+             ("egfr", "e_gfr", "gfr", "estimated_gfr", "egfr_ckd_epi", "crcl", "creatinine_clearance"),
+             {"ml/min/1.73m2": 1.0, "ml/min": 1.0}, group=_HIST,
+             description="estimated glomerular filtration rate (or creatinine clearance), "
+                         "mL/min/1.73 m²"),
+    Variable("ls_tscore", "continuous", "SD", (-10.0, 10.0),
+             ("ls_tscore", "ls_t_score", "lumbar_spine_t_score", "spine_t_score", "lumbar_tscore",
+              "spine_tscore"), {"sd": 1.0}, group=_HIST,
+             description="lumbar-spine (L1–L4) DXA T-score"),
+    Variable("th_tscore", "continuous", "SD", (-10.0, 10.0),
+             ("th_tscore", "th_t_score", "total_hip_t_score", "total_hip_tscore", "hip_t_score"),
+             {"sd": 1.0}, group=_HIST, description="total-hip DXA T-score"),
+)
+
+for _v in _SCREENING_VARIABLES:
+    if _v.name in SCHEMA:  # pragma: no cover - guards a merge that declares a name twice
+        raise RuntimeError(f"clinical schema declares {_v.name!r} twice")
+    SCHEMA[_v.name] = _v
+    for _a in (_v.name, *_v.aliases):
+        _ALIAS_INDEX.setdefault(_norm_name(_a), _v.name)
+
+#: Names of the screening variables (``group == "screening"``), in schema order.
+SCREENING_VARIABLES: tuple[str, ...] = tuple(v.name for v in _SCREENING_VARIABLES)

@@ -4,6 +4,8 @@ clinical + morphometric features and write predictions.csv (column p_<model>) an
 Example:
   bonenet baseline --features features.csv --manifest manifest.csv --model lasso --out out/lasso
   bonenet evaluate out/*/predictions.csv --split test --reference clinical_lr --report out/eval
+--population screening.csv (from `bonenet screen`) fits and predicts only within the subjects of
+the given screening status (default eligible).
 """
 
 from __future__ import annotations
@@ -23,6 +25,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--external-site", action="append", default=[], metavar="SITE",
                         help="site never used for training (repeatable)")
     parser.add_argument("--mrmr-k", type=int, default=10, help="features kept by mRMR (default 10)")
+    parser.add_argument("--population", default=None, metavar="SCREENING_CSV",
+                        help="screening.csv from `bonenet screen`: use only subjects with --population-status")
+    parser.add_argument("--population-status", default="eligible",
+                        help="comma-separated statuses kept with --population (default eligible)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", required=True, help="output folder")
 
@@ -32,6 +38,15 @@ def run(args: argparse.Namespace) -> int:
     from ..evaluation import roc_auc
 
     data = load_tabular(features=args.features, clinical=args.clinical, manifest=args.manifest, outcome=args.outcome)
+    if args.population:
+        from dataclasses import replace
+
+        from ..clinical import filter_population
+
+        table = filter_population(data.table, args.population,
+                                  [s.strip() for s in args.population_status.split(",")], what="baseline inputs")
+        print(f"population {args.population_status} from {args.population}: {len(table)} of {len(data.table)} subjects")
+        data = replace(data, table=table)
     res = fit_baseline(data, args.model, outcome=args.outcome, external_sites=args.external_site, seed=args.seed,
                        name=args.name, mrmr_k=args.mrmr_k)
     paths = save_baseline(res, args.out)

@@ -6,6 +6,8 @@ Example:
   bonenet evaluate preds.csv --outcome fracture --models fused,clinical --reference clinical \\
       --site-column site --report out/eval
 Several predictions files (one per model, same subjects) are joined on subject_id.
+--population screening.csv (from `bonenet screen`) keeps only the subjects with the given
+screening status (default eligible), so metrics describe the population a regimen would treat.
 """
 
 from __future__ import annotations
@@ -32,6 +34,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="site held out as external validation (repeatable)")
     parser.add_argument("--split", default=None,
                         help="evaluate only rows whose split column is one of these (comma-separated, e.g. test)")
+    parser.add_argument("--population", default=None, metavar="SCREENING_CSV",
+                        help="screening.csv from `bonenet screen`: evaluate only subjects with --population-status")
+    parser.add_argument("--population-status", default="eligible",
+                        help="comma-separated statuses kept with --population (default eligible; also "
+                             "excluded, not_indicated, unknown)")
     parser.add_argument("--report", required=True, metavar="OUT_DIR", help="folder for metrics.json, report.md, report.html")
     parser.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples (default 1000)")
     parser.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
@@ -46,11 +53,20 @@ def run(args: argparse.Namespace) -> int:
 
     splits = [s.strip() for s in args.split.split(",")] if args.split else None
     df = load_predictions(args.predictions, outcome=args.outcome, splits=splits)
+    if args.population:
+        from ..clinical import filter_population
+
+        df = filter_population(df, args.population, [s.strip() for s in args.population_status.split(",")],
+                               what="predictions")
     models = [m.strip() for m in args.models.split(",")] if args.models else None
     metrics, curves = evaluate_predictions(
         df, outcome=args.outcome, models=models, reference=args.reference, site_column=args.site_column,
         external_sites=args.external_site, n_boot=args.n_boot, seed=args.seed, thresholds=args.thresholds,
         cutoffs=args.nri_cutoffs)
+    if args.population:
+        metrics["population"] = df.attrs["population"]
+        pop = df.attrs["population"]
+        print(f"population {', '.join(pop['statuses'])} from {pop['file']}: {pop['n_after']} of {pop['n_before']} subjects")
     paths = write_report(metrics, curves, args.report)
     for name, mm in metrics["models"].items():
         a = mm["auc_delong"]

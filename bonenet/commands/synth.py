@@ -28,6 +28,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="study format (default: AIM for hrpqct, DICOM for qct, NIfTI for dxa)")
     parser.add_argument("--no-images", action="store_true",
                         help="tables only (fast; for risk-model studies)")
+    parser.add_argument("--screening-variables", action="store_true",
+                        help="add the regimen-screening variables (VTE, breast cancer, calcium, eGFR...)")
+    parser.add_argument("--eligible-arms", action="store_true",
+                        help="give treatment arms only to subjects eligible for them (bonenet screen "
+                             "rules; implies --screening-variables)")
     parser.add_argument("--workers", type=int, default=None,
                         help="processes for image generation (default: up to 2)")
 
@@ -42,7 +47,8 @@ def run(args: argparse.Namespace) -> int:
     c = make_cohort(args.n, modality=args.modality, seed=args.seed, out=args.out, sites=sites,
                     roi=args.roi, roi_size=args.roi_size, images=not args.no_images,
                     fracture_rate=args.fracture_rate, treatments=treatments,
-                    format=args.format, workers=args.workers)
+                    format=args.format, workers=args.workers,
+                    screening=args.screening_variables, eligible_arms=args.eligible_arms)
     m = c.manifest
     print(f"wrote {len(m) - len(c.failed)} subjects to {c.out}")
     print(f"  sites: {', '.join(f'{k} {v}' for k, v in m['site'].value_counts().sort_index().items())}")

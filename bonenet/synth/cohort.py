@@ -95,7 +95,8 @@ def make_cohort(n: int, *, modality: str = "hrpqct", seed: int = 0,
                 fracture_rate: float = 0.20, treatments: tuple[str, ...] = ("none",),
                 split: tuple[float, float, float] = (0.7, 0.15, 0.15),
                 format: str | None = None, workers: int | None = None,
-                risk_model: RiskModel | None = None, show_progress: bool = True) -> Cohort:
+                risk_model: RiskModel | None = None, show_progress: bool = True,
+                screening: bool = False, eligible_arms: bool = False) -> Cohort:
     """Make a synthetic cohort with known true risk (see the module docstring for the folder).
 
     Parameters
@@ -131,6 +132,13 @@ def make_cohort(n: int, *, modality: str = "hrpqct", seed: int = 0,
         Processes for image generation (default: up to 2).
     risk_model : RiskModel, optional
     show_progress : bool
+    screening : bool
+        Add the regimen-screening variables (history of breast cancer, VTE, stroke..., serum
+        and urine calcium, eGFR; :mod:`bonenet.synth._screening`) to the clinical columns.
+    eligible_arms : bool
+        Give treatment arms only to subjects eligible for that arm's regimen
+        (:func:`bonenet.clinical.screen`, default rules); others get "none". Implies
+        ``screening``.
 
     Returns
     -------
@@ -168,6 +176,17 @@ def make_cohort(n: int, *, modality: str = "hrpqct", seed: int = 0,
         frames.append(df)
     df = pd.concat(frames, ignore_index=True)
     df.insert(0, "subject_id", [f"SYN{i:05d}" for i in range(len(df))])
+    screen_cols: list[str] = []
+    if screening or eligible_arms:  # own seed stream: the default path stays byte-identical
+        from ._screening import assign_eligible_arms, simulate_screening
+
+        s_screen, s_arms = root.spawn(2)
+        extra = simulate_screening(df, rng=np.random.default_rng(s_screen))
+        screen_cols = list(extra.columns)
+        df = pd.concat([df, extra], axis=1)
+        if eligible_arms:
+            df["treatment"] = assign_eligible_arms(df, list(dict.fromkeys(treatments)),
+                                                   rng=np.random.default_rng(s_arms))
     # ---- outcomes (baseline hazard fixed by the reference population, not by n)
     outcomes = simulate_outcomes(df, model=model, rng=np.random.default_rng(s_out),
                                  baseline=model.reference_baseline())
@@ -187,8 +206,8 @@ def make_cohort(n: int, *, modality: str = "hrpqct", seed: int = 0,
     manifest = pd.concat([df[["subject_id"]], pd.DataFrame({"image": ""}, index=df.index),
                           df[["site"]], pd.DataFrame({"split": splits}, index=df.index),
                           outcomes[["fracture", "time_years", "event"]],
-                          df[list(CLINICAL_COLUMNS)]], axis=1)
-    clinical = df[["subject_id", *CLINICAL_COLUMNS]].copy()
+                          df[[*CLINICAL_COLUMNS, *screen_cols]]], axis=1)
+    clinical = df[["subject_id", *CLINICAL_COLUMNS, *screen_cols]].copy()
     out_path = Path(out) if out is not None else None
     result = Cohort(out=out_path, manifest=manifest, clinical=clinical, truth=truth, config={})
     if images:
@@ -201,6 +220,9 @@ def make_cohort(n: int, *, modality: str = "hrpqct", seed: int = 0,
         "images": images, "format": fmt if images else None,
         "fracture_rate": model.fracture_rate, "treatments": list(treatments),
         "split": list(split),
+        **({"screening": True, "eligible_arms": eligible_arms,
+            "treatment_counts": {k: int(v) for k, v in df["treatment"].value_counts().sort_index().items()}}
+           if screen_cols else {}),
         "risk_model": {"relative_risks": model.relative_risks,
                        "baseline_hazard_per_year": model.reference_baseline(),
                        "death_rate_70": model.death_rate_70,
