@@ -9,10 +9,22 @@ from bonenet.cli import main
 from bonenet.errors import ConfigError
 
 
-def test_cli_help_lists_commands(capsys):
+def test_cli_help_lists_every_command_and_each_has_an_example(capsys):
+    import re
+
     assert main([]) == 2
     out = capsys.readouterr().out
-    assert "info" in out
+    listed = re.findall(r"^    (\w+)\s{2,}\S", out, flags=re.M)
+    assert {"scan", "synth", "features", "train", "baseline", "evaluate", "predict", "export",
+            "spine", "screen", "demo", "info"} <= set(listed), out
+    for command in listed:
+        with pytest.raises(SystemExit) as done:
+            main([command, "--help"])
+        assert done.value.code == 0
+        text = capsys.readouterr().out
+        assert text.startswith(f"usage: bonenet {command}"), command
+        if command not in ("info",):
+            assert "example" in text.lower() or f"bonenet {command} " in text, command
 
 
 def test_cli_runs_as_module():
@@ -51,7 +63,6 @@ def test_select_device_refuses_missing_cuda(monkeypatch):
         select_device("tpu")
     monkeypatch.setenv("BONENET_DEVICE", "cpu")
     assert select_device() == "cpu"
-    os.environ.pop("BONENET_DEVICE", None)
 
 
 def test_atomic_output_gets_normal_permissions(tmp_path):

@@ -115,5 +115,7 @@ def test_parsing_is_idempotent_and_json_friendly():
     once = parse_clinical(df)
     twice = parse_clinical(once)
     pd.testing.assert_frame_equal(once, twice)
-    json.dumps({k: (None if isinstance(v, float) and np.isnan(v) else v)
-                for k, v in once.iloc[0].to_dict().items()})
+    row = json.loads(json.dumps({k: (None if isinstance(v, float) and np.isnan(v) else v)
+                                 for k, v in once.iloc[0].to_dict().items()}))
+    assert row["subject_id"] == "a" and row["age"] == 60 and row["bmi"] == 22.5
+    assert row["sex"] in ("F", 0, 1) and row["treatment"] == "hrt"

@@ -59,7 +59,9 @@ def test_a_misspelt_config_key_is_named(tmp_path):
     parser = ArgumentParser(exit_on_error=False)
     parser.add_argument("--config", action=ActionConfigFile)
     parser.add_subclass_arguments(BoneDataModule, "data", required=True)
-    with pytest.raises(Exception, match="roi_sise"):
+    from jsonargparse import ArgumentError
+
+    with pytest.raises(ArgumentError, match="roi_sise"):
         parser.parse_args(["--config", str(path), "--data.init_args.manifest", "m.csv"])
     good = parser.parse_args(["--config", str(CONFIGS / "hrpqct.yaml"), "--data.init_args.manifest", "m.csv"])
     assert good.data.init_args.roi_size == [64, 64, 64]
@@ -77,6 +79,7 @@ def test_data_config_overrides_an_experiment_config(tmp_path):
                      f"--data.init_args.manifest={man}", f"--data.init_args.cache_dir={tmp_path}/cache",
                      f"--trainer.default_root_dir={tmp_path}/run"])
     dm = cli.datamodule
-    assert isinstance(dm, BoneDataModule)
+    assert type(dm) is BoneDataModule and dm.manifest == str(man)
+    assert dm.units == "mgHA/cm3" and dm.preprocess.units == "mgHA/cm3"
     assert dm.preprocess.roi_size == (64, 64, 64) and dm.test_fraction == 0.15  # the later file wins
     assert cli.model.hparams["clinical_features"] == dm.n_clinical_features > 0  # linked at instantiate
