@@ -42,6 +42,9 @@ _LAZY_SUBMODULES = (
     "evaluation",
     "baselines",
     "inference",
+    "measure",
+    "tables",
+    "device",
 )
 
 __all__ = [
@@ -73,5 +76,21 @@ def __dir__() -> list[str]:
     return sorted([*__all__, *_LAZY_SUBMODULES])
 
 
-if TYPE_CHECKING:  # pragma: no cover
-    from . import io  # noqa: F401
+if TYPE_CHECKING:  # pragma: no cover - what type checkers and IDEs see behind the lazy names
+    from . import (  # noqa: F401
+        baselines,
+        calibrate,
+        clinical,
+        data,
+        device,
+        evaluation,
+        inference,
+        io,
+        measure,
+        models,
+        morphometry,
+        segment,
+        synth,
+        tables,
+        training,
+    )

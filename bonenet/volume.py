@@ -1,6 +1,6 @@
 """The ``Volume``: one image array with its geometry, units and provenance.
 
-Conventions (DESIGN.md):
+Conventions (the same everywhere in bonenet):
 
 * ``array`` is float32 with axes (P, R, C) = (slice, row, column) = (z, y, x).
 * ``spacing`` is millimetres per axis in the same (P, R, C) order.

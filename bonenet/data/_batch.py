@@ -1,6 +1,6 @@
 """The sample and batch records that flow from datasets into models.
 
-Plain dataclasses with an explicit collate function (STYLE.md §1): no dict subclasses.
+Plain dataclasses with an explicit collate function: no dict subclasses (TorchIO's dict-subclass ``Subject`` broke with a PyTorch collate change).
 """
 
 from __future__ import annotations

@@ -52,7 +52,7 @@ class BoneDataModule(pl.LightningDataModule):
     Parameters
     ----------
     manifest : str
-        Manifest CSV (DESIGN.md columns).
+        Manifest CSV (columns: :mod:`bonenet.data._manifest`).
     root : str, optional
         Folder relative image paths are resolved against (default the manifest's folder).
     image_columns : sequence of str

@@ -1,6 +1,6 @@
 """The manifest CSV: one row per subject with image paths, clinical columns and outcomes.
 
-Columns (DESIGN.md): ``subject_id``; one or more image path columns (relative to the
+Columns: ``subject_id``; one or more image path columns (relative to the
 manifest's folder unless absolute, or to ``root``); clinical columns (any header
 :func:`bonenet.clinical.parse_clinical` recognises); outcomes ``fracture`` (0/1),
 ``time_years`` (≥ 0), ``event`` (0 censored, 1 fracture, 2 competing death); optional

@@ -13,11 +13,19 @@ image's grid (:mod:`.scanco_masks`).
 
 from __future__ import annotations
 
-from ._dispatch import IMAGE_SUFFIXES, UNIT_FREE_SUFFIXES, declares_units, image_stem, load, save
+from ._dispatch import (
+    IMAGE_SUFFIXES,
+    UNIT_FREE_SUFFIXES,
+    LoadOptions,
+    declares_units,
+    image_stem,
+    load,
+    save,
+)
 from .masks import MASK_SUFFIXES, load_mask, segment_names
 from .scan import SeriesInfo, scan
 from .scanco_masks import find_scanco_masks, load_scanco_mask, load_scanco_masks
 
-__all__ = ["IMAGE_SUFFIXES", "MASK_SUFFIXES", "UNIT_FREE_SUFFIXES", "SeriesInfo", "declares_units",
+__all__ = ["IMAGE_SUFFIXES", "MASK_SUFFIXES", "UNIT_FREE_SUFFIXES", "LoadOptions", "SeriesInfo", "declares_units",
            "find_scanco_masks", "image_stem", "load", "load_mask", "load_scanco_mask",
            "load_scanco_masks", "save", "scan", "segment_names"]

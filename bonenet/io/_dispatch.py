@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal, TypedDict
 
 from ..errors import ConfigError, ImageFormatError
 from ..volume import UNITS, Volume
@@ -41,6 +41,34 @@ def declares_units(path: str | os.PathLike[str]) -> bool:
     return p.is_file() and _suffix(p) in UNIT_FREE_SUFFIXES
 
 
+class LoadOptions(TypedDict, total=False):
+    """The reader options :func:`load` takes (each reader uses those that apply to it).
+
+    ``units``: NIfTI/NRRD/MHA — what the values are ("HU", "mgHA/cm3"...), for files that do
+    not record it. ``modality``: NIfTI/NRRD — the modality to record. ``allow_gaps``: DICOM —
+    interpolate missing slices onto a uniform grid instead of refusing. ``gantry_tilt``: DICOM —
+    ``"resample"`` or ``"refuse"``. ``threads``: DICOM decoding
+    threads. ``native``: Scanco — keep native units (no density calibration).
+    ``mu_scaling``/``density_slope``/``density_intercept``: Scanco calibration overrides.
+    ``max_voxels``: refuse images that claim more voxels (memory ceiling).
+    """
+
+    units: str
+    modality: str
+    allow_gaps: bool
+    gantry_tilt: Literal["resample", "refuse"]
+    threads: int
+    native: bool
+    mu_scaling: float
+    density_slope: float
+    density_intercept: float
+    max_voxels: int
+
+
+if TYPE_CHECKING:  # pragma: no cover
+    from typing_extensions import Unpack
+
+
 def _suffix(path: Path) -> str:
     name = re.sub(r";\d+$", "", path.name.lower())  # OpenVMS version suffix: C0001234.AIM;1
     return ".nii.gz" if name.endswith(".nii.gz") else Path(name).suffix
@@ -65,7 +93,8 @@ def _check_units(units: Any, path: Path) -> None:
                       "(a NIfTI CT in Hounsfield units: units='HU')")
 
 
-def load(path: str | os.PathLike[str], *, series: str | int | None = None, **opts: Any) -> Volume:
+def load(path: str | os.PathLike[str], *, series: str | int | None = None,
+         **opts: Unpack[LoadOptions]) -> Volume:
     """Read the image at ``path`` into a :class:`~bonenet.volume.Volume`.
 
     Parameters

@@ -1,5 +1,5 @@
 """The LightningModule: builds the network from plain hyperparameters, owns losses, metrics,
-optimiser and schedule (STYLE.md §9: the network is a :class:`bonenet.models.FusionModel`
+optimiser and schedule (composition, as in lightning-hydra-template: the network is a :class:`bonenet.models.FusionModel`
 built by :func:`bonenet.models.build_fusion_model`; the data stay in the DataModule).
 """
 
