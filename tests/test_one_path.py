@@ -23,14 +23,22 @@ CASES = {
                    "data.init_args.mask_column=mask"]),
     "dxa": ("dxa.yaml", "fused_trabecular.yaml", "dxa", ["data.init_args.roi_size=[24,24]"]),
     "clinical_only": ("clinical_only.yaml", "clinical_only.yaml", "hrpqct", []),
+    # per-vertebra crops from TotalSegmentator-style multilabel masks (the manifest's vertebra)
+    "qct_vertebra_crops": ("qct.yaml", "image_only.yaml", "spine",
+                           ["data.init_args.roi_size=[24,32,32]", "data.init_args.crop=mask",
+                            "data.init_args.mask_column=mask", "data.init_args.use_clinical=false",
+                            "data.init_args.target_spacing_mm=1.5"]),
 }
+REAL_CT = REPO / "tests" / "data" / "totalsegmentator"
 
 
 @pytest.fixture(scope="module")
 def cohorts(tmp_path_factory):
     from bonenet.synth import make_cohort
 
-    made = {}
+    from bonenet.synth.spine import synth_spine_cohort
+
+    made = {"spine": synth_spine_cohort(tmp_path_factory.mktemp("spine"), 20, seed=2)}
     for modality in ("hrpqct", "qct", "dxa"):
         root = tmp_path_factory.mktemp(modality)
         make_cohort(24, modality=modality, seed=1, out=root, roi_size=32, workers=1,
@@ -124,3 +132,30 @@ def test_predict_repeats_training_test_predictions(case, cohorts, tmp_path, monk
                      "--out", str(out3), "--keep-ids", "--workers", "0"]) == 1
         err = pd.read_csv(out3 / "errors.csv")
         assert err["reason"].str.contains("--masks").all()
+
+
+def test_a_vertebra_crop_model_serves_the_real_ct(cohorts, tmp_path, monkeypatch):
+    """A QCT model trained on synthetic per-vertebra crops predicts the shipped real CT
+    (TotalSegmentator's test scan, its own multilabel mask) with ``--masks`` and ``--vertebra``."""
+    import shutil
+
+    monkeypatch.setenv("BONENET_PROGRESS", "0")
+    run = _train("qct_vertebra_crops", cohorts["spine"], tmp_path)
+    ckpt = next(iter(sorted((run / "checkpoints").glob("best*.ckpt"))))
+    studies, masks = tmp_path / "studies", tmp_path / "masks"
+    studies.mkdir()
+    masks.mkdir()
+    shutil.copy(REAL_CT / "example_ct_sm.nii.gz", studies / "abdomen_ct.nii.gz")
+    shutil.copy(REAL_CT / "example_seg.nii.gz", masks / "abdomen_ct.nii.gz")
+    for level in ("L1", "T12"):
+        out = tmp_path / f"predict_{level}"
+        assert main(["predict", "--checkpoint", str(ckpt), "--studies", str(studies),
+                     "--masks", str(masks), "--vertebra", level, "--out", str(out),
+                     "--keep-ids", "--workers", "0"]) == 0
+        row = pd.read_csv(out / "predictions.csv").iloc[0]
+        assert row["subject_id"] == "abdomen_ct" and 0 <= row["p_image"] <= 1
+    # a level the scan does not show is refused for that study, naming it
+    out = tmp_path / "predict_c1"
+    assert main(["predict", "--checkpoint", str(ckpt), "--studies", str(studies), "--masks",
+                 str(masks), "--vertebra", "C1", "--out", str(out), "--keep-ids", "--workers", "0"]) == 1
+    assert "holds no label 50" in pd.read_csv(out / "errors.csv")["reason"].iloc[0]

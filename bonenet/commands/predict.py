@@ -60,6 +60,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="declare the units of NIfTI/NRRD studies that do not record them "
                              "(default: the units the model was trained with); a manifest "
                              "'units' column declares them per study")
+    parser.add_argument("--vertebra", default=None,
+                        help="with multilabel TotalSegmentator masks: the level (L1, T12 ...) to "
+                             "crop around (default: the level the model was trained on); a "
+                             "manifest 'vertebra' column sets it per study")
     parser.add_argument("--keep-text", action="store_true",
                         help="keep series descriptions and file names in outputs (free text "
                              "that can hold patient names; off by default)")
@@ -104,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
         columns = spec.image_columns  # the model's own columns unless the user names others
     studies = discover_studies(args.studies, clinical=args.clinical, image_columns=columns,
                                mask_column=spec.mask_column if args.masks is None else None,
-                               masks=args.masks, units=args.units)
+                               masks=args.masks, units=args.units, vertebra=args.vertebra)
     if studies.clinical_match is not None and studies.clinical_match.message():
         print(f"predict: {studies.clinical_match.message()} (ids matched exactly after stripping "
               "spaces; pseudonyms listed in OUT/run.json)", file=sys.stderr)

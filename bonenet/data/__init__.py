@@ -37,6 +37,7 @@ _LAZY = {
     "load_study_mask": "._study_input",
     "UNITS_COLUMN": "._study_input",
     "MASK_LABEL_COLUMN": "._study_input",
+    "VERTEBRA_COLUMN": "._study_input",
 }
 
 __all__ = [
@@ -44,6 +45,7 @@ __all__ = [
     "SPLITS",
     "TARGET_KEYS",
     "UNITS_COLUMN",
+    "VERTEBRA_COLUMN",
     "Augment",
     "Batch",
     "BoneDataModule",
@@ -89,6 +91,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from ._study_input import (
         MASK_LABEL_COLUMN,
         UNITS_COLUMN,
+        VERTEBRA_COLUMN,
         StudyError,
         StudyInput,
         load_study_image,

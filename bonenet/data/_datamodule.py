@@ -103,6 +103,9 @@ class BoneDataModule(pl.LightningDataModule):
     load_options : dict, optional
         Further reader options for :func:`bonenet.io.load` (``series``, ``allow_gaps``,
         ``gantry_tilt``, ``native``); units are declared with ``units``.
+    vertebra : str, optional
+        With multilabel TotalSegmentator masks (``mask_column``, ``crop: mask``): the vertebral
+        level (``L1``…) to crop around; a manifest ``vertebra`` column sets it per row.
     seed : int
     """
 
@@ -120,7 +123,8 @@ class BoneDataModule(pl.LightningDataModule):
                  num_workers: int = 0, persistent_workers: bool | None = None,
                  pin_memory: bool | None = None, cache_dir: str | None = None,
                  content_hash: str = "fast", predict_manifest: str | None = None,
-                 load_options: dict[str, Any] | None = None, seed: int = 0) -> None:
+                 load_options: dict[str, Any] | None = None, vertebra: str | None = None,
+                 seed: int = 0) -> None:
         super().__init__()
         self.save_hyperparameters()  # the arguments (no data) go into checkpoints
         if not use_images and not use_clinical:
@@ -175,7 +179,8 @@ class BoneDataModule(pl.LightningDataModule):
 
         # validates load_options now (a typo fails at config time, not at the first image)
         spec = StudyInput(image_columns=self.image_columns, mask_column=mask_column, units=units,
-                          load_options=dict(load_options or {}))
+                          load_options=dict(load_options or {}), vertebra=vertebra)
+        self.vertebra = spec.vertebra
         self.units = spec.units
         self.load_options = spec.load_options
         self.seed = seed
@@ -252,7 +257,7 @@ class BoneDataModule(pl.LightningDataModule):
                            preprocess=self._preprocess_cfg if self.use_images else None,
                            encoder=self._encoder, augment=augment, cache=cache,
                            mask_column=self.mask_column, load_options=self.load_options,
-                           units=self.units, on_error=on_error)
+                           units=self.units, vertebra=self.vertebra, on_error=on_error)
 
     def dataset_for(self, manifest: str | os.PathLike[str], *, require_outcomes: bool = False,
                     check_files: bool = True, on_error: str = "raise") -> BoneDataset:
@@ -345,7 +350,7 @@ class BoneDataModule(pl.LightningDataModule):
             "use_images": self.use_images, "use_clinical": self.use_clinical,
             # how a study becomes an input (bonenet.data.StudyInput): predict repeats it
             "mask_column": self.mask_column, "units": self.units,
-            "load_options": dict(self.load_options),
+            "load_options": dict(self.load_options), "vertebra": self.vertebra,
         }
         if self.split_labels is not None and self.datasets:
             ids = [sid for n in _PARTS for sid in self.datasets[n].subject_ids]
@@ -372,6 +377,7 @@ class BoneDataModule(pl.LightningDataModule):
         self.mask_column = state_dict.get("mask_column", self.mask_column)
         self.units = state_dict.get("units", self.units)
         self.load_options = dict(state_dict.get("load_options", self.load_options))
+        self.vertebra = state_dict.get("vertebra", self.vertebra)
         self._encoder = ClinicalEncoder.from_dict(enc) if enc is not None else None
         pre = state_dict.get("preprocess")
         self._preprocess_cfg = Preprocess.from_dict(pre) if pre is not None else None

@@ -16,7 +16,7 @@ from ..errors import BoneNetError, ConfigError
 from ._augment import derive_seed
 from ._batch import TARGET_KEYS, Sample
 from ._manifest import Manifest, read_manifest
-from ._study_input import MASK_LABEL_COLUMN, UNITS_COLUMN, StudyInput
+from ._study_input import MASK_LABEL_COLUMN, UNITS_COLUMN, VERTEBRA_COLUMN, StudyInput
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -54,6 +54,9 @@ class BoneDataset(Dataset):
         Further reader options for :func:`bonenet.io.load` (``series``, ``allow_gaps``…).
     units : str, optional
         Declared units of NIfTI/NRRD images (a manifest ``units`` column overrides per row).
+    vertebra : str, optional
+        Vertebral level whose TotalSegmentator label is the VOI of multilabel masks (a
+        manifest ``vertebra`` or ``mask_label`` column overrides per row).
     on_error : {"raise", "mark"}
         What a study that cannot be read or preprocessed does: stop (training), or become an
         absent image slot with the reason in ``Sample.error`` / ``Batch.errors`` so batch
@@ -65,7 +68,7 @@ class BoneDataset(Dataset):
                  encoder: ClinicalEncoder | None = None, augment: Augment | None = None,
                  cache: SampleCache | None = None, mask_column: str | None = None,
                  load_options: dict[str, Any] | None = None, units: str | None = None,
-                 on_error: str = "raise") -> None:
+                 vertebra: str | None = None, on_error: str = "raise") -> None:
         if on_error not in ("raise", "mark"):
             raise ConfigError(f"BoneDataset: on_error must be 'raise' or 'mark'; got {on_error!r}")
         self.on_error = on_error
@@ -83,7 +86,8 @@ class BoneDataset(Dataset):
         # the same object turns a study into a model input at predict time (bonenet.inference)
         self.input = StudyInput(preprocess=preprocess, encoder=encoder,
                                 image_columns=self.image_columns, mask_column=mask_column,
-                                units=units, load_options=dict(load_options or {}))
+                                units=units, load_options=dict(load_options or {}),
+                                vertebra=vertebra)
         self.load_options = self.input.load_options
         if preprocess is not None:
             missing = [c for c in self.image_columns if c not in self.table.columns]
@@ -97,11 +101,9 @@ class BoneDataset(Dataset):
         self._targets = [self._row_targets(i) for i in range(len(self.table))]
         self._path_cache: list[tuple[list[str], str | None]] | None = None
         self._row_units = self._optional_column(UNITS_COLUMN)
-        labels = self._optional_column(MASK_LABEL_COLUMN)
-        try:
-            self._mask_labels = [int(float(v)) if v else None for v in labels]
-        except ValueError as exc:
-            raise ConfigError(f"manifest column {MASK_LABEL_COLUMN!r}: {exc}; give integer labels") from exc
+        self._mask_labels = [self.input.mask_label_for(lab, lv) for lab, lv in zip(
+            self._optional_column(MASK_LABEL_COLUMN), self._optional_column(VERTEBRA_COLUMN),
+            strict=True)]
         self._keys: list[list[str | None]] | None = None
         if cache is not None and preprocess is not None:
             self._keys = self._cache_keys()

@@ -31,14 +31,16 @@ if TYPE_CHECKING:  # pragma: no cover
     from ..clinical import ClinicalEncoder
     from ._preprocess import Preprocess
 
-__all__ = ["MASK_LABEL_COLUMN", "UNITS_COLUMN", "StudyError", "StudyInput", "load_study_image",
+__all__ = ["MASK_LABEL_COLUMN", "UNITS_COLUMN", "VERTEBRA_COLUMN", "StudyError", "StudyInput", "load_study_image",
            "load_study_mask"]
 
 _FORMAT = "bonenet.StudyInput/1"
 #: Manifest column declaring one study's units (for NIfTI/NRRD files that do not say).
 UNITS_COLUMN = "units"
-#: Manifest column naming the label of a multilabel mask to use as the VOI (e.g. one vertebra).
+#: Manifest column naming the label of a multilabel mask to use as the VOI (an integer id).
 MASK_LABEL_COLUMN = "mask_label"
+#: Manifest column naming the vertebral level (``L1``…) whose TotalSegmentator label is the VOI.
+VERTEBRA_COLUMN = "vertebra"
 #: Reader options that change what a file reads as; anything else is refused in configs.
 _LOAD_OPTIONS = {"series", "allow_gaps", "gantry_tilt", "native", "threads", "modality"}
 
@@ -172,6 +174,10 @@ class StudyInput:
         units must agree. A manifest ``units`` column declares them per study.
     load_options : dict
         Further reader options (``series``, ``allow_gaps``, ``gantry_tilt``, ``native``).
+    vertebra : str or None
+        Default vertebral level (``L1``…) of multilabel TotalSegmentator masks: the VOI is that
+        vertebra's label (per-vertebra crops for QCT models). A manifest ``vertebra`` or
+        ``mask_label`` column wins for its row.
     """
 
     preprocess: Preprocess | None = None
@@ -180,6 +186,7 @@ class StudyInput:
     mask_column: str | None = None
     units: str | None = None
     load_options: dict[str, Any] = field(default_factory=dict)
+    vertebra: str | None = None
 
     def __post_init__(self) -> None:
         self.image_columns = tuple(self.image_columns)
@@ -197,6 +204,21 @@ class StudyInput:
         self.load_options = opts
         if self.units is not None and self.units not in UNITS:
             raise ConfigError(f"units {self.units!r} unknown; use one of {', '.join(UNITS)}")
+        if self.vertebra is not None:
+            self.mask_label_for(None, self.vertebra)  # a typo fails now, naming the levels
+
+    def mask_label_for(self, label: int | str | None, vertebra: str | None) -> int | None:
+        """The mask label of one study: its ``mask_label``, else its ``vertebra``'s
+        TotalSegmentator id, else the default :attr:`vertebra`'s, else None (any non-zero)."""
+        from ..io.totalseg import vertebra_label
+
+        if label is not None and str(label).strip():
+            try:
+                return int(float(label))
+            except ValueError as exc:
+                raise ConfigError(f"mask_label {label!r}: give an integer label") from exc
+        level = vertebra or self.vertebra
+        return vertebra_label(level) if level else None
 
     # ------------------------------------------------------------ images
     def read(self, path: str | os.PathLike[str], *, units: str | None = None,
@@ -264,7 +286,8 @@ class StudyInput:
                 "preprocess": None if self.preprocess is None else self.preprocess.to_dict(),
                 "encoder": None if enc is None or not getattr(enc, "fitted_", True) else enc.to_dict(),
                 "image_columns": list(self.image_columns), "mask_column": self.mask_column,
-                "units": self.units, "load_options": dict(self.load_options)}
+                "units": self.units, "load_options": dict(self.load_options),
+                "vertebra": self.vertebra}
 
     @classmethod
     def from_state(cls, state: Mapping[str, Any]) -> StudyInput:
@@ -283,7 +306,8 @@ class StudyInput:
                    encoder=ClinicalEncoder.from_dict(enc) if (enc is not None and use_clinical) else None,
                    image_columns=tuple(state.get("image_columns") or ("image",)),
                    mask_column=state.get("mask_column"), units=state.get("units"),
-                   load_options=dict(state.get("load_options") or {}))
+                   load_options=dict(state.get("load_options") or {}),
+                   vertebra=state.get("vertebra"))
 
 
 def _blank(v: Any) -> bool:

@@ -180,7 +180,9 @@ class StudyPreparer:
                 info["warnings"].append(f"measurement failed: {exc}")
                 info["qc_flags"].append("measure_failed")
         try:
-            arr = self.input.image(vol, mask=mask, mask_label=study.mask_label)
+            label = study.mask_label if study.mask_label is not None else \
+                self.input.mask_label_for(None, None)
+            arr = self.input.image(vol, mask=mask, mask_label=label)
         except StudyError:
             raise
         except BoneNetError as exc:

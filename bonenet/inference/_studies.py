@@ -15,6 +15,7 @@ from pathlib import Path
 from ..errors import ManifestError
 from ..io import image_stem
 from ..io.scanco_masks import is_scanco_mask_file
+from ..io.totalseg import vertebra_label
 from ..tables import MatchReport, SubjectTable, match_subjects, read_subject_table
 
 __all__ = ["PASSTHROUGH_COLUMNS", "Studies", "Study", "discover_studies", "find_mask",
@@ -22,7 +23,8 @@ __all__ = ["PASSTHROUGH_COLUMNS", "Studies", "Study", "discover_studies", "find_
 
 #: Manifest columns copied to ``predictions.csv`` (no identifiers among them).
 PASSTHROUGH_COLUMNS = ("site", "split", "fracture", "time_years", "event")
-_BOOKKEEPING = {"subject_id", "image", "units", "mask_label", "_line", *PASSTHROUGH_COLUMNS}
+_BOOKKEEPING = {"subject_id", "image", "units", "mask_label", "vertebra", "_line",
+                *PASSTHROUGH_COLUMNS}
 
 
 @dataclass(frozen=True)
@@ -47,7 +49,8 @@ class Study:
     units : str, optional
         Units declared for this study (manifest ``units`` column or ``--units``).
     mask_label : int, optional
-        Label of a multilabel mask to use (manifest ``mask_label`` column).
+        Label of a multilabel mask to use (manifest ``mask_label`` column, or the
+        TotalSegmentator id of its ``vertebra`` column / ``--vertebra``).
     """
 
     key: str
@@ -144,6 +147,8 @@ def _from_manifest(path: Path, image_columns: tuple[str, ...], mask_column: str 
             m = _resolve(path.parent, row[mask_column]) if row[mask_column] else None
             masks = (m,) * len(images)
         label = row.get("mask_label") or None
+        if not label and row.get("vertebra"):
+            label = str(vertebra_label(row["vertebra"]))
         clinical = {c: row[c] for c in clinical_cols} if clinical_cols else None
         extra = {c: row[c] for c in PASSTHROUGH_COLUMNS if c in row}
         studies.append(Study(key=row["subject_id"], images=images, clinical=clinical, extra=extra,
@@ -158,7 +163,7 @@ def discover_studies(source: str | os.PathLike[str], *,
                      image_columns: tuple[str, ...] = ("image",),
                      mask_column: str | None = None,
                      masks: str | os.PathLike[str] | None = None,
-                     units: str | None = None) -> Studies:
+                     units: str | None = None, vertebra: str | None = None) -> Studies:
     """List the studies under ``source``.
 
     Parameters
@@ -181,6 +186,9 @@ def discover_studies(source: str | os.PathLike[str], *,
     units : str, optional
         Units declared for studies whose files do not record theirs (``--units``); a
         manifest ``units`` cell wins for its row.
+    vertebra : str, optional
+        Level (``L1``…) whose TotalSegmentator label is each study's VOI in multilabel masks
+        (``--vertebra``); a manifest ``vertebra``/``mask_label`` cell wins for its row.
 
     Returns
     -------
@@ -204,6 +212,11 @@ def discover_studies(source: str | os.PathLike[str], *,
     if units is not None:
         found = [s if s.units else Study(s.key, s.images, s.clinical, s.extra, s.clinical_source,
                                          s.masks, units, s.mask_label) for s in found]
+    if vertebra is not None:
+        label = vertebra_label(vertebra)
+        found = [s if s.mask_label is not None else Study(
+            s.key, s.images, s.clinical, s.extra, s.clinical_source, s.masks, s.units, label)
+            for s in found]
     out = Studies(found)
     if clinical is not None:
         table = read_subject_table(clinical, what="clinical table")

@@ -32,26 +32,8 @@ from ..volume import Volume
 __all__ = ["LEVELS", "TS_TOTAL", "SpineMasks", "read_spine_masks", "spine_masks_from_labels",
            "ts_vertebra_ids"]
 
-#: Vertebral levels from head to pelvis.
-LEVELS = (*(f"C{i}" for i in range(1, 8)), *(f"T{i}" for i in range(1, 13)),
-          *(f"L{i}" for i in range(1, 6)), "S1")
+from ..io.totalseg import LEVELS, TS_TOTAL, ts_vertebra_ids
 
-
-def ts_vertebra_ids() -> dict[str, int]:
-    """``{level: class id}`` of TotalSegmentator v2's ``total`` task (S1 26 … C1 50)."""
-    ids = {"S1": 26}
-    ids.update({f"L{i}": 32 - i for i in range(1, 6)})  # L1 31 … L5 27
-    ids.update({f"T{i}": 44 - i for i in range(1, 13)})  # T1 43 … T12 32
-    ids.update({f"C{i}": 51 - i for i in range(1, 8)})  # C1 50 … C7 44
-    return ids
-
-
-#: TotalSegmentator v2 ``total`` task: structure name → class id (the ones the spine uses).
-TS_TOTAL: dict[str, int] = {
-    **{f"vertebrae_{lv}": i for lv, i in ts_vertebra_ids().items()},
-    "sacrum": 25, "aorta": 52, "spinal_cord": 79, "autochthon_left": 86, "autochthon_right": 87,
-    "iliopsoas_left": 88, "iliopsoas_right": 89,
-}
 _TISSUES = {"aorta": ("aorta",), "muscle": ("autochthon_left", "autochthon_right",
                                             "iliopsoas_left", "iliopsoas_right")}
 
