@@ -205,9 +205,14 @@ def measure_study(study: str | Path | Volume, *, modality: str = "auto", smi: bo
     if unknown:
         raise SegmentationError(f"unknown mask role(s) {unknown}; use {list(MASK_KEYS)}")
     given = {k: v for k, v in (masks or {}).items() if v is not None and str(v).strip()}
-    is_aim = not isinstance(study, Volume) and Path(str(study)).name.lower().split(";")[0].endswith(".aim")
+    # the grey AIM's own path: given, or recorded by the reader (predict --measure passes the
+    # Volume it read, so the masks beside the AIM are found the same way as by `features`)
+    src = vol.meta.get("source") if isinstance(study, Volume) else study
+    src = src[0] if isinstance(src, (list, tuple)) and len(src) == 1 else src
+    grey_path = str(src) if isinstance(src, (str, Path)) else None
+    is_aim = grey_path is not None and Path(grey_path).name.lower().split(";")[0].endswith(".aim")
     if given or (find_masks and is_aim):
-        scanco_masks = io.load_scanco_masks(vol, grey_path=study if (find_masks and is_aim) else None,  # type: ignore[arg-type]
+        scanco_masks = io.load_scanco_masks(vol, grey_path=grey_path if (find_masks and is_aim) else None,
                                             **given)
     if phantom is not None and vol.units == "HU":
         from ..calibrate import apply_calibration, phantom_calibration

@@ -115,3 +115,17 @@ def test_one_compartment_alone_is_refused(tmp_path):
         measure_study(tmp_path / "x.AIM", smi=False, masks={"trab_mask": HERE / "C0000001_TRAB_MASK.AIM"})
     with pytest.raises(SegmentationError, match="unknown mask role"):
         measure_study(tmp_path / "x.AIM", smi=False, masks={"bone": HERE / "C0000001_SEG.AIM"})
+
+
+def test_a_volume_read_from_an_aim_finds_its_masks_too(tmp_path):
+    """`bonenet predict --measure` hands measure_study the Volume it read: the masks beside
+    the AIM are still found from the path the reader recorded."""
+    from bonenet.measure import measure_study
+
+    for p in HERE.glob("C0000001*"):
+        shutil.copy(p, tmp_path / p.name)
+    vol = io.load(tmp_path / "C0000001.AIM")
+    by_volume = measure_study(vol, smi=False)
+    by_path = measure_study(tmp_path / "C0000001.AIM", smi=False)
+    assert by_volume["masks_source"] == by_path["masks_source"] == "scanco"
+    assert by_volume["ct_vbmd_mgcm3"] == pytest.approx(by_path["ct_vbmd_mgcm3"])
