@@ -179,14 +179,22 @@ def export_checkpoint(checkpoint: str | os.PathLike[str], out: str | os.PathLike
                       format: str = "torchscript", atol: float = 1e-4) -> ExportResult:
     """Export a ``bonenet train`` checkpoint (see :func:`export_network`)."""
     from ..training import load_for_inference
-    from ._checkpoint import _heads, file_sha256, model_name
+    from ..models import model_name, prediction_columns
+    from ._checkpoint import _heads, file_sha256
 
     path = Path(checkpoint)
     network, data_state, meta = load_for_inference(path, map_location="cpu")
     if data_state is None:
         raise CheckpointError(f"{path}: no data state (preprocessing, encoder) in the checkpoint")
     net_cfg = meta.get("network") or {}
+    heads = _heads(network, meta)
+    name = model_name(net_cfg, data_state)
     return export_network(
-        network, data_state, out, format=format, heads=_heads(network, meta), atol=atol,
-        meta={"model": model_name(net_cfg, data_state), "checkpoint": path.name,
-              "checkpoint_sha256": file_sha256(path), "network": net_cfg})
+        network, data_state, out, format=format, heads=heads, atol=atol,
+        meta={"model": name, "checkpoint": path.name, "checkpoint_sha256": file_sha256(path),
+              "network": net_cfg,
+              # the predictions schema of bonenet train / bonenet predict for these outputs
+              "prediction_columns": dict(zip(heads, prediction_columns(heads, name), strict=True)),
+              # how a study became the input (bonenet.data.StudyInput): masks, units, vertebra
+              "study_input": {k: data_state.get(k) for k in ("image_columns", "mask_column",
+                                                             "units", "load_options", "vertebra")}})

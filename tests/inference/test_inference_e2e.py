@@ -59,6 +59,9 @@ def test_export_checkpoint_with_parity(demo, tmp_path, fmt, capsys):
     assert cfg["parity"]["max_abs_diff"] < 1e-4
     assert cfg["preprocess"]["roi_size"] == [24, 24, 24]
     assert cfg["clinical_encoder"]["feature_names"]
+    # the same column names as bonenet train's predictions_test.csv and bonenet predict
+    assert cfg["prediction_columns"] == {"fracture": "p_fused"}
+    assert cfg["study_input"]["units"] == "mgHA/cm3"
     assert "parity" in capsys.readouterr().out
 
 
