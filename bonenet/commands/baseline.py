@@ -23,6 +23,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--external-site", action="append", default=[], metavar="SITE",
                         help="site never used for training (repeatable)")
     parser.add_argument("--mrmr-k", type=int, default=10, help="features kept by mRMR (default 10)")
+    parser.add_argument("--clinical-variables", default=None, metavar="YAML",
+                        help="user-declared clinical variables: a YAML list, or the training config "
+                             "(data.init_args.clinical_variables); see docs/clinical.md")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", required=True, help="output folder")
 
@@ -31,7 +34,11 @@ def run(args: argparse.Namespace) -> int:
     from ..baselines import fit_baseline, load_tabular, save_baseline
     from ..evaluation import roc_auc
 
-    data = load_tabular(features=args.features, clinical=args.clinical, manifest=args.manifest, outcome=args.outcome)
+    from ..clinical import load_declarations
+
+    declared = load_declarations(args.clinical_variables) if args.clinical_variables else ()
+    data = load_tabular(features=args.features, clinical=args.clinical, manifest=args.manifest,
+                        outcome=args.outcome, clinical_variables=declared)
     res = fit_baseline(data, args.model, outcome=args.outcome, external_sites=args.external_site, seed=args.seed,
                        name=args.name, mrmr_k=args.mrmr_k)
     paths = save_baseline(res, args.out)

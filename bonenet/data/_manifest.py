@@ -16,7 +16,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ManifestError
 
@@ -82,6 +82,10 @@ def read_manifest_header(path: str | os.PathLike[str], *, image_columns: Sequenc
         cols = [str(c) for c in pd.read_csv(p, nrows=0).columns]
     except Exception as exc:
         raise ManifestError(f"manifest {p}: not a readable CSV ({exc}); save it as comma-separated text") from exc
+    from ..clinical import resolve_id_column
+
+    id_col = resolve_id_column(cols, source=f"manifest {p}")  # "Patient ID", "study_id"... → subject_id
+    cols = ["subject_id" if c == id_col else c for c in cols]
     needed = ["subject_id", *(image_columns if require_images else ())]
     for col in needed:
         if col not in cols:
@@ -107,6 +111,7 @@ def read_manifest(
     check_files: bool = True,
     require_split: bool = False,
     clinical_required: Sequence[str] = (),
+    clinical_declared: Sequence[Any] = (),
 ) -> Manifest:
     """Read and validate a manifest CSV.
 
@@ -128,6 +133,9 @@ def read_manifest(
         Whether a ``split`` column with a label on every row is required.
     clinical_required : sequence of str
         Canonical clinical variables whose column must be present.
+    clinical_declared : sequence of ClinicalVariable or dict
+        User-declared clinical variables (:class:`bonenet.clinical.ClinicalVariable`),
+        parsed and range-checked like the schema's.
 
     Raises
     ------
@@ -207,7 +215,8 @@ def read_manifest(
     if problems:
         raise ManifestError(_problem_text(p, problems))
     df.attrs["source"] = str(p)
-    table = parse_clinical(df, source=f"manifest {p}", required=clinical_required)
+    table = parse_clinical(df, source=f"manifest {p}", required=clinical_required,
+                           variables=clinical_declared)
     table["_line"] = lines
     table.attrs["source"] = str(p)
     return Manifest(table=table.reset_index(drop=True), path=p, root=base,

@@ -88,10 +88,12 @@ def load_predictor(checkpoint: str | os.PathLike[str], *, device: str = "cpu",
     if use_clinical and enc is None:
         raise CheckpointError(f"{path}: clinical model without a fitted encoder in its data state")
     preprocess = Preprocess.from_dict(pre) if use_images else None
+    encoder = ClinicalEncoder.from_dict(enc) if use_clinical else None
     preparer = StudyPreparer(
         preprocess=preprocess,
-        encoder=ClinicalEncoder.from_dict(enc) if use_clinical else None,
-        parse_clinical=functools.partial(parse_clinical, required=()) if use_clinical else None,
+        encoder=encoder,
+        parse_clinical=functools.partial(parse_clinical, required=(), variables=encoder.declared)
+        if encoder is not None else None,
         n_images=len(data_state.get("image_columns") or ("image",)),
         missing=missing,
         measure=measure,

@@ -217,6 +217,9 @@ class StudyPreparer:
                 df = self.parse_clinical(df, source=src, first_line=line)
             except BoneNetError as exc:
                 raise StudyError(str(exc), stage="clinical") from exc
+        for flag in ("fn_tscore_assumed_hologic", "frax_age_out_of_range"):  # clinical.FLAG_COLUMNS
+            if flag in df.columns and df[flag].iloc[0] == 1:
+                info["qc_flags"].append(flag)
         for v in variables:
             if v not in df.columns:
                 df[v] = math.nan
@@ -232,6 +235,23 @@ class StudyPreparer:
         info["clinical_handling"] = "missing-indicator" if missing else "complete"
         return (torch.as_tensor(np.asarray(values[0], dtype=np.float32)),
                 torch.as_tensor(np.asarray(observed[0], dtype=np.float32)))
+
+    def check_studies(self, studies: Sequence[Study]) -> None:
+        """Refuse, before any study runs, clinical tables that lack a column the model's
+        declared variables mark ``required`` (:func:`bonenet.clinical.check_required`)."""
+        declared = [d for d in getattr(self.encoder, "declared", ()) if d.required]
+        if not declared:
+            return
+        from ..clinical import check_required
+
+        tables: dict[str, set[str]] = {}
+        for s in studies:
+            if s.clinical is not None:
+                tables.setdefault(s.clinical_source[0], set()).update(s.clinical)
+        if not tables:
+            check_required([], declared, source="the studies (no clinical table given: --clinical)")
+        for name, columns in tables.items():
+            check_required(sorted(columns), declared, source=name)
 
     def __call__(self, study: Study, sid: str, series_p: Pseudonymizer) -> Prepared:
         info: dict[str, Any] = {"series": [], "series_description": [], "qc_flags": [],
