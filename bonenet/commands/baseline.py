@@ -32,9 +32,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..baselines import fit_baseline, load_tabular, save_baseline
-    from ..evaluation import roc_auc
-
     from ..clinical import load_declarations
+    from ..evaluation import roc_auc
 
     declared = load_declarations(args.clinical_variables) if args.clinical_variables else ()
     data = load_tabular(features=args.features, clinical=args.clinical, manifest=args.manifest,
