@@ -121,8 +121,9 @@ def _parse_one(var: Variable, raw: Any, factor: float) -> tuple[Any, str | None]
     value *= factor
     lo, hi = var.valid_range  # type: ignore[misc]
     if not lo <= value <= hi:
-        shown = f"{value:g} {var.unit}" if factor == 1.0 else f"{value:g} {var.unit} after unit conversion"
-        return None, (f"({shown}) is impossible: {var.name} must lie in [{lo:g}, {hi:g}] {var.unit}; "
+        unit = f" {var.unit}" if var.unit else ""
+        shown = f"{value:g}{unit}" if factor == 1.0 else f"{value:g}{unit} after unit conversion"
+        return None, (f"({shown}) is impossible: {var.name} must lie in [{lo:g}, {hi:g}]{unit}; "
                       "fix the value (or its unit in the header), or leave it blank if unknown")
     return value, None
 
