@@ -158,7 +158,7 @@ def test_identifier_column_aliases(columns, expect):
 
 
 def test_identifier_column_missing_or_ambiguous_names_the_fix():
-    with pytest.raises(ManifestError, match="name it 'subject_id'.*'Patient ID'"):
+    with pytest.raises(ManifestError, match=r"name it 'subject_id'.*'Patient ID'"):
         resolve_id_column(["name", "age"], source="clin.csv")
     with pytest.raises(ManifestError, match="'Patient ID', 'study_id' all look like"):
         resolve_id_column(["Patient ID", "study_id", "age"])

@@ -77,7 +77,7 @@ def test_tscore_uses_the_manufacturer_and_flags_the_hologic_assumption():
 
 
 def test_unknown_manufacturer_is_refused_with_the_choices():
-    with pytest.raises(ClinicalValueError, match="'Medilink'.*hologic, lunar, norland"):
+    with pytest.raises(ClinicalValueError, match=r"'Medilink'.*hologic, lunar, norland"):
         parse_clinical(table("subject_id,fn_bmd,dxa_manufacturer\na,0.8,Medilink\n"), required=())
 
 
