@@ -116,3 +116,24 @@ def test_clinical_network_with_declared_variables_beats_without_and_predict_need
     assert rc != 0
     assert "'nlr'" in err and "'NLR'" in err and "test_no_nlr.csv" in err
     assert not (tmp_path / "pred2" / "predictions.csv").exists()
+
+
+def test_baseline_and_evaluate_commands_take_the_declarations(tmp_path, manifest, capsys):
+    import json
+
+    cfg = tmp_path / "exp.yaml"
+    cfg.write_text(yaml.safe_dump({"data": {"init_args": {"clinical_variables": DECLARATIONS}}}))
+    assert main(["baseline", "--manifest", str(manifest), "--model", "clinical_lr",
+                 "--clinical-variables", str(cfg), "--out", str(tmp_path / "lr")]) == 0
+    meta = json.loads((tmp_path / "lr" / "model.json").read_text())
+    assert "nlr" in json.dumps(meta) and "ecog=2" in json.dumps(meta)
+    pred = pd.read_csv(tmp_path / "lr" / "predictions.csv", dtype={"ecog": str})
+    assert set(pred["ecog"]) == {"0", "1", "2", "3"}
+    assert main(["evaluate", str(tmp_path / "lr" / "predictions.csv"), "--split", "test",
+                 "--subgroup-column", "ecog", "--n-boot", "20", "--report", str(tmp_path / "rep")]) == 0
+    metrics = json.loads((tmp_path / "rep" / "metrics.json").read_text())
+    assert set(metrics["subgroups"]["ecog"]["clinical_lr"]) == {"0", "1", "2", "3"}
+    capsys.readouterr()
+    assert main(["evaluate", str(tmp_path / "lr" / "predictions.csv"), "--subgroup-column", "ecgo",
+                 "--report", str(tmp_path / "rep2")]) != 0
+    assert "'ecgo' not in the predictions" in capsys.readouterr().err
