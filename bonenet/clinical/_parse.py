@@ -132,7 +132,7 @@ def _label(df: pd.DataFrame, pos: int, id_column: str, first_line: int) -> str:
     line = pos + first_line
     if id_column in df.columns:
         sid = df[id_column].iloc[pos]
-        return f"line {line} (subject_id {sid!s})"
+        return f"line {line} ({id_column} {sid!s})"
     return f"line {line}"
 
 

@@ -76,7 +76,7 @@ def test_declared_variables_are_parsed_with_aliases_units_and_categories():
 
 
 @pytest.mark.parametrize("column,value,expect", [
-    ("NLR", "250", ["line 3", "subject_id b", "'NLR'", "'250'", "nlr must lie in [0, 100]"]),
+    ("NLR", "250", ["line 3", "Patient ID b", "'NLR'", "'250'", "nlr must lie in [0, 100]"]),
     ("NLR", "high", ["line 3", "'high'", "not a number"]),
     ("ECOG PS", "5", ["line 3", "'5'", "not a declared category", "0, 1, 2, 3, 4"]),
     ("diabetes", "", ["line 3", "'diabetes'", "declared missing: error"]),
