@@ -1,6 +1,6 @@
 """The clinical variable schema: FRAX inputs and optional extras, with units and valid ranges.
 
-Every variable has one canonical snake_case name (COMMON.md), a kind (continuous, binary or
+Every variable has one canonical snake_case name, a kind (continuous, binary or
 categorical), a unit, the range of values that are physically possible (values outside it are
 data-entry errors, not outliers), the spreadsheet headers it is recognised under, and the unit
 spellings a header may carry with the factor that converts them to the canonical unit.
