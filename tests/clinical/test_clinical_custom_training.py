@@ -56,7 +56,7 @@ def test_clinical_lr_with_declared_variables_beats_without(manifest):
     assert set(metrics["subgroups"]["ecog"]["clinical_lr"]) == {"0", "1", "2", "3"}
 
 
-def _config(tmp: Path, manifest: Path, root: str, declared: bool) -> Path:
+def _config(tmp: Path, manifest: Path, root: str, declared: bool, epochs: int = 12) -> Path:
     init = {"manifest": str(manifest), "use_images": False, "augment": False, "split": "column",
             "batch_size": 64, "num_workers": 0, "seed": 0}
     if declared:
@@ -65,7 +65,7 @@ def _config(tmp: Path, manifest: Path, root: str, declared: bool) -> Path:
            "data": {"class_path": "bonenet.data.BoneDataModule", "init_args": init},
            "model": {"backbone": None, "heads": ["fracture"], "hidden": 32, "dropout": 0.1,
                      "lr": 0.005, "weight_decay": 0.0001, "warmup_steps": 5},
-           "trainer": {"max_epochs": 12, "default_root_dir": str(tmp / root),
+           "trainer": {"max_epochs": epochs, "default_root_dir": str(tmp / root),
                        "enable_model_summary": False, "enable_progress_bar": False,
                        "log_every_n_steps": 5},
            "checkpoint": {"monitor": "val/auroc", "mode": "max"}}
@@ -74,33 +74,37 @@ def _config(tmp: Path, manifest: Path, root: str, declared: bool) -> Path:
     return p
 
 
-@pytest.mark.slow
-def test_clinical_network_with_declared_variables_beats_without_and_predict_needs_them(
-        tmp_path, manifest, monkeypatch, capsys):
+def test_clinical_network_with_declared_variables_beats_without(tmp_path, manifest, monkeypatch):
     monkeypatch.setenv("BONENET_PROGRESS", "0")
     torch.set_num_threads(1)
     with_ = train([_config(tmp_path, manifest, "with", True)], name="clinical")
     without = train([_config(tmp_path, manifest, "without", False)], name="clinical")
     a1, a0 = with_.test_metrics["test/auroc"], without.test_metrics["test/auroc"]
-    print(f"clinical-only network test AUROC without the declared variables {a0:.3f}, with {a1:.3f}")
     assert a1 > a0 + 0.04, (a0, a1)
 
+
+def test_predict_uses_the_checkpoint_declarations_and_refuses_a_table_without_them(
+        tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("BONENET_PROGRESS", "0")
+    torch.set_num_threads(1)
+    small = write_cohort(tmp_path / "small", n=300, seed=4)
+    res = train([_config(tmp_path, small, "with", True, epochs=2)], name="clinical")
     # the declarations travel inside the checkpoint (weights-only loadable)
-    torch.load(with_.best_checkpoint, weights_only=True)
+    torch.load(res.best_checkpoint, weights_only=True)
     from bonenet.training import load_for_inference
 
-    _, data_state, _ = load_for_inference(with_.best_checkpoint)
+    _, data_state, _ = load_for_inference(res.best_checkpoint)
     assert [d["name"] for d in data_state["encoder"]["declared"]] == ["nlr", "ecog"]
 
     # predict with the same table (only the manifest, nothing else) repeats the test predictions
-    df = pd.read_csv(manifest, dtype=str, keep_default_na=False)
+    df = pd.read_csv(small, dtype=str, keep_default_na=False)
     test = df[df["split"] == "test"].rename(columns={"Patient ID": "subject_id"})
     full = tmp_path / "test_full.csv"
     test.to_csv(full, index=False)
-    assert main(["predict", "--checkpoint", str(with_.best_checkpoint), "--studies", str(full),
+    assert main(["predict", "--checkpoint", str(res.best_checkpoint), "--studies", str(full),
                  "--out", str(tmp_path / "pred"), "--keep-ids", "--device", "cpu"]) == 0
     got = pd.read_csv(tmp_path / "pred" / "predictions.csv", dtype={"subject_id": str})
-    ref = pd.read_csv(with_.predictions_csv, dtype={"subject_id": str})
+    ref = pd.read_csv(res.predictions_csv, dtype={"subject_id": str})
     merged = got.merge(ref, on="subject_id", suffixes=("", "_train"))
     assert len(merged) == len(test)
     pcol = next(c for c in got.columns if c.startswith("p_"))
@@ -110,7 +114,7 @@ def test_clinical_network_with_declared_variables_beats_without_and_predict_need
     lacking = tmp_path / "test_no_nlr.csv"
     test.drop(columns=["NLR"]).to_csv(lacking, index=False)
     capsys.readouterr()
-    rc = main(["predict", "--checkpoint", str(with_.best_checkpoint), "--studies", str(lacking),
+    rc = main(["predict", "--checkpoint", str(res.best_checkpoint), "--studies", str(lacking),
                "--out", str(tmp_path / "pred2"), "--keep-ids", "--device", "cpu"])
     err = capsys.readouterr().err
     assert rc != 0
