@@ -41,14 +41,13 @@ if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
 __all__ = ["ID_ALIASES", "ID_COLUMN", "MatchReport", "SubjectTable", "match_subjects",
-           "numeric_columns", "read_subject_table"]
+           "numeric_columns", "read_subject_table", "resolve_id_column"]
 
 ID_COLUMN = "subject_id"
 #: Header spellings accepted for the identifier column (compared after lower-casing and
 #: removing spaces, dashes, dots and underscores).
-ID_ALIASES = ("subject_id", "subject", "subjectid", "subject id", "patient_id", "patient id",
-              "patientid", "patient", "study_id", "study id", "studyid", "participant_id",
-              "participant", "id", "case_id", "caseid", "record_id", "mrn_pseudonym")
+ID_ALIASES = ("subject_id", "subject", "subj_id", "participant_id", "participant", "patient_id",
+              "patient", "pat_id", "pid", "study_id", "record_id", "case_id", "id")
 _DELIMITERS = {",": "comma", ";": "semicolon", "\t": "tab"}
 _MAX_LISTED = 20
 
@@ -153,21 +152,38 @@ def _sniff(path: Path, text: str) -> str:
     return best
 
 
-def _find_id(path: Path, columns: Sequence[str], id_aliases: Iterable[str]) -> str:
-    if ID_COLUMN in columns:
+def resolve_id_column(columns: Iterable[object], *, source: str = "table",
+                      id_aliases: Iterable[str] = ID_ALIASES) -> str:
+    """The header in ``columns`` that holds subject identifiers.
+
+    ``subject_id`` itself wins; otherwise exactly one header must match one of
+    :data:`ID_ALIASES` after lower-casing and removing spaces, dashes, dots, underscores and a
+    byte-order mark (``"Patient ID"`` → ``patientid``). Callers rename it to ``subject_id``.
+
+    Raises
+    ------
+    ManifestError
+        No identifier column (the message lists the accepted names and the columns found), or
+        several columns that look like one (all named: keep or rename one).
+    """
+    cols = [str(c) for c in columns]
+    if ID_COLUMN in cols:
         return ID_COLUMN
     keys = {_norm(a) for a in id_aliases}
-    hits = [c for c in columns if _norm(c) in keys]
+    hits = [c for c in cols if _norm(c.lstrip("\ufeff")) in keys]
     if len(hits) == 1:
         return hits[0]
     if len(hits) > 1:
-        raise ManifestError(f"{path}: several identifier columns {hits}; rename the one that keys the "
-                            f"rows to 'subject_id'")
-    close = difflib.get_close_matches(ID_COLUMN, list(columns), n=1, cutoff=0.6)
+        raise ManifestError(
+            f"{source}: columns {', '.join(repr(h) for h in hits)} all look like the subject "
+            "identifier; rename the one to use to 'subject_id' (or drop the others)")
+    close = difflib.get_close_matches(ID_COLUMN, cols, n=1, cutoff=0.6)
     hint = f" (did you mean {close[0]!r}?)" if close else ""
+    shown = ", ".join(repr(c) for c in cols[:15]) + (" ..." if len(cols) > 15 else "")
     raise ManifestError(
-        f"{path}: no identifier column{hint}; name it 'subject_id' (also accepted: Patient ID, "
-        f"patient_id, study_id, ID). Columns present: {', '.join(map(str, list(columns)[:15]))}")
+        f"{source}: no subject identifier column{hint} (columns found: {shown or 'none'}); name "
+        "it 'subject_id' (also accepted: 'Patient ID', 'patient_id', 'study_id', "
+        "'participant_id', 'subject', 'ID')")
 
 
 def _problems(path: str, problems: list[str]) -> str:
@@ -229,7 +245,7 @@ def read_subject_table(
     dup_cols = sorted({c for c in df.columns if list(df.columns).count(c) > 1})
     if dup_cols:
         raise ManifestError(f"{what} {p}: column(s) {dup_cols} appear twice in the header; keep one")
-    id_col = _find_id(p, list(df.columns), id_aliases)
+    id_col = resolve_id_column(df.columns, source=f"{what} {p}", id_aliases=id_aliases)
     if id_col != ID_COLUMN:
         df = df.rename(columns={id_col: ID_COLUMN})
     cols = list(df.columns)

@@ -105,7 +105,7 @@ def test_no_import_cycles_between_modules():
         stack.append(n)
         for m in graph.get(n, ()):
             if seen.get(m) == 1:
-                return stack[stack.index(m):] + [m]
+                return [*stack[stack.index(m):], m]
             if m not in seen and (cyc := visit(m)):
                 return cyc
         stack.pop()

@@ -35,7 +35,6 @@ REAL_CT = REPO / "tests" / "data" / "totalsegmentator"
 @pytest.fixture(scope="module")
 def cohorts(tmp_path_factory):
     from bonenet.synth import make_cohort
-
     from bonenet.synth.spine import synth_spine_cohort
 
     made = {"spine": synth_spine_cohort(tmp_path_factory.mktemp("spine"), 20, seed=2)}

@@ -50,10 +50,10 @@ def test_identifier_spellings(tmp_path, header):
 def test_two_identifier_columns_and_none_are_errors(tmp_path):
     p = tmp_path / "t.csv"
     p.write_text("patient_id,study_id,age\nA,B,70\n")
-    with pytest.raises(ManifestError, match="several identifier columns"):
+    with pytest.raises(ManifestError, match="all look like the subject identifier"):
         read_subject_table(p)
     p.write_text("name,age\nA,70\n")
-    with pytest.raises(ManifestError, match=r"no identifier column.*subject_id"):
+    with pytest.raises(ManifestError, match=r"no subject identifier column.*name it 'subject_id'"):
         read_subject_table(p)
 
 

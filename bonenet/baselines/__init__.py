@@ -98,7 +98,7 @@ def fit_baseline(data: TabularData, model: str, *, outcome: str = "fracture", ex
     if model not in MODELS:
         raise ConfigError(f"unknown baseline model {model!r}; choose one of {', '.join(MODELS)}")
     t = data.table.copy()
-    columns = list(data.frax) if model == "clinical_lr" else [*data.clinical, *data.morphometry]
+    columns = [*data.frax, *data.declared] if model == "clinical_lr" else [*data.clinical, *data.morphometry]
     if not columns:
         raise ManifestError("no usable feature columns: the inputs hold neither clinical variables nor "
                             "numeric morphometry columns")
@@ -111,7 +111,7 @@ def fit_baseline(data: TabularData, model: str, *, outcome: str = "fracture", ex
     pipe.fit(t.loc[train, columns], y[train])
     p = pipe.predict_proba(t[columns])[:, 1]
     name = name or model
-    pred = t[["subject_id", outcome, *[c for c in _KEEP if c in t.columns]]].copy()
+    pred = t[["subject_id", outcome, *[c for c in (*_KEEP, *data.groups) if c in t.columns]]].copy()
     pred[f"p_{name}"] = np.clip(p.astype(float), 0.0, 1.0)
     info = {"model": model, "name": name, "seed": seed, "outcome": outcome, "inputs": columns,
             "n_train": int(train.sum()), "events_train": int(y[train].sum()),

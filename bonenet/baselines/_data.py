@@ -9,9 +9,12 @@ models' risk scores (``frax_mof``, ``frax_hip``) are never model inputs.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from ..errors import ManifestError
@@ -19,7 +22,8 @@ from ..errors import ManifestError
 __all__ = ["NON_FEATURES", "TabularData", "load_tabular"]
 
 NON_FEATURES = frozenset({"subject_id", "image", "site", "split", "fracture", "time_years", "event",
-                          "frax_mof", "frax_hip"})
+                          "frax_mof", "frax_hip", "dxa_manufacturer", "fn_tscore_assumed_hologic",
+                          "frax_age_out_of_range"})
 
 
 @dataclass
@@ -30,6 +34,10 @@ class TabularData:
     clinical: list[str]
     frax: list[str]
     morphometry: list[str]
+    #: input columns of the user-declared variables (categoricals one-hot as ``name=level``)
+    declared: list[str] = field(default_factory=list)
+    #: declared binary/categorical variables, kept in the predictions for subgroup metrics
+    groups: list[str] = field(default_factory=list)
 
 
 def _read(path: Path, what: str) -> pd.DataFrame:
@@ -45,13 +53,20 @@ def _read(path: Path, what: str) -> pd.DataFrame:
 
 
 def load_tabular(*, features: str | Path | None = None, clinical: str | Path | None = None,
-                 manifest: str | Path | None = None, outcome: str = "fracture") -> TabularData:
+                 manifest: str | Path | None = None, outcome: str = "fracture",
+                 clinical_variables: Iterable[Any | Mapping[str, Any]] = ()) -> TabularData:
     """Read and join the given CSVs on ``subject_id`` (inner join, with a clear error if empty).
+
+    ``clinical_variables`` are user-declared variables (:class:`bonenet.clinical.ClinicalVariable`
+    or their dicts): parsed and range-checked, and inputs of every model, ``clinical_lr``
+    included.
 
     Raises :class:`ManifestError` when a file, the id column or the outcome is missing, or
     when the files share no subject.
     """
-    from ..clinical import SCHEMA, parse_clinical
+    from ..clinical import SCHEMA, declare_variables, parse_clinical
+
+    declared = declare_variables(clinical_variables)
 
     frames = [(p, _read(Path(p), w)) for p, w in ((features, "features"), (clinical, "clinical"),
                                                    (manifest, "manifest")) if p is not None]
@@ -71,7 +86,7 @@ def load_tabular(*, features: str | Path | None = None, clinical: str | Path | N
 
             logging.getLogger(__name__).warning("%s: %d subject(s) of %s have no row here and are left out",
                                                 path, before - len(table), frames[0][0])
-    table = parse_clinical(table, source=str(frames[0][0]), required=())
+    table = parse_clinical(table, source=str(frames[0][0]), required=(), variables=declared)
     if outcome not in table.columns:
         raise ManifestError(f"outcome column {outcome!r} not found in {', '.join(str(p) for p, _ in frames)}; "
                             "pass --manifest (which holds the outcomes) or name the column with --outcome")
@@ -82,12 +97,26 @@ def load_tabular(*, features: str | Path | None = None, clinical: str | Path | N
     table[outcome] = y.astype(int)
     clin = [c for c in table.columns if c in SCHEMA and c not in NON_FEATURES]
     frax = [c for c in clin if SCHEMA[c].group == "frax"]
+    user, groups = [], []
+    for d in declared:
+        if d.name not in table.columns:
+            continue
+        if d.kind == "categorical":  # fixed, declared levels: one-hot here leaks nothing
+            for level in d.categories:
+                col = f"{d.name}={level}"
+                table[col] = np.where(table[d.name].isna(), np.nan, (table[d.name] == level).astype(float))
+                user.append(col)
+        else:
+            user.append(d.name)
+        if d.kind != "continuous":
+            groups.append(d.name)
+    skip = {d.name for d in declared} | set(user)
     morph = []
     for c in table.columns:
-        if c in NON_FEATURES or c in SCHEMA or c == outcome:
+        if c in NON_FEATURES or c in SCHEMA or c == outcome or c in skip:
             continue
         v = pd.to_numeric(table[c], errors="coerce")
         if v.notna().sum() >= max(1, int(0.5 * table[c].notna().sum())):
             table[c] = v
             morph.append(c)
-    return TabularData(table, clin, frax, morph)
+    return TabularData(table, [*clin, *user], frax, morph, user, groups)

@@ -1,6 +1,7 @@
 """The classical baselines as scikit-learn pipelines (preprocessing inside, so no leakage).
 
-* ``clinical_lr`` — logistic regression on the FRAX clinical risk factors only.
+* ``clinical_lr`` — logistic regression on the FRAX clinical risk factors (and the
+  user-declared clinical variables, when given) only.
 * ``lasso`` — L1 logistic regression, penalty chosen by 5-fold cross-validated log-loss.
 * ``mrmr`` — minimum-redundancy maximum-relevance selection (``mrmr-selection``, F-statistic
   relevance, Pearson redundancy) of ``k`` features, then logistic regression.

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..errors import CheckpointError, ClinicalValueError
-from ._schema import SCHEMA
+from ..errors import BoneNetError, CheckpointError, ClinicalValueError
+from ._declare import ClinicalVariable, declare_variables, declared_schema
+from ._schema import SCHEMA, Variable
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -31,15 +32,26 @@ class ClinicalEncoder:
     Parameters
     ----------
     variables : list of str, optional
-        Canonical variable names (see :data:`bonenet.clinical.SCHEMA`); default all of them.
+        Canonical variable names (see :data:`bonenet.clinical.SCHEMA`, plus the ``declared``
+        ones); default every schema variable except the device group (``dxa_manufacturer``),
+        then the declared ones.
+    declared : sequence of ClinicalVariable or dict
+        User-declared variables (:class:`bonenet.clinical.ClinicalVariable`). Their
+        declarations are part of :meth:`to_dict`, so a checkpoint carries them.
     """
 
-    def __init__(self, variables: Sequence[str] | None = None) -> None:
-        names = list(SCHEMA) if variables is None else list(variables)
-        unknown = [v for v in names if v not in SCHEMA]
+    def __init__(self, variables: Sequence[str] | None = None, *,
+                 declared: Iterable[ClinicalVariable | Mapping[str, Any]] = ()) -> None:
+        self.declared = declare_variables(declared)
+        self._schema: dict[str, Variable] = {**SCHEMA, **declared_schema(self.declared)}
+        names = ([n for n, v in SCHEMA.items() if v.group != "device"]
+                 + [d.name for d in self.declared]) if variables is None else list(variables)
+        unknown = [v for v in names if v not in self._schema]
         if unknown:
             raise ClinicalValueError(
-                f"ClinicalEncoder: unknown clinical variable(s) {unknown}; known: {', '.join(SCHEMA)}"
+                f"ClinicalEncoder: unknown clinical variable(s) {unknown}; known: "
+                f"{', '.join(self._schema)} (declare your own with ClinicalVariable / "
+                "clinical_variables)"
             )
         if len(set(names)) != len(names):
             raise ClinicalValueError(f"ClinicalEncoder: variables listed twice in {names}")
@@ -54,7 +66,7 @@ class ClinicalEncoder:
         """Column names of the encoded matrix (``sex=F``, ``treatment=hrt``... for one-hots)."""
         out = []
         for name in self.variables:
-            var = SCHEMA[name]
+            var = self._schema[name]
             if var.kind == "categorical":
                 out.extend(f"{name}={c}" for c in var.categories)
             else:
@@ -75,7 +87,7 @@ class ClinicalEncoder:
         """
         data = self._parse(df)
         for name in self.variables:
-            if SCHEMA[name].kind != "continuous":
+            if self._schema[name].kind != "continuous":
                 continue
             col = data[name].to_numpy(dtype=np.float64) if name in data.columns else np.array([])
             col = col[np.isfinite(col)]
@@ -94,12 +106,18 @@ class ClinicalEncoder:
                 "(or load a fitted one with ClinicalEncoder.from_dict)"
             )
         data = self._parse(df)
+        absent = [d.name for d in self.declared
+                  if d.missing == "error" and d.name in self.variables and d.name not in data.columns]
+        if absent:
+            raise ClinicalValueError(
+                f"{df.attrs.get('source', 'clinical table')}: no column for {', '.join(absent)}, "
+                "declared missing: error; add the column (or declare missing: indicator)")
         n = len(data)
         values = np.zeros((n, self.n_features), dtype=np.float32)
         observed = np.zeros((n, self.n_features), dtype=np.float32)
         j = 0
         for name in self.variables:
-            var = SCHEMA[name]
+            var = self._schema[name]
             present = name in data.columns
             if var.kind == "categorical":
                 k = len(var.categories)
@@ -128,7 +146,8 @@ class ClinicalEncoder:
     def _parse(self, df: pd.DataFrame) -> pd.DataFrame:
         from ._parse import parse_clinical
 
-        return parse_clinical(df, source=df.attrs.get("source", "clinical table"), required=())
+        return parse_clinical(df, source=df.attrs.get("source", "clinical table"), required=(),
+                              variables=self.declared)
 
     # ------------------------------------------------------------- persist
     def to_dict(self) -> dict[str, Any]:
@@ -140,6 +159,7 @@ class ClinicalEncoder:
             "mean": dict(self.mean_),
             "sd": dict(self.sd_),
             "fitted": self.fitted_,
+            "declared": [d.to_dict() for d in self.declared],
         }
 
     @classmethod
@@ -150,7 +170,11 @@ class ClinicalEncoder:
                 f"not a bonenet ClinicalEncoder state (format {state.get('format') if isinstance(state, dict) else type(state).__name__!r}, "
                 f"expected {_FORMAT!r}); was it saved by ClinicalEncoder.to_dict?"
             )
-        enc = cls(state["variables"])
+        try:
+            enc = cls(state["variables"], declared=state.get("declared") or ())
+        except BoneNetError as exc:
+            raise CheckpointError(f"saved ClinicalEncoder state is not valid here ({exc}); use "
+                                  "the bonenet version that trained the model") from exc
         if enc.feature_names != list(state["feature_names"]):
             raise CheckpointError(
                 "saved ClinicalEncoder layout differs from this bonenet's clinical schema "
@@ -163,4 +187,5 @@ class ClinicalEncoder:
         return enc
 
     def __repr__(self) -> str:
-        return f"ClinicalEncoder(variables={self.variables}, n_features={self.n_features}, fitted={self.fitted_})"
+        return (f"ClinicalEncoder(variables={self.variables}, declared={[d.name for d in self.declared]}, "
+                f"n_features={self.n_features}, fitted={self.fitted_})")

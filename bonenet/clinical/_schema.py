@@ -1,6 +1,7 @@
 """The clinical variable schema: FRAX inputs and optional extras, with units and valid ranges.
 
-Every variable has one canonical snake_case name (used as-is in manifests and outputs), a kind (continuous, binary or
+Every variable has one canonical snake_case name (used as-is in manifests and outputs), a
+kind (continuous, binary or
 categorical), a unit, the range of values that are physically possible (values outside it are
 data-entry errors, not outliers), the spreadsheet headers it is recognised under, and the unit
 spellings a header may carry with the factor that converts them to the canonical unit.
@@ -9,21 +10,53 @@ spellings a header may carry with the factor that converts them to the canonical
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 __all__ = [
+    "AMBIGUOUS_HEADERS",
+    "DXA_MANUFACTURERS",
     "FN_BMD_REFERENCE",
+    "FRAX_AGE_RANGE",
     "SCHEMA",
     "SCREENING_VARIABLES",
     "TREATMENTS",
     "Variable",
     "canonical_header",
     "fn_tscore_from_bmd",
+    "header_name",
 ]
 
 #: Femoral-neck BMD reference used by FRAX for T-scores: NHANES III non-Hispanic white women
 #: aged 20–29 (Looker et al., Osteoporos Int 1998;8:468–489), Hologic scale, g/cm².
 FN_BMD_REFERENCE = {"mean_g_cm2": 0.858, "sd_g_cm2": 0.120}
+
+#: DXA manufacturers whose femoral-neck BMD can be put on the Hologic scale (one-hot order).
+DXA_MANUFACTURERS = ("hologic", "lunar", "norland")
+
+#: FRAX is defined for ages 40–90 years (Kanis et al., FRAX® and the assessment of fracture
+#: probability in men and women from the UK, Osteoporos Int 2008;19:385–397): rows outside
+#: get the ``frax_age_out_of_range`` flag, never refused.
+FRAX_AGE_RANGE = (40.0, 90.0)
+
+#: Headers that look like a FRAX variable but do not say what FRAX needs; they are refused
+#: (normalised header → why, and the exact names accepted instead).
+AMBIGUOUS_HEADERS: dict[str, tuple[str, str]] = {
+    "t_score": ("fn_tscore", "a T-score without its site (FRAX needs the femoral neck)"),
+    "tscore": ("fn_tscore", "a T-score without its site (FRAX needs the femoral neck)"),
+    "alcohol": ("alcohol_3plus", "alcohol without its amount (FRAX means ≥ 3 units a day)"),
+    "alcohol_use": ("alcohol_3plus", "alcohol without its amount (FRAX means ≥ 3 units a day)"),
+    "steroids": ("glucocorticoids", "steroids without route, dose and duration (FRAX means oral "
+                 "glucocorticoids ≥ 5 mg/day prednisolone-equivalent for ≥ 3 months)"),
+    "steroid": ("glucocorticoids", "steroids without route, dose and duration (FRAX means oral "
+                "glucocorticoids ≥ 5 mg/day prednisolone-equivalent for ≥ 3 months)"),
+    "glucocorticoid": ("glucocorticoids", "glucocorticoids without dose and duration (FRAX means "
+                       "oral ≥ 5 mg/day prednisolone-equivalent for ≥ 3 months)"),
+    "glucocorticoid_use": ("glucocorticoids", "glucocorticoids without dose and duration (FRAX "
+                           "means oral ≥ 5 mg/day prednisolone-equivalent for ≥ 3 months)"),
+    "corticosteroids": ("glucocorticoids", "corticosteroids without route, dose and duration "
+                        "(FRAX means oral ≥ 5 mg/day prednisolone-equivalent for ≥ 3 months)"),
+}
 
 #: Treatment categories (fixed order: the one-hot layout depends on it).
 TREATMENTS = (
@@ -53,7 +86,9 @@ class Variable:
         Categorical levels in one-hot order.
     required : bool
         Whether a clinical table must have this column (age and sex for FRAX).
-    group : {"frax", "extra"}
+    group : {"frax", "extra", "device", "user"}
+        ``"device"`` describes the measurement (not a risk factor; not encoded by default),
+        ``"user"`` a variable declared with :class:`bonenet.clinical.ClinicalVariable`.
     description : str
     """
 
@@ -103,13 +138,17 @@ _VARIABLES = (
             "a parent fractured a hip"),
     _binary("current_smoking", ("current_smoker", "smoker", "smoking", "current_smoking_"),
             "currently smokes tobacco"),
-    _binary("glucocorticoids", ("glucocorticoid", "steroids", "oral_glucocorticoids",
-                                "glucocorticoid_use", "corticosteroids"),
-            "oral glucocorticoids ≥ 3 months at ≥ 5 mg/day prednisolone-equivalent"),
+    _binary("glucocorticoids", ("oral_glucocorticoids", "glucocorticoids_frax",
+                                "oral_glucocorticoids_5mg_3months", "oral_steroids_5mg_3_months"),
+            "oral glucocorticoids ≥ 3 months at ≥ 5 mg/day prednisolone-equivalent (FRAX's "
+            "definition; plain 'steroids' / 'glucocorticoid' headers are refused as ambiguous)"),
     _binary("rheumatoid_arthritis", ("ra", "rheumatoid"), "confirmed rheumatoid arthritis"),
     _binary("secondary_osteoporosis", ("secondary_op", "secondary_causes"),
-            "a disorder strongly associated with osteoporosis"),
-    _binary("alcohol_3plus", ("alcohol", "alcohol_3_or_more_units_day", "alcohol_3_units",
+            "a disorder strongly associated with osteoporosis as FRAX defines it: type I "
+            "(insulin-dependent) diabetes, osteogenesis imperfecta in adults, untreated long-standing "
+            "hyperthyroidism, hypogonadism or premature menopause (< 45 years), chronic malnutrition "
+            "or malabsorption, chronic liver disease"),
+    _binary("alcohol_3plus", ("alcohol_3_or_more_units_day", "alcohol_3_units",
                               "alcohol_3_or_more_units", "alcohol_3plus_units_day",
                               "alcohol_3_units_day"),
             "alcohol ≥ 3 units/day"),
@@ -118,9 +157,17 @@ _VARIABLES = (
              {"g/cm2": 1.0, "g_cm2": 1.0, "mg/cm2": 0.001},
              description="femoral-neck areal BMD (DXA) in g/cm²"),
     Variable("fn_tscore", "continuous", "SD", (-10.0, 10.0),
-             ("fn_tscore", "fn_t_score", "t_score", "tscore", "femoral_neck_t_score",
-              "femoral_neck_tscore", "t_score_fn"), {"sd": 1.0},
-             description="femoral-neck T-score; derived from fn_bmd (NHANES III women 20–29) when blank"),
+             ("fn_tscore", "fn_t_score", "femoral_neck_t_score", "femoral_neck_tscore", "t_score_fn",
+              "fn_tscore_sd"), {"sd": 1.0},
+             description="femoral-neck T-score; derived from fn_bmd (converted to the Hologic scale "
+                         "for Lunar/Norland, then NHANES III women 20–29) when blank"),
+    Variable("dxa_manufacturer", "categorical", "", None,
+             ("dxa_manufacturer", "dxa_vendor", "dxa_device", "dxa_scanner", "dxa_make",
+              "densitometer", "dxa_system"),
+             categories=DXA_MANUFACTURERS, group="device",
+             description="manufacturer of the DXA scanner that measured fn_bmd: hologic, lunar "
+                         "(GE) or norland; used to convert fn_bmd to the Hologic scale before the "
+                         "T-score, not a model input unless listed"),
     Variable("ctx", "continuous", "ng/mL", (0.0, 20.0),
              ("ctx", "s_ctx", "serum_ctx", "ctx_1", "beta_ctx", "b_ctx"),
              {"ng/ml": 1.0, "ug/l": 1.0, "µg/l": 1.0, "pg/ml": 0.001}, group="extra",
@@ -170,37 +217,63 @@ def _norm_name(name: str) -> str:
     return n
 
 
-_ALIAS_INDEX: dict[str, str] = {}
-for _v in _VARIABLES:
-    for _a in (_v.name, *_v.aliases):
-        _ALIAS_INDEX.setdefault(_norm_name(_a), _v.name)
+_INDEX_CACHE: list[tuple[tuple[str, ...], dict[str, str]]] = []
 
 
-def canonical_header(header: str) -> tuple[str | None, str | None]:
+def _alias_index() -> dict[str, str]:
+    """Normalised alias → canonical name over :data:`SCHEMA` (rebuilt if SCHEMA grows)."""
+    key = tuple(SCHEMA)
+    if not _INDEX_CACHE or _INDEX_CACHE[0][0] != key:
+        index: dict[str, str] = {}
+        for v in SCHEMA.values():
+            for a in (v.name, *v.aliases):
+                index.setdefault(_norm_name(a), v.name)
+        _INDEX_CACHE[:] = [(key, index)]
+    return _INDEX_CACHE[0][1]
+
+
+def header_name(header: str) -> str:
+    """The normalised name part of a header (unit in brackets removed): ``"T score (SD)"`` →
+    ``"t_score"``."""
+    m = _UNIT_RE.match(header.strip())
+    return _norm_name(m.group("name") if m else header)
+
+
+def canonical_header(header: str, *, declared: Mapping[str, Variable] | None = None
+                     ) -> tuple[str | None, str | None]:
     """Map a spreadsheet header to ``(canonical name, normalised unit)``.
 
     Case, spaces, punctuation and a trailing unit in parentheses or brackets are tolerated:
     ``"Age (years)"`` → ``("age", "years")``, ``"BMI [kg/m²]"`` → ``("bmi", "kg/m2")``,
     ``"Prior fracture"`` → ``("prior_fracture", None)``. A header ending in a known unit token
     (``"weight_kg"``) is matched whole first. Returns ``(None, None)`` for a non-clinical
-    column.
+    column. ``declared`` adds user-declared variables (name → :class:`Variable`, see
+    :class:`bonenet.clinical.ClinicalVariable`) to the schema's.
     """
+    schema: Mapping[str, Variable] = SCHEMA
+    index = _alias_index()
+    if declared:
+        schema = {**SCHEMA, **declared}
+        index = dict(index)
+        for v in declared.values():
+            for a in (v.name, *v.aliases):
+                index.setdefault(_norm_name(a), v.name)
     whole = _norm_name(header)
-    if whole in _ALIAS_INDEX and not _UNIT_RE.match(header.strip()):
-        return _ALIAS_INDEX[whole], None
+    if whole in index and not _UNIT_RE.match(header.strip()):
+        return index[whole], None
     m = _UNIT_RE.match(header.strip())
     if m:
         name = _norm_name(m.group("name"))
-        if name in _ALIAS_INDEX:
-            return _ALIAS_INDEX[name], _norm_unit(m.group("unit"))
+        if name in index:
+            return index[name], _norm_unit(m.group("unit"))
         return None, None
     # "Age, years" / "weight lb": unit after a comma or as the last token
     for sep in (",", " "):
         if sep in header:
             head, _, tail = header.strip().rpartition(sep)
             name = _norm_name(head)
-            if name in _ALIAS_INDEX and _norm_unit(tail) in SCHEMA[_ALIAS_INDEX[name]].units_in_header:
-                return _ALIAS_INDEX[name], _norm_unit(tail)
+            if name in index and _norm_unit(tail) in schema[index[name]].units_in_header:
+                return index[name], _norm_unit(tail)
     return None, None
 
 
@@ -291,9 +364,7 @@ _SCREENING_VARIABLES = (
 for _v in _SCREENING_VARIABLES:
     if _v.name in SCHEMA:  # pragma: no cover - guards a merge that declares a name twice
         raise RuntimeError(f"clinical schema declares {_v.name!r} twice")
-    SCHEMA[_v.name] = _v
-    for _a in (_v.name, *_v.aliases):
-        _ALIAS_INDEX.setdefault(_norm_name(_a), _v.name)
+    SCHEMA[_v.name] = _v  # the alias index rebuilds itself when SCHEMA grows (_alias_index)
 
 #: Names of the screening variables (``group == "screening"``), in schema order.
 SCREENING_VARIABLES: tuple[str, ...] = tuple(v.name for v in _SCREENING_VARIABLES)

@@ -29,15 +29,21 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="screening.csv from `bonenet screen`: use only subjects with --population-status")
     parser.add_argument("--population-status", default="eligible",
                         help="comma-separated statuses kept with --population (default eligible)")
+    parser.add_argument("--clinical-variables", default=None, metavar="YAML",
+                        help="user-declared clinical variables: a YAML list, or the training config "
+                             "(data.init_args.clinical_variables); see docs/clinical.md")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", required=True, help="output folder")
 
 
 def run(args: argparse.Namespace) -> int:
     from ..baselines import fit_baseline, load_tabular, save_baseline
+    from ..clinical import load_declarations
     from ..evaluation import roc_auc
 
-    data = load_tabular(features=args.features, clinical=args.clinical, manifest=args.manifest, outcome=args.outcome)
+    declared = load_declarations(args.clinical_variables) if args.clinical_variables else ()
+    data = load_tabular(features=args.features, clinical=args.clinical, manifest=args.manifest,
+                        outcome=args.outcome, clinical_variables=declared)
     if args.population:
         from dataclasses import replace
 

@@ -46,6 +46,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="clinical risk thresholds as probabilities (default 0.03,0.20)")
     parser.add_argument("--nri-cutoffs", type=_floats, default=[0.10, 0.20],
                         help="risk-category cut-offs of the categorical NRI (default 0.10,0.20)")
+    parser.add_argument("--subgroup-column", action="append", default=[], metavar="COLUMN",
+                        help="also report metrics by this column (e.g. a declared clinical "
+                             "variable such as diabetes); repeatable")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -62,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
     metrics, curves = evaluate_predictions(
         df, outcome=args.outcome, models=models, reference=args.reference, site_column=args.site_column,
         external_sites=args.external_site, n_boot=args.n_boot, seed=args.seed, thresholds=args.thresholds,
-        cutoffs=args.nri_cutoffs)
+        cutoffs=args.nri_cutoffs, subgroup_columns=args.subgroup_column)
     if args.population:
         metrics["population"] = df.attrs["population"]
         pop = df.attrs["population"]

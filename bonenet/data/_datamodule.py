@@ -29,7 +29,7 @@ _FORMAT = "bonenet.BoneDataModule/1"
 _PARTS = ("train", "val", "test", "external")
 
 
-def _default_clinical_variables(columns: Sequence[str]) -> list[str]:
+def _default_clinical_variables(columns: Sequence[str], declared: Sequence[Any] = ()) -> list[str]:
     from ..clinical import SCHEMA, clinical_columns
 
     present = {name for name, _ in clinical_columns(columns).values()}
@@ -37,7 +37,8 @@ def _default_clinical_variables(columns: Sequence[str]) -> list[str]:
         present.add("bmi")
     if "fn_bmd" in present:
         present.add("fn_tscore")
-    return [v for v in SCHEMA if v in present]
+    # device variables (dxa_manufacturer) harmonise fn_bmd; they are inputs only when listed
+    return [v for v in SCHEMA if v in present and SCHEMA[v].group != "device"] + [d.name for d in declared]
 
 
 class BoneDataModule(pl.LightningDataModule):
@@ -81,9 +82,12 @@ class BoneDataModule(pl.LightningDataModule):
     augment_options : dict, optional
         Keyword arguments of :class:`Augment` (``flip_axes``, ``rotate_deg``, ``scale``,
         ``shift``, ``noise_std``, ``prob``).
-    clinical_variables : list of str, optional
-        Canonical variables to encode; default every schema variable the manifest has (or
-        can derive: ``bmi``, ``fn_tscore``).
+    clinical_variables : list of str or dict, optional
+        Canonical variables to encode (strings), and user-declared variables (mappings or
+        :class:`bonenet.clinical.ClinicalVariable`: ``{name: nlr, kind: continuous,
+        valid_range: [0, 100], aliases: [NLR], required: true}``), which are always encoded
+        and saved with the encoder in the checkpoint. With no strings: every schema variable
+        the manifest has (or can derive: ``bmi``, ``fn_tscore``), plus the declared ones.
     use_images, use_clinical : bool
     split : {"auto", "column", "stratified", "site"}
     external_site : str, optional
@@ -117,7 +121,7 @@ class BoneDataModule(pl.LightningDataModule):
                  normalize: str = "auto", crop: str = "bone", bone_threshold: float | None = None,
                  mask_column: str | None = None, augment: bool = True,
                  augment_options: dict[str, Any] | None = None,
-                 clinical_variables: list[str] | None = None, use_images: bool = True,
+                 clinical_variables: list[str | dict[str, Any]] | None = None, use_images: bool = True,
                  use_clinical: bool = True, split: str = "auto", external_site: str | None = None,
                  val_fraction: float = 0.15, test_fraction: float = 0.15, batch_size: int = 8,
                  num_workers: int = 0, persistent_workers: bool | None = None,
@@ -126,6 +130,12 @@ class BoneDataModule(pl.LightningDataModule):
                  load_options: dict[str, Any] | None = None, vertebra: str | None = None,
                  seed: int = 0) -> None:
         super().__init__()
+        from ..clinical import split_spec
+
+        names, declared = split_spec(clinical_variables)
+        if clinical_variables:  # hparams hold plain dicts (checkpoints load with weights_only=True)
+            clinical_variables = [*(s for s in clinical_variables if isinstance(s, str)),
+                                  *(d.to_dict() for d in declared)]
         self.save_hyperparameters()  # the arguments (no data) go into checkpoints
         if not use_images and not use_clinical:
             raise ConfigError("BoneDataModule: use_images and use_clinical are both False; enable one")
@@ -158,12 +168,13 @@ class BoneDataModule(pl.LightningDataModule):
                               f"{', '.join(sorted(known))}")
         if augment and use_images:
             Augment(spatial_dims, **self.augment_options)  # validate values now
-        self.explicit_clinical = clinical_variables is not None
-        self.clinical_variables = (list(clinical_variables) if clinical_variables is not None
-                                   else _default_clinical_variables(self.columns)) if use_clinical else []
+        self.explicit_clinical = names is not None
+        self.clinical_declared = declared
+        self.clinical_variables = (list(names) if names is not None
+                                   else _default_clinical_variables(self.columns, declared)) if use_clinical else []
         from ..clinical import ClinicalEncoder
 
-        self._encoder = ClinicalEncoder(self.clinical_variables) if use_clinical else None
+        self._encoder = ClinicalEncoder(self.clinical_variables, declared=declared) if use_clinical else None
         self.split = split
         self.external_site = external_site
         self.val_fraction = val_fraction
@@ -229,7 +240,10 @@ class BoneDataModule(pl.LightningDataModule):
         m = read_manifest(self.manifest, image_columns=self.image_columns, root=self.root,
                           require_images=self.use_images, check_files=self.use_images,
                           require_split=self.split == "column",
-                          clinical_required=self.clinical_variables if self.explicit_clinical else (),
+                          clinical_required=[v for v in self.clinical_variables if v not in
+                                             {d.name for d in self.clinical_declared}]
+                          if self.explicit_clinical else (),  # declared: their own `required`
+                          clinical_declared=self.clinical_declared,
                           mask_column=self.mask_column if self.use_images else None,
                           units=self.units if self.use_images else None)
         labels = assign_splits(m.table, mode=self.split, external_site=self.external_site,
@@ -269,6 +283,7 @@ class BoneDataModule(pl.LightningDataModule):
                               "(the clinical encoder is not fitted)")
         m = read_manifest(manifest, image_columns=self.image_columns, root=None,
                           require_images=self.use_images, check_files=self.use_images and check_files,
+                          clinical_declared=getattr(self._encoder, "declared", ()),
                           mask_column=self.mask_column if self.use_images else None,
                           units=self.units if self.use_images else None)
         if require_outcomes and "fracture" not in m.table.columns:
@@ -379,6 +394,7 @@ class BoneDataModule(pl.LightningDataModule):
         self.load_options = dict(state_dict.get("load_options", self.load_options))
         self.vertebra = state_dict.get("vertebra", self.vertebra)
         self._encoder = ClinicalEncoder.from_dict(enc) if enc is not None else None
+        self.clinical_declared = getattr(self._encoder, "declared", ())
         pre = state_dict.get("preprocess")
         self._preprocess_cfg = Preprocess.from_dict(pre) if pre is not None else None
         if self._preprocess_cfg is not None:

@@ -16,7 +16,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ManifestError
 
@@ -107,6 +107,7 @@ def read_manifest(
     clinical_required: Sequence[str] = (),
     mask_column: str | None = None,
     units: str | None = None,
+    clinical_declared: Sequence[Any] = (),
 ) -> Manifest:
     """Read and validate a manifest CSV (through :func:`bonenet.tables.read_subject_table`).
 
@@ -132,6 +133,9 @@ def read_manifest(
         Column of VOI mask paths (resolved like image paths; required on rows with an image).
     units : str, optional
         The images' declared units; when None, every NIfTI/NRRD image needs a ``units`` cell.
+    clinical_declared : sequence of ClinicalVariable or dict
+        User-declared clinical variables (:class:`bonenet.clinical.ClinicalVariable`),
+        parsed and range-checked like the schema's.
 
     Raises
     ------
@@ -213,7 +217,8 @@ def read_manifest(
         for col in present_imgs:
             check_units_declared(list(df[col]), units=units, per_row=per_row, source=f"manifest {p}")
     df.attrs["source"] = str(p)
-    table = parse_clinical(df, source=f"manifest {p}", required=clinical_required)
+    table = parse_clinical(df, source=f"manifest {p}", required=clinical_required,
+                           variables=clinical_declared)
     table["_line"] = lines
     table.attrs["source"] = str(p)
     return Manifest(table=table.reset_index(drop=True), path=p, root=base,

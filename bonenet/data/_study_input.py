@@ -258,25 +258,31 @@ class StudyInput:
 
     # ---------------------------------------------------------- clinical
     def clinical(self, rows: pd.DataFrame, *, source: str = "clinical table", first_line: int = 2
-                 ) -> tuple[np.ndarray, np.ndarray, list[list[str]]]:
-        """Parse (names, units, ranges) and encode clinical rows with the fitted encoder.
+                 ) -> tuple[np.ndarray, np.ndarray, list[list[str]], list[list[str]]]:
+        """Parse (names, units, ranges, user-declared variables) and encode clinical rows with
+        the fitted encoder.
 
-        Returns ``(values, observed, missing)``: float32 (N, F) arrays and, per row, the
-        variables that were missing.
+        Returns ``(values, observed, missing, flags)``: float32 (N, F) arrays; per row, the
+        variables that were missing; per row, the parser's flags that were set
+        (:data:`bonenet.clinical.FLAG_COLUMNS`: a T-score computed on an assumed DXA scale, an
+        age outside FRAX's range).
         """
-        from ..clinical import parse_clinical
+        from ..clinical import FLAG_COLUMNS, parse_clinical
 
         if self.encoder is None:
             raise ConfigError("this model uses no clinical variables")
-        df = parse_clinical(rows, source=source, first_line=first_line, required=())
+        df = parse_clinical(rows, source=source, first_line=first_line, required=(),
+                            variables=getattr(self.encoder, "declared", ()))
         variables = list(getattr(self.encoder, "variables", None) or [])
         for v in variables:
             if v not in df.columns:
                 df[v] = math.nan
         values, observed = self.encoder.transform(df)
         missing = [[v for v in variables if _blank(df[v].iloc[i])] for i in range(len(df))]
+        flags = [[f for f in FLAG_COLUMNS if f in df.columns and df[f].iloc[i] == 1]
+                 for i in range(len(df))]
         return (np.asarray(values, dtype=np.float32), np.asarray(observed, dtype=np.float32),
-                missing)
+                missing, flags)
 
     # ------------------------------------------------------------- state
     def to_state(self) -> dict[str, Any]:

@@ -107,7 +107,8 @@ def evaluate_predictions(df: pd.DataFrame, *, outcome: str = "fracture", models:
                          reference: str | None = None, site_column: str | None = None,
                          external_sites: Sequence[str] = (), n_boot: int = 1000, seed: int = 0,
                          level: float = 0.95, thresholds: Sequence[float] = (0.03, 0.20),
-                         cutoffs: Sequence[float] = DEFAULT_CUTOFFS) -> tuple[dict[str, Any], dict[str, Any]]:
+                         cutoffs: Sequence[float] = DEFAULT_CUTOFFS,
+                         subgroup_columns: Sequence[str] = ()) -> tuple[dict[str, Any], dict[str, Any]]:
     """Compute the full evaluation of every model in a predictions table.
 
     Parameters
@@ -132,6 +133,10 @@ def evaluate_predictions(df: pd.DataFrame, *, outcome: str = "fracture", models:
         Fixed clinical risk thresholds (probabilities), e.g. 0.20 (MOF) and 0.03 (hip).
     cutoffs : sequence of float
         Risk-category boundaries of the categorical NRI.
+    subgroup_columns : sequence of str
+        Further columns to report metrics by (for example a user-declared binary or
+        categorical clinical variable such as ``diabetes`` or ``ecog``); blank cells form
+        the group ``unknown``, numbers print as integers where they are (``1.0`` → ``1``).
 
     Returns
     -------
@@ -188,6 +193,11 @@ def evaluate_predictions(df: pd.DataFrame, *, outcome: str = "fracture", models:
         groupings["sex"] = df["sex"].fillna("unknown").to_numpy(dtype=object)
     if "age" in df.columns:
         groupings["age_band"] = age_bands(df["age"].to_numpy(float))
+    for col in subgroup_columns:
+        if col not in df.columns:
+            raise EvaluationError(f"--subgroup-column {col!r} not in the predictions (columns: "
+                                  f"{', '.join(map(str, df.columns))}); join it from the clinical table")
+        groupings[col] = np.array([_group_label(v) for v in df[col].tolist()], dtype=object)
     for gname, g in groupings.items():
         expected = list(external_sites) if gname == "site" else None
         metrics["subgroups"][gname] = {n: metrics_by_group(y, preds[n], g, name=gname, expected=expected)
@@ -198,6 +208,15 @@ def evaluate_predictions(df: pd.DataFrame, *, outcome: str = "fracture", models:
         metrics["external_validation"] = {n: external_validation(y, preds[n], groupings["site"],
                                                                  external=list(external_sites)) for n in names}
     return metrics, curves
+
+
+def _group_label(v: Any) -> str:
+    """A subgroup label: blank → ``unknown``; ``1.0`` → ``1``; text as it is."""
+    if v is None or (isinstance(v, float) and not math.isfinite(v)) or str(v).strip() == "":
+        return "unknown"
+    if isinstance(v, float | np.floating) and float(v).is_integer():
+        return str(int(v))
+    return str(v)
 
 
 def _jsonable(o: Any) -> Any:

@@ -97,6 +97,7 @@ def predict_studies_ddp(studies: Sequence[Study], predictor: Predictor,
     rank = trainer.global_rank
     # Lightning launches the other processes inside Trainer.predict (subprocess launcher), so
     # every rank opens its own shard here, after the Trainer knows its rank.
+    predictor.preparer.check_studies(studies)  # a table without a required declared column
     preds, errors, todo, skip = prepare_output(out, predictor, studies, pseudonymizer,
                                                retry_errors=retry_errors,
                                                suffix=f".rank{rank}")

@@ -178,8 +178,8 @@ def _onnx(wrapper: nn.Module, example: tuple[torch.Tensor, ...], check: tuple[to
 def export_checkpoint(checkpoint: str | os.PathLike[str], out: str | os.PathLike[str], *,
                       format: str = "torchscript", atol: float = 1e-4) -> ExportResult:
     """Export a ``bonenet train`` checkpoint (see :func:`export_network`)."""
-    from ..training import load_for_inference
     from ..models import model_name, prediction_columns
+    from ..training import load_for_inference
     from ._checkpoint import _heads, file_sha256
 
     path = Path(checkpoint)

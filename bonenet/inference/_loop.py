@@ -122,6 +122,7 @@ def prepare_output(out: Path, predictor: Predictor, studies: Sequence[Study],
     ``suffix`` names per-rank shard files (``predictions{suffix}.csv``). Raises
     :class:`ConfigError` when ``out`` holds a run of another checkpoint or salt.
     """
+    predictor.preparer.check_studies(studies)  # a table without a required declared column
     out.mkdir(parents=True, exist_ok=True)
     run_json = out / "run.json"
     identity = {"model": predictor.name, "model_sha256": predictor.checksum,

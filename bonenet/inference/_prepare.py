@@ -197,10 +197,12 @@ class StudyPreparer:
         df = pd.DataFrame([{"subject_id": sid, **raw}])
         src, line = study.clinical_source
         try:
-            values, observed, missing_rows = self.input.clinical(df, source=src, first_line=line)
+            values, observed, missing_rows, flag_rows = self.input.clinical(
+                df, source=src, first_line=line)
         except BoneNetError as exc:
             raise StudyError(str(exc), stage="clinical") from exc
         missing = missing_rows[0]
+        info["qc_flags"].extend(flag_rows[0])  # fn_tscore_assumed_hologic, frax_age_out_of_range
         if study.clinical is None:
             info["warnings"].append("no clinical row for this study")
         if missing and self.missing == "error":
@@ -209,6 +211,23 @@ class StudyPreparer:
         info["clinical_missing"] = missing
         info["clinical_handling"] = "missing-indicator" if missing else "complete"
         return torch.from_numpy(values[0]), torch.from_numpy(observed[0])
+
+    def check_studies(self, studies: Sequence[Study]) -> None:
+        """Refuse, before any study runs, clinical tables that lack a column the model's
+        declared variables mark ``required`` (:func:`bonenet.clinical.check_required`)."""
+        declared = [d for d in getattr(self.input.encoder, "declared", ()) if d.required]
+        if not declared:
+            return
+        from ..clinical import check_required
+
+        tables: dict[str, set[str]] = {}
+        for s in studies:
+            if s.clinical is not None:
+                tables.setdefault(s.clinical_source[0], set()).update(s.clinical)
+        if not tables:
+            check_required([], declared, source="the studies (no clinical table given: --clinical)")
+        for name, columns in tables.items():
+            check_required(sorted(columns), declared, source=name)
 
     def __call__(self, study: Study, sid: str, series_p: Pseudonymizer) -> Sample:
         info: dict[str, Any] = {"series": [], "qc_flags": [], "warnings": [],

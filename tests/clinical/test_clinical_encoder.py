@@ -23,7 +23,8 @@ def test_n_features_is_fixed_by_the_schema_before_fit():
     assert enc.n_features == 1 + 2 + 1 + 9 == len(enc.feature_names)
     assert enc.feature_names[:4] == ["age", "sex=F", "sex=M", "prior_fracture"]
     full = ClinicalEncoder()
-    assert full.variables == list(SCHEMA) and full.n_features == len(full.feature_names)
+    assert full.variables == [n for n, v in SCHEMA.items() if v.group != "device"]
+    assert full.n_features == len(full.feature_names)
 
 
 def test_fit_uses_training_split_only_and_masks_missing_values():
