@@ -29,7 +29,7 @@ ECOG = {"name": "ecog", "kind": "categorical", "categories": ["0", "1", "2", "3"
         "aliases": ["ECOG PS"]}
 DIAB = {"name": "diabetes", "kind": "binary", "missing": "error"}
 CALCIUM = {"name": "calcium_active_vitd", "kind": "continuous", "unit": "mmol/L",
-           "valid_range": [0.5, 5.0], "units": {"mg/dL": 0.2495}, "aliases": ["serum calcium"]}
+           "valid_range": [0.5, 5.0], "units": {"mg/dL": 0.2495}, "aliases": ["Ca on vitamin D"]}
 
 
 def table(csv: str) -> pd.DataFrame:
@@ -62,7 +62,7 @@ def test_two_declarations_cannot_share_a_name_or_alias():
 
 
 def test_declared_variables_are_parsed_with_aliases_units_and_categories():
-    df = table("Patient ID,Age,Sex,NLR,ECOG PS,diabetes,Serum calcium (mg/dL)\n"
+    df = table("Patient ID,Age,Sex,NLR,ECOG PS,diabetes,Ca on vitamin D (mg/dL)\n"
                "a,70,F,3.5,1.0,yes,9.6\nb,65,M,,3,no,\n")
     out = parse_clinical(df, id_column="Patient ID", variables=[NLR, ECOG, DIAB, CALCIUM])
     assert out["nlr"].tolist()[0] == 3.5 and math.isnan(out["nlr"][1])

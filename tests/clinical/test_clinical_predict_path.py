@@ -3,12 +3,11 @@ required declared columns checked before any study runs."""
 
 from __future__ import annotations
 
-import functools
-
 import pandas as pd
 import pytest
 
-from bonenet.clinical import ClinicalEncoder, parse_clinical
+from bonenet.clinical import ClinicalEncoder
+from bonenet.data import StudyInput
 from bonenet.errors import ClinicalValueError
 from bonenet.inference._prepare import StudyPreparer
 from bonenet.inference._studies import Study
@@ -22,8 +21,7 @@ def _preparer() -> StudyPreparer:
                           "NLR": ["2", "3"]})
     enc = ClinicalEncoder(["age", "sex", "fn_tscore", "nlr"], declared=[NLR]).fit(train)
     enc = ClinicalEncoder.from_dict(enc.to_dict())  # as load_predictor rebuilds it
-    return StudyPreparer(encoder=enc, parse_clinical=functools.partial(
-        parse_clinical, required=(), variables=enc.declared))
+    return StudyPreparer(input=StudyInput(encoder=enc))  # parses with enc.declared
 
 
 def test_flags_reach_qc_flags_and_declared_values_are_encoded():
