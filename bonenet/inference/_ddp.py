@@ -9,6 +9,7 @@ from the merged files plus any shards left behind.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections.abc import Sequence
@@ -19,6 +20,7 @@ import lightning as L
 import torch
 from lightning.pytorch.callbacks import BasePredictionWriter
 
+from .._atomic import output_lock
 from ._loop import (
     ERROR_COLUMNS,
     PredictSummary,
@@ -78,12 +80,15 @@ def predict_studies_ddp(studies: Sequence[Study], predictor: Predictor,
                         devices: int | str = "auto", num_nodes: int = 1,
                         accelerator: str = "auto", strategy: str = "ddp", batch_size: int = 8,
                         num_workers: int = 2, retry_errors: bool = False,
-                        thresholds: Sequence[float] = RISK_THRESHOLDS) -> PredictSummary | None:
+                        thresholds: Sequence[float] = RISK_THRESHOLDS,
+                        wait_lock: bool = False) -> PredictSummary | None:
     """Predict with Lightning DDP; same outputs as :func:`predict_studies`.
 
     Run it from a script or the ``bonenet predict --devices N`` command (Lightning relaunches
     the command once per device), or under ``torchrun``/SLURM (Lightning reads the cluster
-    environment). Returns the summary on rank 0 and ``None`` on the other ranks.
+    environment). Returns the summary on rank 0 and ``None`` on the other ranks. Rank 0 holds
+    the lock on ``out`` (``out/.lock``) for the whole run; ``wait_lock`` waits for another run
+    that holds it instead of raising :class:`~bonenet.errors.OutputLockedError`.
     """
     out = Path(out)
     t0 = time.perf_counter()
@@ -92,6 +97,18 @@ def predict_studies_ddp(studies: Sequence[Study], predictor: Predictor,
                         enable_model_summary=False, use_distributed_sampler=True,
                         enable_progress_bar=os.environ.get("BONENET_PROGRESS", "1") != "0",
                         inference_mode=True)
+    rank = trainer.global_rank
+    with contextlib.ExitStack() as stack:
+        if rank == 0:
+            stack.enter_context(output_lock(out, wait=wait_lock, command="bonenet predict"))
+        return _run_ddp(trainer, studies, predictor, out, pseudonymizer=pseudonymizer,
+                        batch_size=batch_size, num_workers=num_workers,
+                        retry_errors=retry_errors, thresholds=thresholds, t0=t0)
+
+
+def _run_ddp(trainer: L.Trainer, studies: Sequence[Study], predictor: Predictor, out: Path, *,
+             pseudonymizer: Pseudonymizer, batch_size: int, num_workers: int,
+             retry_errors: bool, thresholds: Sequence[float], t0: float) -> PredictSummary | None:
     rank = trainer.global_rank
     # Lightning launches the other processes inside Trainer.predict (subprocess launcher), so
     # every rank opens its own shard here, after the Trainer knows its rank.
