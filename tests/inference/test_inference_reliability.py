@@ -144,7 +144,7 @@ def test_run_json_holds_no_cheap_salt_oracle(cohort, tmp_path):
                                   "abababababababab"])
 def test_weak_salts_are_refused(weak, monkeypatch):
     monkeypatch.delenv("BONENET_SALT", raising=False)
-    with pytest.raises(ConfigError, match="predictable|at least"):
+    with pytest.raises(ConfigError, match=r"predictable|at least"):
         resolve_salt(weak, keep_ids=False)
 
 
