@@ -29,6 +29,7 @@ __all__ = [
     "EXIT_RESOURCE",
     "EXIT_USAGE",
     "BoneNetError",
+    "CacheError",
     "CalibrationError",
     "CheckpointError",
     "ClinicalValueError",
@@ -108,6 +109,10 @@ class EvaluationError(BoneNetError, ValueError):
 
 class SynthError(BoneNetError, ValueError):
     """Synthetic-data parameters are out of range or inconsistent."""
+
+
+class CacheError(BoneNetError):
+    """A preprocessed-image cache entry is corrupt or poisoned (wrong shape, dtype, NaN/Inf)."""
 
 
 class OutputLockedError(BoneNetError):
