@@ -179,3 +179,25 @@ def test_out_at_an_existing_file_is_a_usage_error(argv, tmp_path, capsys):
     err = capsys.readouterr().err
     assert "Traceback" not in err and ("existing file" in err or "is a folder" in err)
     assert f.read_text() == "keep me"
+
+
+def test_a_bomb_study_is_recorded_as_failed_and_the_run_goes_on(tmp_path):
+    import gzip
+
+    import nibabel as nib
+    import numpy as np
+
+    studies_dir, clinical = make_nifti_studies(tmp_path, 3)
+    h = nib.Nifti1Header()
+    h.set_data_shape((2048, 2048, 1024))
+    h.set_data_dtype(np.float32)
+    h["vox_offset"] = 352
+    (studies_dir / "P0001" / "image.nii.gz").write_bytes(
+        gzip.compress(h.binaryblock + b"\0" * 1028))
+    p = Pseudonymizer(SALT)
+    s = predict_studies(discover_studies(studies_dir, clinical=clinical), tiny_predictor(),
+                        tmp_path / "out", pseudonymizer=p, num_workers=0)
+    assert (s.n_predicted, s.n_failed) == (2, 1)
+    err = pd.read_csv(tmp_path / "out" / "errors.csv")
+    assert err["subject_id"].tolist() == [p("P0001")]
+    assert "memory ceiling" in err["reason"][0]
