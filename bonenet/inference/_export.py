@@ -180,9 +180,10 @@ def export_checkpoint(checkpoint: str | os.PathLike[str], out: str | os.PathLike
                       format: str = "torchscript", atol: float = 1e-4) -> ExportResult:
     """Export a ``bonenet train`` checkpoint (see :func:`export_network`)."""
     from ..training import load_for_inference
-    from ._checkpoint import _heads, file_sha256, model_name
+    from ._checkpoint import _heads, file_sha256, model_name, validate_checkpoint
 
     path = Path(checkpoint)
+    validate_checkpoint(path)  # bounds and weight shapes before anything is built
     network, data_state, meta = load_for_inference(path, map_location="cpu")
     if data_state is None:
         raise CheckpointError(f"{path}: no data state (preprocessing, encoder) in the checkpoint")
