@@ -60,7 +60,7 @@ def test_a_skops_file_naming_an_untrusted_function_is_refused(tmp_path):
     import skops.io as sio
 
     _forge(tmp_path / "m", "model.skops", sio.dumps({"clf": os.system}))
-    with pytest.raises(CheckpointError, match="does not trust.*system"):
+    with pytest.raises(CheckpointError, match=r"does not trust.*system"):
         load_baseline(tmp_path / "m")
 
 
@@ -81,7 +81,7 @@ def test_a_legacy_pickle_with_a_matching_hash_runs_nothing(tmp_path):
     buf = io.BytesIO()
     joblib.dump(_Payload(marker), buf)
     _forge(tmp_path / "m", "model.joblib", buf.getvalue())
-    with pytest.raises(CheckpointError, match="pickle.*allow_pickle"):
+    with pytest.raises(CheckpointError, match=r"pickle.*allow_pickle"):
         load_baseline(tmp_path / "m")
     assert not marker.exists()
     load_baseline(tmp_path / "m", allow_pickle=True)  # the user's explicit choice
