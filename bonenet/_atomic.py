@@ -184,7 +184,7 @@ LOCK_NAME = ".lock"
 
 @contextlib.contextmanager
 def output_lock(folder: str | os.PathLike[str], *, wait: bool = False,
-                command: str = "bonenet") -> Iterator[Path]:
+                command: str = "bonenet", name: str = LOCK_NAME) -> Iterator[Path]:
     """Hold an exclusive lock on output ``folder`` (``folder/.lock``) for the duration.
 
     Two runs writing the same resumable outputs would both skip the same finished studies
@@ -194,6 +194,8 @@ def output_lock(folder: str | os.PathLike[str], *, wait: bool = False,
     :class:`~bonenet.errors.OutputLockedError` naming the holder's pid, or with ``wait``
     blocks until the first run ends. Where ``fcntl`` does not exist (Windows) no lock is
     taken. The lock file is left in place (deleting it would race with a waiting run).
+    ``name`` picks another lock file, e.g. ``.features.csv.lock`` for a command whose output
+    is one file in a shared folder.
     """
     from .errors import OutputLockedError
 
@@ -202,9 +204,9 @@ def output_lock(folder: str | os.PathLike[str], *, wait: bool = False,
     try:
         import fcntl
     except ImportError:  # pragma: no cover - Windows
-        yield folder / LOCK_NAME
+        yield folder / name
         return
-    path = folder / LOCK_NAME
+    path = folder / name
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         try:
