@@ -26,6 +26,7 @@ from ._loop import (
     PredictSummary,
     _error_row,
     _write_summary,
+    drop_nonfinite,
     make_loader,
     output_columns,
     prepare_output,
@@ -67,6 +68,7 @@ class _ShardWriter(BasePredictionWriter):
     def write_on_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule,
                            prediction: Any, batch_indices: Sequence[int] | None,
                            batch: StudyBatch, batch_idx: int, dataloader_idx: int) -> None:
+        prediction = drop_nonfinite(batch, prediction)
         for row in rows_for_batch(batch, prediction, self.predictor, thresholds=self.thresholds):
             self.preds.append(row)
             self.n_ok += 1

@@ -98,6 +98,28 @@ def rows_for_batch(batch: StudyBatch, risks: dict[str, np.ndarray], predictor: P
     return rows
 
 
+def drop_nonfinite(batch: StudyBatch, risks: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Move studies whose model output is NaN/Inf from ``batch.prepared`` to ``batch.failed``
+    (stage ``model``) and return ``risks`` without them: a blank risk is never written as a
+    prediction."""
+    n = len(batch.prepared)
+    if not risks or not n:
+        return risks
+    bad = np.zeros(n, dtype=bool)
+    for v in risks.values():
+        bad |= ~np.isfinite(np.asarray(v, dtype=float).reshape(n, -1)).all(axis=1)
+    if not bad.any():
+        return risks
+    heads = ", ".join(risks)
+    for i in np.flatnonzero(bad):
+        batch.failed.append(Failed(batch.prepared[i].sid, "model",
+                                   f"the model gave a non-finite (NaN/Inf) output ({heads}); "
+                                   "check the study's image and clinical values"))
+    keep = ~bad
+    batch.prepared = [p for p, k in zip(batch.prepared, keep, strict=True) if k]
+    return {h: np.asarray(v)[keep] for h, v in risks.items()}
+
+
 def _error_row(f: Failed, predictor: Predictor) -> dict[str, Any]:
     return {"subject_id": f.sid, "stage": f.stage, "reason": f.reason, "model": predictor.name,
             "model_sha256": predictor.checksum}
@@ -313,6 +335,7 @@ def _predict_locked(studies: Sequence[Study], predictor: Predictor, out: Path, *
                                     for p in batch.prepared)
                 batch.prepared = []
                 risks = {}
+            risks = drop_nonfinite(batch, risks)
             for row in rows_for_batch(batch, risks, predictor, thresholds=thresholds):
                 preds.append(row)
                 n_ok += 1

@@ -201,3 +201,29 @@ def test_a_bomb_study_is_recorded_as_failed_and_the_run_goes_on(tmp_path):
     err = pd.read_csv(tmp_path / "out" / "errors.csv")
     assert err["subject_id"].tolist() == [p("P0001")]
     assert "memory ceiling" in err["reason"][0]
+
+
+def test_a_nan_model_output_is_a_failed_study_not_a_blank_prediction(cohort, tmp_path):
+    import numpy as np
+
+    studies_dir, clinical = cohort
+    pred = tiny_predictor()
+    real = pred.runner
+
+    class NanFirst:  # the model gives NaN for the first study of every batch
+        device = "cpu"
+
+        def __call__(self, batch):
+            risks = {k: v.copy() for k, v in real(batch).items()}
+            risks["fracture"][0] = np.nan
+            return risks
+
+    pred.runner = NanFirst()
+    p = Pseudonymizer(SALT)
+    s = predict_studies(discover_studies(studies_dir, clinical=clinical), pred, tmp_path / "out",
+                        pseudonymizer=p, num_workers=0, batch_size=2)
+    assert (s.n_predicted, s.n_failed) == (3, 3)
+    rows = pd.read_csv(tmp_path / "out" / "predictions.csv")
+    assert rows["p_tiny"].notna().all() and len(rows) == 3
+    err = pd.read_csv(tmp_path / "out" / "errors.csv")
+    assert (err["stage"] == "model").all() and err["reason"].str.contains("NaN").all()
