@@ -189,6 +189,16 @@ class RobustPool:
                 c.close()
         self._procs, self._conns = [], []
 
+    def _replace(self, slot: int) -> None:
+        proc = self._procs[slot]
+        if proc.is_alive():
+            proc.kill()
+        proc.join(5)
+        with contextlib.suppress(Exception):
+            self._conns[slot].close()
+        self._procs[slot], self._conns[slot] = self._start()
+        self.restarts += 1
+
     def imap(self, items: Iterable[Any]) -> Iterator[tuple[int, bool, Any]]:
         """Apply ``fn`` to ``items`` in the workers; see the class docstring for what is yielded."""
         if not self._procs:
@@ -205,6 +215,8 @@ class RobustPool:
             if nxt is None:
                 exhausted = True
                 return
+            if not self._procs[slot].is_alive():  # died idle (after its last result): replace
+                self._replace(slot)
             busy[slot] = nxt
             try:
                 self._conns[slot].send(nxt)
@@ -220,7 +232,10 @@ class RobustPool:
                 waitables[self._procs[slot].sentinel] = slot
             for ready in wait(list(waitables)):
                 slot = waitables[ready]
-                if slot not in busy:
+                # skip objects of a worker already replaced in this round (its pipe and its
+                # sentinel can both be ready) and slots that went idle
+                if slot not in busy or (ready is not self._conns[slot]
+                                        and ready is not self._procs[slot].sentinel):
                     continue
                 got = None
                 if ready is self._conns[slot]:
@@ -240,9 +255,6 @@ class RobustPool:
                 idx, _item = busy.pop(slot)
                 died = WorkerDied(proc.exitcode)
                 log.warning("%s (item %d); starting a new worker", died.reason, idx)
-                with contextlib.suppress(Exception):
-                    self._conns[slot].close()
-                self._procs[slot], self._conns[slot] = self._start()
-                self.restarts += 1
+                self._replace(slot)
                 yield idx, False, died
                 feed(slot)

@@ -39,3 +39,18 @@ def test_every_item_can_kill_its_worker_and_the_pool_still_finishes():
     with RobustPool(_work, workers=1, context=mp.get_context("spawn")) as pool:
         got = list(pool.imap([3, 3, 3, 2]))
     assert [ok for _, ok, _ in got] == [False, False, False, True] and got[-1][2] == 4
+
+
+def _kill_multiples_of_three(x: int) -> int:
+    if x % 3 == 0:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return x
+
+
+def test_only_the_items_whose_worker_died_fail():
+    """Many deaths with several workers: a replaced worker's stale pipe or sentinel never
+    fails the next item (each failure is the item that killed its worker)."""
+    with RobustPool(_kill_multiples_of_three, workers=3, context=mp.get_context("spawn")) as pool:
+        got = {i: ok for i, ok, _ in pool.imap(range(24))}
+    assert {i for i, ok in got.items() if not ok} == set(range(0, 24, 3))
+    assert len(got) == 24

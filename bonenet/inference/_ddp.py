@@ -1,7 +1,8 @@
 """Distributed prediction through Lightning's ``Trainer.predict`` (DDP, several GPUs or nodes).
 
-Each rank decodes and predicts its share of the studies (Lightning's unrepeated distributed
-sampler for prediction), appends rows to its own shard (``OUT/.shards/predictions.rank<r>.csv``,
+Each rank decodes and predicts its share of the studies (every ``world_size``-th study from
+its rank on, decoded by a :class:`bonenet._pool.RobustPool` that survives a killed worker),
+appends rows to its own shard (``OUT/.shards/predictions.rank<r>.csv``,
 row-atomic like the single-process writer), and after a barrier rank 0 merges the shards into
 ``predictions.csv`` / ``errors.csv``, dropping duplicates. A killed distributed run resumes
 from the merged files plus any shards left behind.
@@ -25,16 +26,17 @@ from ._loop import (
     ERROR_COLUMNS,
     PredictSummary,
     _error_row,
+    _identity,
     _write_summary,
+    decode_studies,
     drop_nonfinite,
-    make_loader,
     output_columns,
     prepare_output,
     rows_for_batch,
 )
-from ._prepare import StudyDataset
+from ._prepare import Prepared, StudyDataset
 from ._pseudo import Pseudonymizer
-from ._runner import RISK_THRESHOLDS, Predictor, StudyBatch
+from ._runner import RISK_THRESHOLDS, Predictor, StudyBatch, collate_studies
 from ._studies import Study
 from ._writer import ResumableCSV, merge_shards
 
@@ -55,6 +57,27 @@ class _PredictModule(L.LightningModule):
         self.predictor.runner.device = str(self.device)
         risks = self.predictor.runner(batch) if len(batch) else {}
         return risks
+
+
+class _DecodedBatches(torch.utils.data.IterableDataset):
+    """Collated :class:`StudyBatch` es of one rank's studies, decoded by
+    :func:`~bonenet.inference._loop.decode_studies` (a RobustPool when ``num_workers > 0``)."""
+
+    def __init__(self, dataset: StudyDataset, studies: Sequence[Study], pseudonymizer: Pseudonymizer,
+                 *, num_workers: int, batch_size: int) -> None:
+        self.dataset, self.studies, self.pseudo = dataset, list(studies), pseudonymizer
+        self.num_workers, self.batch_size = num_workers, max(1, batch_size)
+
+    def __iter__(self) -> Any:
+        pending: list[Any] = []
+        for item in decode_studies(self.dataset, self.studies, self.pseudo,
+                                   num_workers=self.num_workers):
+            pending.append(item)
+            if sum(isinstance(p, Prepared) for p in pending) >= self.batch_size:
+                yield collate_studies(pending)
+                pending = []
+        if pending:
+            yield collate_studies(pending)
 
 
 class _ShardWriter(BasePredictionWriter):
@@ -120,8 +143,13 @@ def _run_ddp(trainer: L.Trainer, studies: Sequence[Study], predictor: Predictor,
     columns = output_columns(predictor, studies)
     writer = _ShardWriter(preds, errors, predictor, thresholds)
     trainer.callbacks.append(writer)
-    loader = make_loader(StudyDataset(todo, predictor.preparer, pseudonymizer),
-                         num_workers=num_workers, batch_size=batch_size)
+    # this rank's share, decoded by a RobustPool: a killed decoding worker fails its study
+    # (errors.csv) instead of aborting the rank, and workers die with the rank
+    share = list(todo)[rank::max(1, trainer.world_size)]
+    loader = torch.utils.data.DataLoader(
+        _DecodedBatches(StudyDataset(share, predictor.preparer, pseudonymizer), share,
+                        pseudonymizer, num_workers=num_workers, batch_size=batch_size),
+        batch_size=None, num_workers=0, collate_fn=_identity)
     trainer.predict(_PredictModule(predictor), dataloaders=loader, return_predictions=False)
     counts = torch.tensor([writer.n_ok, writer.n_fail], dtype=torch.long)
     counts = trainer.strategy.reduce(counts, reduce_op="sum") if trainer.world_size > 1 else counts

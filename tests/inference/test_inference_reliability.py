@@ -227,3 +227,32 @@ def test_a_nan_model_output_is_a_failed_study_not_a_blank_prediction(cohort, tmp
     assert rows["p_tiny"].notna().all() and len(rows) == 3
     err = pd.read_csv(tmp_path / "out" / "errors.csv")
     assert (err["stage"] == "model").all() and err["reason"].str.contains("NaN").all()
+
+
+def test_ddp_rank_survives_a_killed_decoding_worker(tmp_path):
+    """Two CPU ranks (gloo); one study kills its decoding worker: it is one failed row."""
+    studies_dir, clinical = make_nifti_studies(tmp_path, 6)
+    out = tmp_path / "out"
+    script = tmp_path / "run_ddp.py"
+    script.write_text(textwrap.dedent(f"""
+        import sys
+        sys.path[:0] = [{str(HERE)!r}, {str(ROOT)!r}]
+        from reliability_helpers import killer_predictor
+        from bonenet.inference import Pseudonymizer, discover_studies
+        from bonenet.inference._ddp import predict_studies_ddp
+        if __name__ == "__main__":
+            studies = discover_studies({str(studies_dir)!r}, clinical={str(clinical)!r})
+            s = predict_studies_ddp(studies, killer_predictor("P0003"), {str(out)!r},
+                                    pseudonymizer=Pseudonymizer({SALT!r}), devices=2,
+                                    accelerator="cpu", batch_size=2, num_workers=1)
+            if s is not None:
+                print("SUMMARY", s.n_predicted, s.n_failed)
+    """))
+    env = {**os.environ, "BONENET_PROGRESS": "0", "PYTHONPATH": str(ROOT)}
+    r = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True,
+                       timeout=300, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "SUMMARY 5 1" in r.stdout, r.stdout + r.stderr[-2000:]
+    p = Pseudonymizer(SALT)
+    err = pd.read_csv(out / "errors.csv")
+    assert err["subject_id"].tolist() == [p("P0003")] and "SIGKILL" in err["reason"][0]
