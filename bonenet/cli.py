@@ -3,6 +3,9 @@
 Each subcommand lives in ``bonenet/commands/<name>.py`` and defines ``HELP`` (one line),
 ``configure(parser)`` and ``run(args) -> int``. Command modules import only ``argparse`` at
 module level, so ``bonenet --help`` stays fast; heavy imports happen inside ``run``.
+
+Exit statuses (see :mod:`bonenet.errors`): 0 all done, 1 some studies failed, 2 usage or input
+error, 3 resource exhaustion (disk full, memory ceiling), 130 interrupted.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import sys
 from collections.abc import Sequence
 
 from . import __version__
-from .errors import BoneNetError
+from .errors import EXIT_INTERRUPTED, EXIT_RESOURCE, EXIT_USAGE, BoneNetError, exit_status_for
 
 __all__ = ["main"]
 
@@ -35,6 +38,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="bonenet",
         description="Bone CT toolkit: scan, load, calibrate, measure, train, predict, evaluate.",
+        epilog="exit status: 0 all done, 1 some studies failed (see the run's errors file), "
+               "2 usage or input error, 3 resource exhaustion (disk full, memory ceiling "
+               "BONENET_MAX_VOXELS), 130 interrupted",
     )
     parser.add_argument("--version", action="version", version=f"bonenet {__version__}")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
@@ -57,17 +63,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     if not getattr(args, "command", None):
         parser.print_help()
-        return 2
+        return EXIT_USAGE
+    debug = args.debug or bool(os.environ.get("BONENET_DEBUG"))
     try:
         return int(args._run(args) or 0)
     except BoneNetError as exc:
-        if args.debug or os.environ.get("BONENET_DEBUG"):
+        if debug:
             raise
         print(f"bonenet {args.command}: error: {exc}", file=sys.stderr)
-        return 2
+        return exit_status_for(exc)
+    except (MemoryError, OSError) as exc:
+        if exit_status_for(exc) != EXIT_RESOURCE or debug:
+            raise
+        what = "out of memory" if isinstance(exc, MemoryError) else f"disk full ({exc})"
+        print(f"bonenet {args.command}: error: {what}; free space or memory and re-run "
+              "(resumable commands continue where they stopped)", file=sys.stderr)
+        return EXIT_RESOURCE
     except KeyboardInterrupt:
         print(f"bonenet {args.command}: interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -5,14 +5,20 @@ regression, XGBoost and random forest, all as scikit-learn pipelines trained on 
 training split (never on external sites), writing predictions in the common format
 (``p_<model>``) so ``bonenet evaluate`` compares them with the CNN models.
 
-Saved models are a joblib pickle plus ``model.json`` (inputs, coefficients or importances,
-versions, SHA-256). Loading a pickle runs code: :func:`load_baseline` refuses a file whose
-hash differs from its ``model.json``, but only load models you produced yourself.
+Saved models are ``model.skops`` plus ``model.json`` (inputs, coefficients or importances,
+versions, SHA-256). ``model.skops`` is the skops format (a zip of JSON and numpy arrays,
+XGBoost's booster inside as its own UBJSON bytes): loading it instantiates only the types in
+:data:`TRUSTED_TYPES` and calls no function named by the file, so a model file from elsewhere
+cannot run code. Older ``model.joblib`` folders are pickles, which run code when loaded:
+:func:`load_baseline` refuses them unless ``allow_pickle=True`` is passed for a file you
+produced yourself. The SHA-256 in ``model.json`` detects corruption, not an attacker who
+supplies both files.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import logging
 from dataclasses import dataclass, field
@@ -27,8 +33,19 @@ from ..errors import CheckpointError, ConfigError, ManifestError
 from ._data import TabularData, load_tabular
 from ._models import MODELS, MRMRSelector, build_pipeline
 
-__all__ = ["MODELS", "BaselineResult", "MRMRSelector", "TabularData", "build_pipeline", "fit_baseline",
-           "load_baseline", "load_tabular", "save_baseline"]
+__all__ = ["MODELS", "TRUSTED_TYPES", "BaselineResult", "MRMRSelector", "TabularData", "build_pipeline",
+           "fit_baseline", "load_baseline", "load_tabular", "save_baseline"]
+
+#: Types beyond skops' own defaults that :func:`load_baseline` lets a ``model.skops`` file
+#: instantiate (each restored from plain arrays/values; none runs code named by the file).
+TRUSTED_TYPES = (
+    "numpy.dtype",
+    "sklearn.tree._tree.Tree",
+    "xgboost.core.Booster",
+    "xgboost.sklearn.XGBClassifier",
+    "bonenet.baselines._models.MRMRSelector",
+)
+_MODEL_FILE = "model.skops"
 
 log = logging.getLogger(__name__)
 _KEEP = ("site", "split", "time_years", "event", "sex", "age")
@@ -120,40 +137,88 @@ def fit_baseline(data: TabularData, model: str, *, outcome: str = "fracture", ex
 
 
 def save_baseline(result: BaselineResult, out_dir: str | Path) -> dict[str, Path]:
-    """Write ``predictions.csv``, ``model.joblib`` and ``model.json`` into ``out_dir``."""
+    """Write ``predictions.csv``, ``model.skops`` and ``model.json`` into ``out_dir``.
+
+    ``model.skops`` holds the fitted pipeline in the skops format (no pickle; see the module
+    docstring); ``model.json`` its inputs, explanation, library versions and SHA-256. Text
+    cells of ``predictions.csv`` are neutralised against spreadsheet formula injection.
+    """
     import importlib.metadata as md
 
-    import joblib
+    import skops.io as sio
+
+    from .._atomic import csv_safe_frame, write_bytes_atomic
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     with atomic_path(out / "predictions.csv") as tmp:
-        result.predictions.to_csv(tmp, index=False, float_format="%.6g")
-    with atomic_path(out / "model.joblib") as tmp:
-        joblib.dump(result.pipeline, tmp)
-    digest = hashlib.sha256((out / "model.joblib").read_bytes()).hexdigest()
+        csv_safe_frame(result.predictions).to_csv(tmp, index=False, float_format="%.6g")
+    blob = sio.dumps(result.pipeline)
+    write_bytes_atomic(out / _MODEL_FILE, blob)
+    digest = hashlib.sha256(blob).hexdigest()
     versions = {}
-    for d in ("scikit-learn", "xgboost", "mrmr-selection", "numpy"):
+    for d in ("scikit-learn", "xgboost", "mrmr-selection", "numpy", "skops"):
         try:
             versions[d] = md.version(d)
         except md.PackageNotFoundError:
             versions[d] = None
-    meta = {**result.info, "sha256": digest, "versions": versions,
-            "format": "joblib pickle — loading runs code; only load files you produced"}
+    meta = {**result.info, "sha256": digest, "file": _MODEL_FILE, "versions": versions,
+            "format": "skops (no pickle): loading instantiates only bonenet's trusted types"}
     write_text_atomic(out / "model.json", json.dumps(meta, indent=2))
-    return {"predictions": out / "predictions.csv", "model": out / "model.joblib", "meta": out / "model.json"}
+    return {"predictions": out / "predictions.csv", "model": out / _MODEL_FILE, "meta": out / "model.json"}
 
 
-def load_baseline(model_dir: str | Path) -> tuple[Any, dict[str, Any]]:
-    """Load a saved pipeline and its metadata after checking the SHA-256 in ``model.json``."""
-    import joblib
+def load_baseline(model_dir: str | Path, *, allow_pickle: bool = False) -> tuple[Any, dict[str, Any]]:
+    """Load a saved pipeline and its metadata; the bytes hashed are the bytes loaded.
 
+    Trust boundary: a ``model.skops`` file is safe to load from anywhere — only the types in
+    :data:`TRUSTED_TYPES` (and skops' defaults: scikit-learn estimators, numpy arrays) can be
+    instantiated, and a file naming any other type is refused. A legacy ``model.joblib`` is a
+    pickle: loading it runs whatever code it holds, so it is refused unless ``allow_pickle``
+    is true, which you should pass only for a file you produced yourself. The SHA-256 check
+    against ``model.json`` detects a damaged file, not a malicious one (an attacker can supply
+    both).
+
+    Raises
+    ------
+    CheckpointError
+        Missing/unreadable files, a hash mismatch, an untrusted type, or a pickle without
+        ``allow_pickle``.
+    """
     d = Path(model_dir)
     try:
         meta = json.loads((d / "model.json").read_text())
-        blob = (d / "model.joblib").read_bytes()
-    except (OSError, json.JSONDecodeError) as exc:
-        raise CheckpointError(f"{d}: cannot read model.json/model.joblib ({exc}); point at a `bonenet baseline --out` folder") from exc
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CheckpointError(f"{d}: cannot read model.json ({exc}); point at a `bonenet baseline --out` "
+                              "folder") from exc
+    name = _MODEL_FILE if (d / _MODEL_FILE).exists() else "model.joblib"
+    try:
+        blob = (d / name).read_bytes()
+    except OSError as exc:
+        raise CheckpointError(f"{d}: no readable {_MODEL_FILE} ({exc}); point at a `bonenet baseline "
+                              "--out` folder") from exc
     if hashlib.sha256(blob).hexdigest() != meta.get("sha256"):
-        raise CheckpointError(f"{d / 'model.joblib'}: SHA-256 does not match model.json; refusing to unpickle it")
-    return joblib.load(d / "model.joblib"), meta
+        raise CheckpointError(f"{d / name}: SHA-256 does not match model.json; the file is damaged or "
+                              "was replaced — refit it with `bonenet baseline`")
+    if name == "model.joblib":
+        if not allow_pickle:
+            raise CheckpointError(f"{d / name} is a pickle (an older bonenet's format): loading it runs any "
+                                  "code it holds. Refit with `bonenet baseline` (writes model.skops), or "
+                                  "pass allow_pickle=True only if you produced this file yourself")
+        import joblib
+
+        return joblib.load(io.BytesIO(blob)), meta
+    import skops.io as sio
+
+    try:
+        untrusted = [t for t in sio.get_untrusted_types(data=blob) if t not in TRUSTED_TYPES]
+    except Exception as exc:
+        raise CheckpointError(f"{d / name}: not a readable skops file ({type(exc).__name__}: {exc})") from exc
+    if untrusted:
+        raise CheckpointError(f"{d / name} asks to instantiate types bonenet does not trust: "
+                              f"{', '.join(untrusted)}; refusing to load it")
+    try:
+        return sio.loads(blob, trusted=list(TRUSTED_TYPES)), meta
+    except Exception as exc:
+        raise CheckpointError(f"{d / name}: cannot load ({type(exc).__name__}: {exc}); refit it with "
+                              "`bonenet baseline` and this library version") from exc

@@ -1,6 +1,11 @@
 """Fit a classical baseline (LR on FRAX factors, LASSO, mRMR→LR, XGBoost, random forest) on
 clinical + morphometric features and write predictions.csv (column p_<model>) and the model.
 
+The model is saved as OUT/model.skops (no pickle: loading it can instantiate only scikit-learn,
+numpy, XGBoost and bonenet types, never run code from the file) with OUT/model.json (inputs,
+coefficients or importances, versions, SHA-256; the hash detects damage, not tampering).
+Models saved by older versions as model.joblib are pickles and are loaded only on request.
+
 Example:
   bonenet baseline --features features.csv --manifest manifest.csv --model lasso --out out/lasso
   bonenet evaluate out/*/predictions.csv --split test --reference clinical_lr --report out/eval
@@ -33,7 +38,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="user-declared clinical variables: a YAML list, or the training config "
                              "(data.init_args.clinical_variables); see docs/clinical.md")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", required=True, help="output folder")
+    parser.add_argument("--out", required=True,
+                        help="output folder (predictions.csv, model.skops: no pickle, model.json)")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -53,6 +53,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..evaluation import evaluate_predictions, load_predictions, write_report
+    from ._outputs import output_folder
+
+    output_folder(args.report, option="--report")
 
     splits = [s.strip() for s in args.split.split(",")] if args.split else None
     df = load_predictions(args.predictions, outcome=args.outcome, splits=splits)

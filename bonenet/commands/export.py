@@ -26,6 +26,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..inference import export_checkpoint
+    from ._outputs import output_folder
+
+    output_folder(args.out)
 
     res = export_checkpoint(args.checkpoint, args.out, format=args.format, atol=args.atol)
     print(f"wrote {res.model} and {res.config}; parity max |diff| = {res.max_abs_diff:.2e} "

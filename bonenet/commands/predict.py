@@ -6,10 +6,12 @@ and checksum) and OUT/errors.csv (one row with a reason per study that failed). 
 the same --out resumes: studies already written are skipped.
 
 Exit status: 0 when every study was predicted; 1 when some failed in this run (the others are
-written, the failures are in errors.csv, and the run goes on past them); 2 for bad arguments.
+written, the failures are in errors.csv, and the run goes on past them); 2 for bad arguments
+or when another run is writing the same --out (see --wait-lock); 3 when the disk is full.
 
-Identifiers are replaced by a salted HMAC-SHA256 pseudonym: give the salt with --salt or
-$BONENET_SALT (keep it secret, reuse it to join runs), or pass --keep-ids.
+Identifiers are replaced by a salted HMAC-SHA256 pseudonym: give the salt with $BONENET_SALT
+or --salt-file (keep it secret, reuse it to join runs; --salt works but shows in `ps`), or
+pass --keep-ids. The salt needs about 48 bits of entropy (a random 32-hex-digit string).
 
 example:
   export BONENET_SALT=$(python -c "import secrets; print(secrets.token_hex(16))")
@@ -31,7 +33,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--clinical", default=None,
                         help="clinical CSV keyed by subject_id (= study folder names)")
     parser.add_argument("--out", required=True, help="output folder (resumed if it holds a run)")
-    parser.add_argument("--salt", default=None, help="secret salt for pseudonyms (default $BONENET_SALT)")
+    parser.add_argument("--salt-file", default=None, metavar="FILE",
+                        help="file whose first line is the secret salt for pseudonyms")
+    parser.add_argument("--salt", default=None,
+                        help="secret salt on the command line (visible in `ps`: prefer "
+                             "$BONENET_SALT or --salt-file)")
     parser.add_argument("--keep-ids", action="store_true", help="write original identifiers")
     parser.add_argument("--missing", choices=("indicator", "error"), default="indicator",
                         help="missing clinical values: predict with the model's missing-value "
@@ -45,6 +51,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--devices", type=int, default=1,
                         help="processes for Lightning DDP prediction (GPUs, or CPU processes)")
     parser.add_argument("--num-nodes", type=int, default=1, help="nodes for DDP prediction")
+    parser.add_argument("--wait-lock", action="store_true",
+                        help="if another run is writing --out, wait for it instead of refusing")
     parser.add_argument("--retry-errors", action="store_true",
                         help="retry studies listed in errors.csv")
     parser.add_argument("--thresholds", default="0.10,0.20",
@@ -93,9 +101,11 @@ def run(args: argparse.Namespace) -> int:
         resolve_salt,
     )
     from ..measure import feature_columns, measure_study
+    from ._outputs import output_folder
 
+    output_folder(args.out)
     thresholds = _thresholds(args.thresholds)
-    salt = resolve_salt(args.salt, keep_ids=args.keep_ids)
+    salt = resolve_salt(args.salt, keep_ids=args.keep_ids, salt_file=args.salt_file)
     device = select_device(args.device)
     predictor = load_predictor(
         args.checkpoint, device=device if args.devices == 1 else "cpu", name=args.name,
@@ -120,12 +130,13 @@ def run(args: argparse.Namespace) -> int:
             studies, predictor, args.out, pseudonymizer=pseudo, devices=args.devices,
             num_nodes=args.num_nodes, accelerator="gpu" if device.startswith("cuda") else "cpu",
             batch_size=args.batch_size, num_workers=args.workers if args.workers is not None else 2,
-            retry_errors=args.retry_errors, thresholds=thresholds)
+            retry_errors=args.retry_errors, thresholds=thresholds, wait_lock=args.wait_lock)
         if summary is None:  # not rank 0
             return 0
     else:
         summary = predict_studies(studies, predictor, args.out, pseudonymizer=pseudo,
                                   batch_size=args.batch_size, num_workers=args.workers,
-                                  retry_errors=args.retry_errors, thresholds=thresholds)
+                                  retry_errors=args.retry_errors, thresholds=thresholds,
+                                  wait_lock=args.wait_lock)
     print(summary.message())
     return 1 if summary.n_failed else 0

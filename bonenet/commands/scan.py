@@ -32,8 +32,14 @@ def run(args: argparse.Namespace) -> int:
     import io as _io
     import json
 
-    from .._atomic import write_text_atomic
+    from .._atomic import csv_safe, write_text_atomic
     from ..io import scan
+    from ._outputs import output_file
+
+    if args.csv:
+        output_file(args.csv, option="--csv")
+    if args.json:
+        output_file(args.json, option="--json")
 
     infos = scan(args.path, with_patient=args.show_patient)
     header = ["#", "modality", "description", "orientation", "slices", "size", "spacing_mm",
@@ -64,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
         fields = list(dict_rows[0]) if dict_rows else header
         w = csv.DictWriter(buf, fieldnames=fields)
         w.writeheader()
-        w.writerows(dict_rows)
+        w.writerows({k: csv_safe(v) for k, v in r.items()} for r in dict_rows)
         write_text_atomic(args.csv, buf.getvalue())
         print(f"wrote {args.csv}")
     if args.json:

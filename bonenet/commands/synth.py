@@ -39,6 +39,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..synth import default_sites, make_cohort
+    from ._outputs import output_folder
+
+    output_folder(args.out)
 
     sites = None
     if args.sites:

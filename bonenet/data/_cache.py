@@ -8,6 +8,13 @@ last file. ``content_hash="full"`` hashes every byte instead (slower, immune to 
 rewritten with the same size and time). Entries are ``.npy`` float32 arrays written
 atomically (temporary file + rename), read with ``allow_pickle=False``; two workers writing
 the same entry both write complete files and the last rename wins.
+
+An entry is trusted only after checks (a cache folder can be shared, copied or tampered
+with): its header is read first and must claim a float32 array within the memory ceiling
+(``$BONENET_MAX_VOXELS``), of the expected shape when the caller knows it, whose bytes are
+exactly the file's (a torn entry is a miss and is rewritten); the values must be finite. A
+well-formed but poisoned entry raises :class:`~bonenet.errors.CacheError` naming the entry
+and the study, never a NaN training.
 """
 
 from __future__ import annotations
@@ -19,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from .._atomic import atomic_path
-from ..errors import ConfigError
+from ..errors import CacheError, ConfigError, MemoryLimitError
 
 __all__ = ["SampleCache", "fingerprint"]
 
@@ -92,14 +99,63 @@ class SampleCache:
         """File of entry ``key``."""
         return self.directory / key[:2] / f"{key}.npy"
 
-    def get(self, key: str) -> np.ndarray | None:
-        """The cached array, or None when absent or unreadable (a torn/corrupt entry is a miss)."""
+    def get(self, key: str, *, study: str | None = None,
+            shape: tuple[int, ...] | None = None) -> np.ndarray | None:
+        """The cached array, or None when absent (a miss).
+
+        Parameters
+        ----------
+        key : str
+            From :meth:`key`.
+        study : str, optional
+            Named in the error of a poisoned entry (subject id or image path).
+        shape : tuple of int, optional
+            Expected array shape (``Preprocess`` output), checked when given.
+
+        Raises
+        ------
+        CacheError
+            The entry is not a float32 array of the expected shape, its header disagrees
+            with its size, or it holds NaN/Inf values.
+        MemoryLimitError
+            Its header claims more voxels than the memory ceiling.
+        """
+        from ..io._limits import check_claim
+
         p = self.path(key)
+        who = f" (study {study})" if study else ""
+        fix = f"delete it (or the whole cache folder {self.directory}) and re-run"
         try:
-            arr = np.load(p, allow_pickle=False)
-        except (FileNotFoundError, ValueError, OSError, EOFError):
+            with open(p, "rb") as fh:
+                version = np.lib.format.read_magic(fh)
+                read = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                        else np.lib.format.read_array_header_2_0)
+                claimed, fortran, dtype = read(fh)
+                header_end = fh.tell()
+                size = os.fstat(fh.fileno()).st_size
+                if dtype != np.dtype("<f4") or fortran:
+                    raise CacheError(f"cache entry {p}{who} holds {dtype} "
+                                     f"{'Fortran-order ' if fortran else ''}data, not the float32 "
+                                     f"arrays bonenet writes; {fix}")
+                try:
+                    n = check_claim(p, claimed or (1,), what="cache entry")
+                except MemoryLimitError as exc:
+                    raise MemoryLimitError(f"{exc}{who}; {fix}") from None
+                if header_end + 4 * n != size:  # torn (the next put rewrites it)
+                    self.misses += 1
+                    return None
+                if shape is not None and tuple(claimed) != tuple(shape):
+                    raise CacheError(f"cache entry {p}{who} has shape {tuple(claimed)}, expected "
+                                     f"{tuple(shape)}; {fix}")
+                arr = np.fromfile(fh, dtype=dtype, count=n).reshape(claimed)
+        except (FileNotFoundError, ValueError, OSError, EOFError):  # absent or torn: a miss
             self.misses += 1
             return None
+        if not np.isfinite(arr).all():
+            bad = int(arr.size - np.isfinite(arr).sum())
+            raise CacheError(f"cache entry {p}{who} holds {bad} NaN/Inf value(s) of {arr.size}; "
+                             f"preprocessed images are always finite, so the entry is corrupt or "
+                             f"was tampered with; {fix}")
         self.hits += 1
         return arr
 

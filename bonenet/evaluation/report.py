@@ -231,6 +231,22 @@ def _jsonable(o: Any) -> Any:
     return o
 
 
+def _md_text(o: Any) -> Any:
+    """``o`` with every string made inert in Markdown: HTML escaped (ids and site names are
+    data, never markup), ``|`` escaped (table cells) and line breaks flattened."""
+    import html
+
+    if isinstance(o, str):
+        return html.escape(o, quote=False).replace("|", "\\|").replace("\r", " ").replace("\n", " ")
+    if isinstance(o, dict):
+        return {_md_text(k): _md_text(v) for k, v in o.items()}
+    if isinstance(o, tuple):
+        return tuple(_md_text(v) for v in o)
+    if isinstance(o, list):
+        return [_md_text(v) for v in o]
+    return o
+
+
 def write_report(metrics: dict[str, Any], curves: dict[str, Any], out_dir: str | Path) -> dict[str, Path]:
     """Write ``metrics.json``, ``report.md``, ``report.html`` and the PNG plots into ``out_dir``."""
     from ._plots import make_plots
@@ -240,7 +256,7 @@ def write_report(metrics: dict[str, Any], curves: dict[str, Any], out_dir: str |
     out.mkdir(parents=True, exist_ok=True)
     pngs = make_plots(metrics, curves, out)
     paths = {"metrics": write_text_atomic(out / "metrics.json", json.dumps(_jsonable(metrics), indent=2))}
-    paths["markdown"] = write_text_atomic(out / "report.md", render_markdown(metrics, pngs))
+    paths["markdown"] = write_text_atomic(out / "report.md", render_markdown(_md_text(metrics), pngs))
     paths["html"] = write_text_atomic(out / "report.html", render_html(metrics, pngs))
     return paths
 

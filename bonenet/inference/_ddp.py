@@ -1,7 +1,8 @@
 """Distributed prediction through Lightning's ``Trainer.predict`` (DDP, several GPUs or nodes).
 
-Each rank decodes and predicts its share of the studies (Lightning's unrepeated distributed
-sampler for prediction), appends rows to its own shard (``OUT/.shards/predictions.rank<r>.csv``,
+Each rank decodes and predicts its share of the studies (every ``world_size``-th study from
+its rank on, decoded by a :class:`bonenet._pool.RobustPool` that survives a killed worker),
+appends rows to its own shard (``OUT/.shards/predictions.rank<r>.csv``,
 row-atomic like the single-process writer), and after a barrier rank 0 merges the shards into
 ``predictions.csv`` / ``errors.csv``, dropping duplicates. A killed distributed run resumes
 from the merged files plus any shards left behind.
@@ -9,6 +10,7 @@ from the merged files plus any shards left behind.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections.abc import Sequence
@@ -19,21 +21,23 @@ import lightning as L
 import torch
 from lightning.pytorch.callbacks import BasePredictionWriter
 
-from ..data import Batch
+from .._atomic import output_lock
+from ..data import Batch, Sample
 from ._loop import (
     ERROR_COLUMNS,
     PredictSummary,
     _error_row,
+    _identity,
     _write_summary,
     clinical_match_summary,
-    make_loader,
+    decode_studies,
     output_columns,
     prepare_output,
     rows_for_batch,
 )
 from ._prepare import StudyDataset
 from ._pseudo import Pseudonymizer
-from ._runner import RISK_THRESHOLDS, Predictor
+from ._runner import RISK_THRESHOLDS, Predictor, collate_studies
 from ._studies import Study
 from ._writer import ResumableCSV, merge_shards
 
@@ -54,6 +58,27 @@ class _PredictModule(L.LightningModule):
         self.predictor.runner.device = str(self.device)
         risks = self.predictor.runner(batch) if len(batch) else {}
         return risks
+
+
+class _DecodedBatches(torch.utils.data.IterableDataset):
+    """Collated :class:`bonenet.data.Batch` es of one rank's studies, decoded by
+    :func:`~bonenet.inference._loop.decode_studies` (a RobustPool when ``num_workers > 0``)."""
+
+    def __init__(self, dataset: StudyDataset, studies: Sequence[Study], pseudonymizer: Pseudonymizer,
+                 *, num_workers: int, batch_size: int) -> None:
+        self.dataset, self.studies, self.pseudo = dataset, list(studies), pseudonymizer
+        self.num_workers, self.batch_size = num_workers, max(1, batch_size)
+
+    def __iter__(self) -> Any:
+        pending: list[Any] = []
+        for item in decode_studies(self.dataset, self.studies, self.pseudo,
+                                   num_workers=self.num_workers):
+            pending.append(item)
+            if sum(isinstance(p, Sample) for p in pending) >= self.batch_size:
+                yield collate_studies(pending)
+                pending = []
+        if pending:
+            yield collate_studies(pending)
 
 
 class _ShardWriter(BasePredictionWriter):
@@ -80,12 +105,15 @@ def predict_studies_ddp(studies: Sequence[Study], predictor: Predictor,
                         devices: int | str = "auto", num_nodes: int = 1,
                         accelerator: str = "auto", strategy: str = "ddp", batch_size: int = 8,
                         num_workers: int = 2, retry_errors: bool = False,
-                        thresholds: Sequence[float] = RISK_THRESHOLDS) -> PredictSummary | None:
+                        thresholds: Sequence[float] = RISK_THRESHOLDS,
+                        wait_lock: bool = False) -> PredictSummary | None:
     """Predict with Lightning DDP; same outputs as :func:`predict_studies`.
 
     Run it from a script or the ``bonenet predict --devices N`` command (Lightning relaunches
     the command once per device), or under ``torchrun``/SLURM (Lightning reads the cluster
-    environment). Returns the summary on rank 0 and ``None`` on the other ranks.
+    environment). Returns the summary on rank 0 and ``None`` on the other ranks. Rank 0 holds
+    the lock on ``out`` (``out/.lock``) for the whole run; ``wait_lock`` waits for another run
+    that holds it instead of raising :class:`~bonenet.errors.OutputLockedError`.
     """
     out = Path(out)
     t0 = time.perf_counter()
@@ -94,6 +122,18 @@ def predict_studies_ddp(studies: Sequence[Study], predictor: Predictor,
                         enable_model_summary=False, use_distributed_sampler=True,
                         enable_progress_bar=os.environ.get("BONENET_PROGRESS", "1") != "0",
                         inference_mode=True)
+    rank = trainer.global_rank
+    with contextlib.ExitStack() as stack:
+        if rank == 0:
+            stack.enter_context(output_lock(out, wait=wait_lock, command="bonenet predict"))
+        return _run_ddp(trainer, studies, predictor, out, pseudonymizer=pseudonymizer,
+                        batch_size=batch_size, num_workers=num_workers,
+                        retry_errors=retry_errors, thresholds=thresholds, t0=t0)
+
+
+def _run_ddp(trainer: L.Trainer, studies: Sequence[Study], predictor: Predictor, out: Path, *,
+             pseudonymizer: Pseudonymizer, batch_size: int, num_workers: int,
+             retry_errors: bool, thresholds: Sequence[float], t0: float) -> PredictSummary | None:
     rank = trainer.global_rank
     # Lightning launches the other processes inside Trainer.predict (subprocess launcher), so
     # every rank opens its own shard here, after the Trainer knows its rank.
@@ -104,8 +144,13 @@ def predict_studies_ddp(studies: Sequence[Study], predictor: Predictor,
     columns = output_columns(predictor, studies)
     writer = _ShardWriter(preds, errors, predictor, thresholds)
     trainer.callbacks.append(writer)
-    loader = make_loader(StudyDataset(todo, predictor.preparer, pseudonymizer),
-                         num_workers=num_workers, batch_size=batch_size)
+    # this rank's share, decoded by a RobustPool: a killed decoding worker fails its study
+    # (errors.csv) instead of aborting the rank, and workers die with the rank
+    share = list(todo)[rank::max(1, trainer.world_size)]
+    loader = torch.utils.data.DataLoader(
+        _DecodedBatches(StudyDataset(share, predictor.preparer, pseudonymizer), share,
+                        pseudonymizer, num_workers=num_workers, batch_size=batch_size),
+        batch_size=None, num_workers=0, collate_fn=_identity)
     trainer.predict(_PredictModule(predictor), dataloaders=loader, return_predictions=False)
     counts = torch.tensor([writer.n_ok, writer.n_fail], dtype=torch.long)
     counts = trainer.strategy.reduce(counts, reduce_op="sum") if trainer.world_size > 1 else counts

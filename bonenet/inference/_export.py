@@ -180,9 +180,10 @@ def export_checkpoint(checkpoint: str | os.PathLike[str], out: str | os.PathLike
     """Export a ``bonenet train`` checkpoint (see :func:`export_network`)."""
     from ..models import model_name, prediction_columns
     from ..training import load_for_inference
-    from ._checkpoint import _heads, file_sha256
+    from ._checkpoint import _heads, file_sha256, validate_checkpoint
 
     path = Path(checkpoint)
+    validate_checkpoint(path)  # bounds and weight shapes before anything is built
     network, data_state, meta = load_for_inference(path, map_location="cpu")
     if data_state is None:
         raise CheckpointError(f"{path}: no data state (preprocessing, encoder) in the checkpoint")

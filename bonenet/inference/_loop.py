@@ -15,7 +15,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from .._atomic import write_text_atomic
+from .._atomic import output_lock, write_text_atomic
+from .._pool import RobustPool, WorkerDied, die_with_parent
 from .._progress import progress
 from ..data import Batch, Sample
 from ..errors import ConfigError
@@ -27,7 +28,7 @@ from ._writer import ResumableCSV
 
 log = logging.getLogger(__name__)
 
-__all__ = ["ERROR_COLUMNS", "PredictSummary", "output_columns", "predict_studies",
+__all__ = ["ERROR_COLUMNS", "PredictSummary", "decode_studies", "output_columns", "predict_studies",
            "prepare_output", "rows_for_batch"]
 
 ERROR_COLUMNS = ("subject_id", "stage", "reason", "model", "model_sha256")
@@ -125,15 +126,27 @@ def prepare_output(out: Path, predictor: Predictor, studies: Sequence[Study],
     predictor.preparer.check_studies(studies)  # a table without a required declared column
     out.mkdir(parents=True, exist_ok=True)
     run_json = out / "run.json"
-    identity = {"model": predictor.name, "model_sha256": predictor.checksum,
-                "salt_fingerprint": pseudonymizer.fingerprint()}
+    identity = {"model": predictor.name, "model_sha256": predictor.checksum}
+    salt_check = None
     if run_json.exists():
-        prev = json.loads(run_json.read_text())
+        try:
+            prev = json.loads(run_json.read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ConfigError(f"{run_json}: unreadable ({exc}); this folder does not hold a "
+                              "bonenet predict run, choose a new --out") from exc
         for k, v in identity.items():
             if prev.get(k) != v:
                 raise ConfigError(
                     f"{out} holds a run with another {k.replace('_', ' ')} ({prev.get(k)!r}, now "
                     f"{v!r}); resume with the same checkpoint and salt, or choose a new --out")
+        salt_check = prev.get("salt_check")
+        if "salt_fingerprint" in prev and salt_check is None:
+            raise ConfigError(f"{run_json} was written by an older bonenet (salt fingerprint); "
+                              "choose a new --out")
+        if not pseudonymizer.matches(salt_check):
+            raise ConfigError(f"{out} holds a run made with another salt (or with/without "
+                              "--keep-ids); resume with the same salt, or choose a new --out")
+    identity["salt_check"] = salt_check or pseudonymizer.salt_check()
     columns = output_columns(predictor, studies)
     shard_dir = out / ".shards"
     preds = ResumableCSV((shard_dir if suffix else out) / f"predictions{suffix}.csv", columns)
@@ -187,8 +200,39 @@ def _mp_context() -> Any:
     return mp.get_context("spawn")
 
 
-def _worker_init(_: int) -> None:
+def _worker_init(_: int, owner_pid: int | None = None) -> None:
+    die_with_parent(owner_pid)  # a SIGKILLed run takes its decoding workers with it
     torch.set_num_threads(1)
+
+
+def _pool_init() -> None:
+    torch.set_num_threads(1)
+
+
+def decode_studies(dataset: StudyDataset, studies: Sequence[Study], pseudonymizer: Pseudonymizer,
+                   *, num_workers: int, context: Any = None) -> Any:
+    """Yield a :class:`bonenet.data.Sample` or :class:`Failed` for every study of ``dataset``.
+
+    With ``num_workers > 0`` the studies are decoded in a :class:`bonenet._pool.RobustPool`
+    (completion order): a worker killed while decoding (out of memory) turns its study into
+    a ``Failed(stage="decode")`` and a new worker takes over, so the run goes on and the
+    study reaches ``errors.csv`` instead of killing every resume.
+    """
+    if num_workers <= 0:
+        for i in range(len(dataset)):
+            yield dataset[i]
+        return
+    with RobustPool(dataset.__getitem__, workers=num_workers,
+                    context=context if context is not None else _mp_context(),
+                    initializer=_pool_init) as pool:
+        for idx, ok, value in pool.imap(range(len(dataset))):
+            if ok:
+                yield value
+                continue
+            sid = pseudonymizer(studies[idx].key)
+            reason = value.reason if isinstance(value, WorkerDied) \
+                else f"{type(value).__name__}: {value}"
+            yield Failed(sid, "decode", reason)
 
 
 def make_loader(dataset: StudyDataset, *, num_workers: int, batch_size: int | None,
@@ -200,7 +244,10 @@ def make_loader(dataset: StudyDataset, *, num_workers: int, batch_size: int | No
     """
     kw: dict[str, Any] = {}
     if num_workers > 0:
-        kw = {"prefetch_factor": prefetch, "worker_init_fn": _worker_init,
+        import functools
+
+        kw = {"prefetch_factor": prefetch,
+              "worker_init_fn": functools.partial(_worker_init, owner_pid=os.getpid()),
               "persistent_workers": False, "multiprocessing_context": _mp_context()}
     return torch.utils.data.DataLoader(
         dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers,
@@ -216,7 +263,8 @@ def default_workers() -> int:
 def predict_studies(studies: Sequence[Study], predictor: Predictor, out: str | os.PathLike[str],
                     *, pseudonymizer: Pseudonymizer, batch_size: int = 8,
                     num_workers: int | None = None, retry_errors: bool = False,
-                    thresholds: Sequence[float] = RISK_THRESHOLDS) -> PredictSummary:
+                    thresholds: Sequence[float] = RISK_THRESHOLDS,
+                    wait_lock: bool = False) -> PredictSummary:
     """Predict ``studies`` into ``out/predictions.csv`` and ``out/errors.csv`` (single process).
 
     Parameters
@@ -238,8 +286,20 @@ def predict_studies(studies: Sequence[Study], predictor: Predictor, out: str | o
         Retry studies listed in ``errors.csv`` (their rows are removed first).
     thresholds : (float, float)
         Risk category cut-offs (low < t0 <= moderate < t1 <= high).
+    wait_lock : bool
+        Another run holding ``out`` (``out/.lock``): wait for it instead of raising
+        :class:`~bonenet.errors.OutputLockedError`.
     """
     out = Path(out)
+    with output_lock(out, wait=wait_lock, command="bonenet predict"):
+        return _predict_locked(studies, predictor, out, pseudonymizer=pseudonymizer,
+                               batch_size=batch_size, num_workers=num_workers,
+                               retry_errors=retry_errors, thresholds=thresholds)
+
+
+def _predict_locked(studies: Sequence[Study], predictor: Predictor, out: Path, *,
+                    pseudonymizer: Pseudonymizer, batch_size: int, num_workers: int | None,
+                    retry_errors: bool, thresholds: Sequence[float]) -> PredictSummary:
     t0 = time.perf_counter()
     preds, errors, todo, skip = prepare_output(out, predictor, studies, pseudonymizer,
                                                retry_errors=retry_errors)
@@ -249,8 +309,7 @@ def predict_studies(studies: Sequence[Study], predictor: Predictor, out: str | o
         preparer = dataclasses.replace(preparer, io_threads=1)
     dataset = StudyDataset(todo, preparer, pseudonymizer)
     # items one by one (progress per study); stacking here costs little next to decoding
-    loader = make_loader(dataset, num_workers=n_workers, batch_size=None, collate=False,
-                         prefetch=max(2, -(-batch_size // max(n_workers, 1)) + 1))
+    items = decode_studies(dataset, todo, pseudonymizer, num_workers=n_workers)
     n_ok = n_fail = 0
     pending: list[Sample | Failed] = []
 
@@ -274,7 +333,7 @@ def predict_studies(studies: Sequence[Study], predictor: Predictor, out: str | o
             errors.append(_error_row(f, predictor))
             n_fail += 1
 
-    for item in progress(loader, desc="predict", total=len(dataset), unit="study"):
+    for item in progress(items, desc="predict", total=len(dataset), unit="study"):
         pending.append(item)
         if sum(isinstance(p, Sample) for p in pending) >= batch_size:
             flush()

@@ -4,6 +4,9 @@ Each row is appended with one ``write`` on an ``O_APPEND`` descriptor and fsynce
 (:func:`bonenet._atomic.append_line_atomic`), so a killed run leaves only complete rows. A
 torn final line (possible only if the machine lost power mid-write) is cut off when the file
 is reopened. The keys already written are read back so a re-run skips them.
+
+Every text cell goes through :func:`bonenet._atomic.csv_safe` (formula injection: text
+starting with ``=``, ``+``, ``-``, ``@``, tab or CR gets a leading ``'``; numbers unchanged).
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from .._atomic import append_line_atomic, write_text_atomic
+from .._atomic import append_line_atomic, csv_safe, write_text_atomic
 from ..errors import ConfigError
 
 __all__ = ["ResumableCSV", "format_row", "merge_shards", "read_rows"]
@@ -28,7 +31,7 @@ def _cell(value: Any) -> str:
         if value != value:  # NaN
             return ""
         return f"{value:.6g}"
-    text = str(value)
+    text = csv_safe(str(value))  # before the newline scrub, so a leading CR/tab is seen
     return text.replace("\r", " ").replace("\n", " ")
 
 

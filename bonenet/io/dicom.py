@@ -47,6 +47,7 @@ from ..volume import UNITS, Volume
 from ._enhanced import enhanced_frame_headers
 from ._geometry import StackGeometry, analyse_stack
 from ._headers import PROJECTION_MODALITIES, UNCOMPRESSED, FileHeader, read_header
+from ._limits import check_claim
 
 __all__ = ["enhanced_frame_headers", "load_dicom"]
 
@@ -210,7 +211,7 @@ def _load_stack(hs: list[FileHeader], reason: str, warnings: list[str], *, allow
     ordered = [hs[k] for k in geo.order]
     arr = _read_pixels(ordered, threads=threads)
     if blocking:
-        arr, n_new = _to_uniform(arr, geo)
+        arr, n_new = _to_uniform(arr, geo, source=ordered[0].path.parent)
         warnings.append(f"{'; '.join(blocking)}: interpolated linearly onto a uniform {geo.slice_spacing:.4g} mm "
                         f"grid ({len(ordered)} -> {n_new} slices) because allow_gaps=True")
     if geo.shifts_mm is not None:
@@ -241,10 +242,13 @@ def _geometry(hs: list[FileHeader]) -> StackGeometry:
                          default_spacing=h0.spacing_between_slices or h0.slice_thickness)
 
 
-def _to_uniform(arr: np.ndarray, geo: StackGeometry) -> tuple[np.ndarray, int]:
+def _to_uniform(arr: np.ndarray, geo: StackGeometry, *,
+                source: object = "DICOM series") -> tuple[np.ndarray, int]:
     """Linear interpolation along P from the acquired positions onto a uniform grid."""
     pos = geo.positions
     n_new = int(np.round((pos[-1] - pos[0]) / geo.slice_spacing)) + 1
+    check_claim(str(source), (n_new, *arr.shape[1:]), what="DICOM series resampled to uniform "
+                f"{geo.slice_spacing:.4g} mm slices")
     target = pos[0] + geo.slice_spacing * np.arange(n_new)
     out = np.empty((n_new, *arr.shape[1:]), dtype=np.float32)
     hi = np.clip(np.searchsorted(pos, target, side="right"), 1, len(pos) - 1)
@@ -279,6 +283,7 @@ def _read_pixels(hs: list[FileHeader], *, threads: int) -> np.ndarray:
     by a forked process pool on Linux, because the pylibjpeg decoders hold the GIL.
     """
     rows, cols = hs[0].rows, hs[0].columns
+    _check_allocation(hs, (len(hs), rows, cols))
     out = np.empty((len(hs), rows, cols), dtype=np.float32)
     decoded: dict[Path, np.ndarray] = {}
     compressed = [k for k, h in enumerate(hs) if not h.is_uncompressed and h.frame_index is None]
@@ -320,6 +325,20 @@ def _read_pixels(hs: list[FileHeader], *, threads: int) -> np.ndarray:
         for k in range(len(hs)):
             work(k)
     return out
+
+
+def _check_allocation(hs: list[FileHeader], shape: tuple[int, ...]) -> None:
+    """Before allocating ``shape``: the memory ceiling, and uncompressed files must hold the
+    pixel bytes their headers claim (a crafted Rows × Columns never reaches ``np.empty``)."""
+    check_claim(hs[0].path if len(hs) == 1 else hs[0].path.parent, shape, what="DICOM")
+    for h in hs:
+        if not h.is_uncompressed or h.frame_index is not None or h.pixel_offset is None:
+            continue
+        need = h.rows * h.columns * max(1, h.bits_allocated // 8)
+        have = (h.file_size or h.path.stat().st_size) - h.pixel_offset
+        if have < need:
+            raise DicomError(f"{h.path}: truncated pixel data ({max(have, 0)} of {need} bytes claimed "
+                             f"by Rows {h.rows} x Columns {h.columns}); re-export the file")
 
 
 def _can_fork() -> bool:
@@ -387,6 +406,7 @@ def _load_planar(h: FileHeader, reason: str, warnings: list[str]) -> Volume:
         raise DicomError(f"{h.path}: {h.n_frames}-frame image without per-frame geometry ({h.modality}, no "
                          "functional groups or positions); bonenet reads enhanced multi-frame CT/MR with plane "
                          "positions, or single-frame 2-D images")
+    _check_allocation([h], (1, h.rows, h.columns))
     raw = _read_raw(h) if h.is_uncompressed else _decode(h)
     arr = np.empty((h.rows, h.columns), dtype=np.float32)
     _rescale_into(arr, raw, h)

@@ -24,8 +24,10 @@ guarantee unless it is seeded per (seed, epoch, index), as bonenet's is.
 from __future__ import annotations
 
 import logging
+import os
 import random
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import lightning.pytorch as pl
@@ -33,7 +35,7 @@ import numpy as np
 import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 
-__all__ = ["ExactResume", "LastCheckpoint", "for_this_rank", "with_all_ranks"]
+__all__ = ["ExactResume", "LastCheckpoint", "for_this_rank", "safe_resume_kwargs", "with_all_ranks"]
 
 log = logging.getLogger(__name__)
 
@@ -268,3 +270,31 @@ class LastCheckpoint(ModelCheckpoint):
         if trainer.sanity_checking or trainer.fast_dev_run:
             return
         self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
+
+
+def safe_resume_kwargs(ckpt_path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Check a checkpoint to resume from and return the safe-loading arguments of ``fit``.
+
+    The file is read first with an explicit ``torch.load(weights_only=True)`` (memory-mapped:
+    no tensor data is read), which neither ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1`` nor an old
+    torch default can turn off: a checkpoint holding pickled code is refused with a
+    :class:`~bonenet.errors.CheckpointError` before Lightning opens it. The returned
+    ``{"weights_only": True}`` makes Lightning (2.6 or later) load it the same way, so the
+    bytes it loads are held to the same rule.
+    """
+    import inspect
+
+    from ..errors import CheckpointError
+
+    path = Path(ckpt_path)
+    try:
+        torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception as exc:
+        first = (str(exc).strip().splitlines() or [""])[0][:200]
+        raise CheckpointError(
+            f"cannot resume from {str(path)!r}: torch.load(weights_only=True) refuses it "
+            f"({type(exc).__name__}: {first}); bonenet checkpoints hold only tensors and plain "
+            "values, so this file is damaged or holds pickled code — resume from a checkpoint "
+            "your own run wrote") from exc
+    fit_params = inspect.signature(pl.Trainer.fit).parameters
+    return {"weights_only": True} if "weights_only" in fit_params else {}

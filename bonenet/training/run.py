@@ -83,12 +83,19 @@ def train(
     root = Path(trainer.default_root_dir)
     ckpt_cb = cli.config_init["resume_checkpoint"]
     ckpt_path = None
+    safe_load: dict[str, Any] = {}
     if resume:
         ckpt_path = Path(ckpt_cb.dirpath) / "last.ckpt" if resume == "last" else Path(resume)
         if not ckpt_path.is_file():
             raise CheckpointError(f"cannot resume: checkpoint {str(ckpt_path)!r} does not exist")
+        # refuse pickled code before Lightning opens the file, and have Lightning load it
+        # weights-only too (issue 17 item 5)
+        from .resume import safe_resume_kwargs
+
+        safe_load = safe_resume_kwargs(ckpt_path)
     t0 = time.perf_counter()
-    trainer.fit(model, datamodule=dm, ckpt_path=None if ckpt_path is None else str(ckpt_path))
+    trainer.fit(model, datamodule=dm, ckpt_path=None if ckpt_path is None else str(ckpt_path),
+                **safe_load)
     seconds = time.perf_counter() - t0
     best_cb = cli.config_init["checkpoint"]
     best = Path(best_cb.best_model_path) if best_cb.best_model_path else None

@@ -63,7 +63,9 @@ def test_pseudonyms_are_salted_stable_and_opaque(monkeypatch):
     b = Pseudonymizer("salt-two-1234")
     assert a("PAT001") == a("PAT001") != b("PAT001")
     assert a("PAT001").startswith("sub-") and "PAT001" not in a("PAT001")
-    assert a.fingerprint() != b.fingerprint() and "salt" not in a.fingerprint()
+    ca, cb = a.salt_check(), b.salt_check()
+    assert a.matches(ca) and b.matches(cb) and not a.matches(cb) and not b.matches(ca)
+    assert ca["run_key"] != a.salt_check()["run_key"]  # a fresh random key per output folder
     assert Pseudonymizer(None)("PAT001") == "PAT001"
     monkeypatch.delenv("BONENET_SALT", raising=False)
     with pytest.raises(ConfigError, match="--salt"):
