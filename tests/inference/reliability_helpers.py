@@ -6,21 +6,21 @@ from __future__ import annotations
 import os
 import signal
 
-from inference_helpers import TinyPreprocess
+from inference_helpers import SlowPreprocess
 
 
-class KillerPreprocess(TinyPreprocess):
-    """Like TinyPreprocess, but the worker SIGKILLs itself (as the OOM killer would) on the
+class KillerPreprocess(SlowPreprocess):
+    """Like SlowPreprocess, but the worker SIGKILLs itself (as the OOM killer would) on the
     study whose source path contains ``victim``."""
 
     def __init__(self, victim: str, delay: float = 0.0) -> None:
         super().__init__(delay)
         self.victim = victim
 
-    def __call__(self, vol):
-        if any(self.victim in s for s in vol.meta.get("source", [])):
+    def apply_numpy(self, volume, *, mask=None, source=None):
+        if any(self.victim in s for s in volume.meta.get("source", [])):
             os.kill(os.getpid(), signal.SIGKILL)
-        return super().__call__(vol)
+        return super().apply_numpy(volume, mask=mask, source=source)
 
 
 def killer_predictor(victim: str, *, delay: float = 0.0):
@@ -30,5 +30,6 @@ def killer_predictor(victim: str, *, delay: float = 0.0):
     from inference_helpers import tiny_predictor
 
     p = tiny_predictor()
-    p.preparer = dataclasses.replace(p.preparer, preprocess=KillerPreprocess(victim, delay))
+    spec = dataclasses.replace(p.preparer.input, preprocess=KillerPreprocess(victim, delay))
+    p.preparer = dataclasses.replace(p.preparer, input=spec)
     return p
