@@ -20,6 +20,7 @@ from bonenet._atomic import (
     output_lock,
     write_text_atomic,
 )
+from bonenet._writer import ResumableCSV, format_row
 from bonenet.cli import main
 from bonenet.errors import (
     EXIT_RESOURCE,
@@ -29,7 +30,6 @@ from bonenet.errors import (
     exit_status_for,
 )
 from bonenet.inference import read_rows
-from bonenet.inference._writer import ResumableCSV, format_row
 
 
 def _short_writes(monkeypatch, *, at_most: int, fail_after: int | None = None):

@@ -1,7 +1,7 @@
 """The rooms keep their layering: no module imports a room above it, and no import cycles.
 
 The table is the architecture (README "Layout"): each room lists the rooms it may import.
-Low-level helpers (`errors`, `volume`, `_atomic`, `_progress`, `_writer`, `_pseudo`, `tables`,
+Low-level helpers (`errors`, `volume`, `_atomic`, `_progress`, `_writer`, `_pseudo`, `_pool`, `tables`,
 `device`) may be imported by any room.
 """
 
@@ -12,7 +12,7 @@ from collections import defaultdict
 from pathlib import Path
 
 PKG = Path(__file__).resolve().parents[1] / "bonenet"
-BASE = {"errors", "volume", "_atomic", "_progress", "_writer", "_pseudo", "tables", "device",
+BASE = {"errors", "volume", "_atomic", "_progress", "_writer", "_pseudo", "_pool", "tables", "device",
         "__version__"}
 ALLOWED = {
     "io": set(),

@@ -10,13 +10,13 @@ from their modules for pipelines that assemble their own loop.
 
 from __future__ import annotations
 
+from .._pseudo import SALT_ENV, Pseudonymizer, resolve_salt
+from .._writer import ResumableCSV, merge_shards, read_rows
 from ._checkpoint import load_predictor
 from ._export import FORMATS, ExportResult, export_checkpoint, export_network
 from ._loop import ERROR_COLUMNS, PredictSummary, predict_studies
-from ._pseudo import SALT_ENV, Pseudonymizer, resolve_salt
 from ._runner import RISK_THRESHOLDS, Predictor
 from ._studies import Studies, Study, discover_studies
-from ._writer import ResumableCSV, merge_shards, read_rows
 
 __all__ = [
     "ERROR_COLUMNS",

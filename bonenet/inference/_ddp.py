@@ -22,6 +22,8 @@ import torch
 from lightning.pytorch.callbacks import BasePredictionWriter
 
 from .._atomic import output_lock
+from .._pseudo import Pseudonymizer
+from .._writer import ResumableCSV, merge_shards
 from ..data import Batch, Sample
 from ._loop import (
     ERROR_COLUMNS,
@@ -36,10 +38,8 @@ from ._loop import (
     rows_for_batch,
 )
 from ._prepare import StudyDataset
-from ._pseudo import Pseudonymizer
 from ._runner import RISK_THRESHOLDS, Predictor, collate_studies
 from ._studies import Study
-from ._writer import ResumableCSV, merge_shards
 
 __all__ = ["predict_studies_ddp"]
 

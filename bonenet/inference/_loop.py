@@ -18,13 +18,13 @@ import torch
 from .._atomic import output_lock, write_text_atomic
 from .._pool import RobustPool, WorkerDied, die_with_parent
 from .._progress import progress
+from .._pseudo import Pseudonymizer
+from .._writer import ResumableCSV
 from ..data import Batch, Sample
 from ..errors import ConfigError
 from ._prepare import Failed, StudyDataset
-from ._pseudo import Pseudonymizer
 from ._runner import RISK_THRESHOLDS, Predictor, collate_studies, risk_category
 from ._studies import PASSTHROUGH_COLUMNS, Study
-from ._writer import ResumableCSV
 
 log = logging.getLogger(__name__)
 

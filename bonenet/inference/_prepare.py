@@ -21,11 +21,11 @@ from typing import Any
 import numpy as np
 import torch
 
+from .._pseudo import Pseudonymizer
 from ..data import Sample, StudyError, StudyInput, load_study_image
 from ..errors import BoneNetError
 from ..io import IMAGE_SUFFIXES
 from ..volume import Volume
-from ._pseudo import Pseudonymizer
 from ._studies import Study
 
 __all__ = ["MIN_ROI_COVERAGE", "Failed", "StudyDataset", "StudyError", "StudyPreparer",

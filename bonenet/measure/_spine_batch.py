@@ -9,7 +9,7 @@ Outputs in ``out`` (the same guarantees as ``bonenet predict``):
 * ``errors.csv`` — one row with a reason per failed study; ``qa/<pseudonym>.png``.
 
 Rows are appended one complete line at a time by the row-atomic writer of
-:mod:`bonenet.inference._writer`. ``shard=(i, n)`` measures every n-th study into
+:mod:`bonenet._writer`. ``shard=(i, n)`` measures every n-th study into
 ``out/.shards/*.shard<i>of<n>.csv``; :func:`merge_spine_shards` (or the next unsharded
 run) merges them. Studies are measured in worker processes (one Python start for the
 whole batch, not one per study).
@@ -117,7 +117,7 @@ def _files(out: Path, shard: tuple[int, int] | None) -> dict[str, Path]:
 def merge_spine_shards(out: str | os.PathLike[str]) -> int:
     """Merge ``out/.shards`` into ``spine.csv``/``studies.csv``/``errors.csv``; return studies done."""
     from .._atomic import write_text_atomic
-    from ..inference._writer import format_row, merge_shards, read_rows
+    from .._writer import format_row, merge_shards, read_rows
     from .spine import SPINE_COLUMNS
 
     out = Path(out)
@@ -171,7 +171,7 @@ def measure_spine_batch(studies: str | os.PathLike[str], masks: str | os.PathLik
         Keyword arguments of :func:`bonenet.measure.measure_spine` (units, calibrate, phase...).
     """
     from .._progress import progress as bar
-    from ..inference._writer import ResumableCSV
+    from .._writer import ResumableCSV
     from .spine import SPINE_COLUMNS
 
     if shard is not None:

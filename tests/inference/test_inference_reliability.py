@@ -19,10 +19,10 @@ from inference_helpers import make_nifti_studies, tiny_predictor
 from reliability_helpers import killer_predictor
 
 from bonenet._atomic import output_lock
+from bonenet._pseudo import salt_entropy_bits
 from bonenet.cli import main
 from bonenet.errors import ConfigError, OutputLockedError
 from bonenet.inference import Pseudonymizer, discover_studies, predict_studies, resolve_salt
-from bonenet.inference._pseudo import salt_entropy_bits
 
 SALT = "reliability-salt-5f3a9c"
 HERE = Path(__file__).parent

@@ -18,8 +18,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from .._atomic import append_line_atomic, csv_safe, write_text_atomic
-from ..errors import ConfigError
+from ._atomic import append_line_atomic, csv_safe, write_text_atomic
+from .errors import ConfigError
 
 __all__ = ["ResumableCSV", "format_row", "merge_shards", "read_rows"]
 

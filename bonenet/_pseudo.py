@@ -33,7 +33,7 @@ import secrets
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigError
+from .errors import ConfigError
 
 __all__ = ["MIN_SALT_BITS", "SALT_ENV", "Pseudonymizer", "resolve_salt", "salt_entropy_bits"]
 
