@@ -30,7 +30,7 @@ def _cell(value: Any) -> str:
     if isinstance(value, float):
         if value != value:  # NaN
             return ""
-        return f"{value:.6g}"
+        return f"{value:.9g}"  # 9 significant digits: float32 risks round-trip exactly
     text = csv_safe(str(value))  # before the newline scrub, so a leading CR/tab is seen
     return text.replace("\r", " ").replace("\n", " ")
 

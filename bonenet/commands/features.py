@@ -5,9 +5,11 @@ manifest's folder), loads each study with ``bonenet.io.load``, segments it and m
 bone density and microstructure in parallel worker processes, and writes one row per
 subject (columns with units in their names: bv_tv, tb_th_mm, tb_sp_mm, tb_n_per_mm,
 conn_d_per_mm3, da, smi, ct_th_mm, ct_po, tt_vbmd_mgcm3, ...). Studies that fail are
-listed in an errors CSV and the rest go on. Both files are written atomically. Exit status:
-0 when every study was measured, 1 when some failed (the rest are written), 2 for bad
-arguments.
+listed in an errors CSV and the rest go on. Each study's row is appended whole as soon as it
+is measured, so a killed run resumes: re-running with the same --out skips the studies already
+in either file (--retry-errors measures the failed ones again). Exit status: 0 when every
+study was measured, 1 when some failed (the rest are written), 2 for bad arguments, 3 when a
+resource ran out (disk full, memory ceiling).
 
 HR-pQCT: Scanco's compartment masks are used when a row names them (optional columns
 trab_mask, cort_mask, periosteal_mask) or when they lie beside a grey AIM by Scanco's naming
@@ -37,6 +39,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
     parser.add_argument("--modality", choices=["auto", "hrpqct", "qct"], default="auto")
     parser.add_argument("--no-smi", action="store_true", help="skip SMI (the slowest index)")
+    parser.add_argument("--retry-errors", action="store_true",
+                        help="measure again the studies listed in the errors CSV")
+    parser.add_argument("--wait-lock", action="store_true",
+                        help="wait for another run writing the same --out instead of refusing")
     parser.add_argument("--units", default=None, choices=["HU", "mgHA/cm3", "mgK2HPO4/cm3", "raw"],
                         help="declare the units of NIfTI/NRRD images that do not say (DICOM and "
                              "AIM carry theirs)")
@@ -84,8 +90,10 @@ def run(args: argparse.Namespace) -> int:
     load_options = {"units": args.units} if args.units else None
     res = measure_batch(studies, out, errors=args.errors, workers=args.workers,
                         modality=args.modality, smi=not args.no_smi, phantom=_phantom(args),
-                        load_options=load_options)
-    print(f"features: {res.n_measured} of {res.n_studies} studies measured -> {res.features}",
+                        load_options=load_options, retry_errors=args.retry_errors,
+                        wait_lock=args.wait_lock)
+    done = f" ({res.n_skipped} already done)" if res.n_skipped else ""
+    print(f"features: {res.n_measured} of {res.n_studies} studies measured{done} -> {res.features}",
           file=sys.stderr)
     if res.failed:
         print(f"features: {res.n_failed} failed; details in {res.errors}", file=sys.stderr)

@@ -1,37 +1,45 @@
 """Measure every study of a manifest into a features CSV (``bonenet features``).
 
-Studies run in worker processes; a study that fails is listed with its reason in the errors
-CSV and the others go on. Both files are written atomically at the end.
+Studies run in worker processes (:class:`bonenet._pool.RobustPool`: a worker killed while
+measuring — by the OOM killer, say — fails only its study and is replaced). Each finished study
+is appended to the features CSV, or to the errors CSV with its reason, as one complete row
+(:class:`bonenet._writer.ResumableCSV`), so a killed run resumes where it stopped: studies
+already in either file are skipped. One run at a time writes a given features file (a lock
+beside it). Text cells are neutralised against spreadsheet formula injection.
 """
 
 from __future__ import annotations
 
-import concurrent.futures as cf
-import io
 import multiprocessing as mp
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .._atomic import write_text_atomic
+from .._atomic import output_lock
+from .._pool import RobustPool, WorkerDied
 from .._progress import progress
+from .._writer import ResumableCSV
 from ..errors import ManifestError
 from ..tables import read_subject_table
 
-__all__ = ["ERROR_COLUMNS", "MeasureSummary", "measure_batch", "read_measure_manifest"]
+__all__ = ["ERROR_COLUMNS", "MASK_COLUMNS", "MeasureSummary", "measure_batch",
+           "read_measure_manifest"]
 
 ERROR_COLUMNS = ("subject_id", "error", "message")
+#: Manifest columns naming Scanco's mask AIMs of a study (blank = look beside the grey AIM).
+MASK_COLUMNS = ("trab_mask", "cort_mask", "periosteal_mask")
 
 
 @dataclass
 class MeasureSummary:
-    """What a batch measurement did."""
+    """What a batch measurement did (this run's counts)."""
 
     features: Path
     errors: Path
     n_studies: int
     n_measured: int
+    n_skipped: int = 0
     failed: list[dict[str, str]] = field(default_factory=list)
 
     @property
@@ -40,69 +48,73 @@ class MeasureSummary:
 
 
 def read_measure_manifest(path: str | os.PathLike[str], *, image_column: str = "image",
-                          with_masks: bool = False) -> list[tuple]:
-    """``[(subject_id, absolute image path)]`` from a manifest (one reader, blank paths refused).
-
-    With ``with_masks`` each entry gets a third element: the row's Scanco mask files
-    (optional columns ``trab_mask``, ``cort_mask``, ``periosteal_mask``; blank cells left out),
-    for :func:`bonenet.measure.measure_study`'s ``masks``.
-    """
+                          with_masks: bool = False) -> list[tuple[Any, ...]]:
+    """``[(subject_id, absolute image path)]`` from a manifest (one reader, blank paths refused);
+    with ``with_masks`` a third item: the row's Scanco mask files ``{role: absolute path}``
+    (roles ``trab_mask``, ``cort_mask``, ``periosteal_mask``; absent or blank cells left out)."""
     t = read_subject_table(path, what="manifest", required=(image_column,), nonblank=(image_column,))
     root = t.path.parent
-    mask_cols = [c for c in ("trab_mask", "cort_mask", "periosteal_mask") if c in t.table.columns]
 
-    def absolute(v: Any) -> str:
-        f = Path(str(v).strip()).expanduser()
+    def absolute(cell: str) -> str:
+        f = Path(cell).expanduser()
         return str(f if f.is_absolute() else root / f)
 
-    out: list[tuple] = []
-    for i, (sid, img) in enumerate(zip(t.table["subject_id"], t.table[image_column], strict=True)):
-        if not with_masks:
-            out.append((sid, absolute(img)))
-            continue
-        cells = {c: t.table[c].iloc[i] for c in mask_cols}
-        masks = {c: absolute(v) for c, v in cells.items() if str(v).strip() and str(v).strip().lower() != "nan"}
-        out.append((sid, absolute(img), masks))
+    out: list[tuple[Any, ...]] = []
+    for row in t.table.to_dict("records"):
+        item: tuple[Any, ...] = (row["subject_id"], absolute(row[image_column]))
+        if with_masks:
+            item += ({k: absolute(row[k]) for k in MASK_COLUMNS if row.get(k)},)
+        out.append(item)
     return out
 
 
-def _work(job: tuple[str, str, dict[str, Any]]) -> tuple[str, dict | None, tuple[str, str] | None]:
-    sid, path, kw = job
+def _work(job: tuple[str, str, dict[str, Any], dict[str, Any] | None]) -> dict[str, Any]:
+    sid, path, kw, masks = job
     try:
         import numba
 
         numba.set_num_threads(1)
     except Exception:  # pragma: no cover - numba missing or already configured
         pass
-    try:
-        from ._study import measure_study
+    from ._study import measure_study
 
-        return sid, measure_study(path, **kw), None
-    except Exception as exc:  # one bad study must not stop the batch
-        return sid, None, (type(exc).__name__, " ".join(str(exc).split()))
+    return measure_study(path, masks=masks, **kw)
 
 
-def measure_batch(studies: list[tuple], out: str | os.PathLike[str], *,
+def _failure(sid: str, exc: BaseException) -> dict[str, str]:
+    if isinstance(exc, WorkerDied):
+        return {"subject_id": sid, "error": "WorkerDied", "message": exc.reason}
+    return {"subject_id": sid, "error": type(exc).__name__, "message": " ".join(str(exc).split())}
+
+
+def measure_batch(studies: list[tuple[Any, ...]], out: str | os.PathLike[str], *,
                   errors: str | os.PathLike[str] | None = None, workers: int = 1,
                   modality: str = "auto", smi: bool = True,
                   phantom: dict[str, Any] | None = None,
-                  load_options: dict[str, Any] | None = None) -> MeasureSummary:
-    """Measure ``studies`` (``[(subject_id, image path[, masks])]``) into the features CSV ``out``.
+                  load_options: dict[str, Any] | None = None,
+                  retry_errors: bool = False, wait_lock: bool = False) -> MeasureSummary:
+    """Measure ``studies`` into the features CSV ``out``, resumably.
 
     Parameters
     ----------
-    studies : list of (str, str)
-        From :func:`read_measure_manifest`.
+    studies : list of (subject_id, image path[, masks])
+        From :func:`read_measure_manifest` (masks: Scanco mask AIMs per role, or None).
     out : path-like
-        Features CSV (one row per measured subject; columns of :func:`feature_columns`).
+        Features CSV: ``subject_id`` and every column of :func:`feature_columns` (blank where
+        an index does not apply), one row per measured study, in completion order. An
+        existing file of an interrupted run is continued.
     errors : path-like, optional
         Errors CSV (``subject_id, error, message``); default ``<out stem>_errors.csv``.
     workers : int
         Worker processes (1: in this process).
     modality, smi, phantom, load_options
         As :func:`bonenet.measure.measure_study`.
+    retry_errors : bool
+        Measure again the studies listed in the errors CSV (their rows are removed first).
+    wait_lock : bool
+        Wait for another run writing ``out`` instead of refusing.
     """
-    import pandas as pd
+    from ._study import feature_columns
 
     if workers < 1:
         raise ManifestError(f"workers must be ≥ 1; got {workers}")
@@ -110,35 +122,39 @@ def measure_batch(studies: list[tuple], out: str | os.PathLike[str], *,
     if out.is_dir():
         raise ManifestError(f"--out {out}: is a folder; give the features CSV file to write")
     err_path = Path(errors) if errors else out.with_name(f"{out.stem}_errors.csv")
+    out.parent.mkdir(parents=True, exist_ok=True)
     kw = {"modality": modality, "smi": smi, "phantom": phantom, "load_options": load_options}
-    jobs = [(s[0], s[1], {**kw, "masks": s[2]} if len(s) > 2 else kw) for s in studies]
-    rows: dict[str, dict] = {}
-    failed: list[dict[str, str]] = []
+    with output_lock(out.parent, wait=wait_lock, command="bonenet features",
+                     name=f".{out.name}.lock"):
+        feats = ResumableCSV(out, ["subject_id", *feature_columns()])
+        errs = ResumableCSV(err_path, ERROR_COLUMNS)
+        if retry_errors and errs.done:
+            errs.remove_keys(set(errs.done))
+        skip = feats.done | errs.done
+        todo = [s for s in studies if s[0] not in skip]
+        jobs = [(s[0], s[1], kw, s[2] if len(s) > 2 else None) for s in todo]
+        n_ok = 0
+        failed: list[dict[str, str]] = []
 
-    def take(result: tuple[str, dict | None, tuple[str, str] | None]) -> None:
-        sid, res, err = result
-        if res is not None:
-            rows[sid] = res
+        def take(sid: str, ok: bool, value: Any) -> None:
+            nonlocal n_ok
+            if ok:
+                feats.append({"subject_id": sid, **value})
+                n_ok += 1
+            else:
+                row = _failure(sid, value)
+                errs.append(row)
+                failed.append(row)
+
+        if workers == 1:
+            for job in progress(jobs, desc="features", total=len(jobs), unit="study"):
+                try:
+                    take(job[0], True, _work(job))
+                except Exception as exc:  # one bad study must not stop the batch
+                    take(job[0], False, exc)
         else:
-            failed.append({"subject_id": sid, "error": err[0], "message": err[1]})  # type: ignore[index]
-
-    if workers == 1:
-        for job in progress(jobs, desc="features", total=len(jobs), unit="study"):
-            take(_work(job))
-    else:
-        ctx = mp.get_context("spawn")
-        with cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-            futs = [pool.submit(_work, j) for j in jobs]
-            for fut in progress(cf.as_completed(futs), desc="features", total=len(futs), unit="study"):
-                take(fut.result())
-    order = [s[0] for s in studies if s[0] in rows]
-    feats = pd.DataFrame([{"subject_id": sid, **rows[sid]} for sid in order])
-    if feats.empty:
-        feats = pd.DataFrame(columns=["subject_id"])
-    buf = io.StringIO()
-    feats.to_csv(buf, index=False, float_format="%.6g")
-    write_text_atomic(out, buf.getvalue())
-    ebuf = io.StringIO()
-    pd.DataFrame(failed, columns=list(ERROR_COLUMNS)).to_csv(ebuf, index=False)
-    write_text_atomic(err_path, ebuf.getvalue())
-    return MeasureSummary(out, err_path, len(jobs), len(rows), failed)
+            with RobustPool(_work, workers=workers, context=mp.get_context("spawn")) as pool:
+                for idx, ok, value in progress(pool.imap(jobs), desc="features", total=len(jobs),
+                                               unit="study"):
+                    take(jobs[idx][0], ok, value)
+    return MeasureSummary(out, err_path, len(studies), n_ok, len(studies) - len(todo), failed)

@@ -67,3 +67,22 @@ def test_batch_goes_on_past_a_bad_study(tmp_path):
     err = pd.read_csv(res.errors)
     assert err.loc[0, "subject_id"] == "B" and "NaN" in err.loc[0, "message"]
     assert list(pd.read_csv(res.features)["subject_id"]) == ["A"]
+
+
+def test_features_resume_after_a_kill_and_never_duplicate(tmp_path):
+    """Rows are appended as studies finish: a run stopped part-way (here: a torn last row, as a
+    SIGKILL mid-write leaves it) resumes with the rest, each study once."""
+    for i in range(4):
+        io.save(_plates(900.0 - 50 * i), tmp_path / f"s{i}.nii.gz")
+    studies = [(f"S{i}", str(tmp_path / f"s{i}.nii.gz")) for i in range(4)]
+    out = tmp_path / "f.csv"
+    first = measure_batch(studies[:2], out, smi=False)
+    assert first.n_measured == 2
+    with open(out, "a") as fh:
+        fh.write("S2,0.1")                               # a torn row: no newline
+    again = measure_batch(studies, out, smi=False)
+    assert (again.n_measured, again.n_skipped) == (2, 2)
+    df = pd.read_csv(out)
+    assert sorted(df["subject_id"]) == ["S0", "S1", "S2", "S3"]
+    assert df["bv_tv"].notna().all() and set(df.columns) == {"subject_id", *feature_columns()}
+    assert measure_batch(studies, out, smi=False).n_measured == 0   # nothing left to do

@@ -117,4 +117,6 @@ def test_features_on_synthetic_qct_cohort_with_phantom(tmp_path):
     rel = (feats["tb_vbmd_median_mgcm3"] / truth.loc[feats.index, "tb_vbmd_mgcm3"] - 1).abs()
     assert (rel < 0.08).all()
     # without the phantom description the HU images are reported, not guessed
-    assert main(["features", str(tmp_path / "cq" / "manifest.csv"), "--out", str(out)]) == 1
+    assert main(["features", str(tmp_path / "cq" / "manifest.csv"), "--out", str(tmp_path / "g.csv")]) == 1
+    # the same --out again resumes: both studies are already done
+    assert main(["features", str(tmp_path / "cq" / "manifest.csv"), "--out", str(out)]) == 0
