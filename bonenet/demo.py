@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ._atomic import write_text_atomic
+from ._atomic import csv_safe_frame, write_text_atomic
 
 __all__ = ["DemoResult", "DemoState", "demo_settings", "run_demo"]
 
@@ -176,7 +176,7 @@ def _heldout_folder(out: Path, cohort: Any, external: str) -> tuple[Path, Path]:
     (bad / first.name).write_bytes(first.read_bytes()[:200])
     clin = cohort.clinical[cohort.clinical["subject_id"].isin(ext["subject_id"])]
     clin_path = root / "clinical.csv"
-    write_text_atomic(clin_path, pd.DataFrame(clin).to_csv(index=False))
+    write_text_atomic(clin_path, csv_safe_frame(pd.DataFrame(clin)).to_csv(index=False))
     return studies, clin_path
 
 
@@ -221,7 +221,7 @@ def run_demo(out: str | os.PathLike[str] = "runs/demo", *, n: int | None = None,
         # (which name the external site "external") are left out of the training manifest
         train_manifest = c.out / "manifest_by_site.csv"
         write_text_atomic(train_manifest, c.manifest.drop(columns=["split"], errors="ignore")
-                          .to_csv(index=False))
+                          .pipe(csv_safe_frame).to_csv(index=False))
         ctx.train_manifest = train_manifest
         result.headline["external_site"] = ctx.external
 
@@ -236,7 +236,7 @@ def run_demo(out: str | os.PathLike[str] = "runs/demo", *, n: int | None = None,
         # studies that could not be measured stay in, with blank features: the baselines
         # impute them (with missing indicators) instead of dropping the subjects
         padded = out / "features_all_subjects.csv"
-        write_text_atomic(padded, ids.merge(feats, on="subject_id", how="left").to_csv(index=False))
+        write_text_atomic(padded, csv_safe_frame(ids.merge(feats, on="subject_id", how="left")).to_csv(index=False))
         ctx.features = padded
         n_fail = len(ids) - len(feats)
         return f"{len(feats)}/{len(ids)} studies measured" + (
@@ -281,7 +281,7 @@ def run_demo(out: str | os.PathLike[str] = "runs/demo", *, n: int | None = None,
             models += [c[2:] for c in pcols]
         table = table[table["subject_id"].isin(ext_ids)].dropna(subset=[f"p_{m}" for m in models])
         table["subject_id"] = table["subject_id"].astype(str)
-        write_text_atomic(out / "predictions_external.csv", table.to_csv(index=False))
+        write_text_atomic(out / "predictions_external.csv", csv_safe_frame(table).to_csv(index=False))
         ref = "clinical" if "clinical" in models else ("clinical_lr" if "clinical_lr" in models else None)
         metrics, curves = evaluate_predictions(table, models=models, reference=ref, site_column="site",
                                                n_boot=s["n_boot"], seed=seed)

@@ -11,7 +11,6 @@ bonenet also carry the exact origin/direction in the processing log and get them
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ import numpy as np
 
 from ..errors import CalibrationError, ImageFormatError
 from ..volume import Volume
+from . import _limits
 
 #: Typical XtremeCT calibration (mg HA/cm3 per 1/cm) used when the caller gives none.
 DEFAULT_MU_SCALING = 8192
@@ -28,51 +28,12 @@ DEFAULT_DENSITY_INTERCEPT = -391.209015
 DEFAULT_MU_WATER = 0.2409
 CANONICAL = np.array([[0.0, 0.0, 1.0], [0.0, 1.0, 0.0], [1.0, 0.0, 0.0]])
 
-#: Default memory ceiling for one Scanco image, in voxels (2**30 ≈ 1.07e9 voxels = 4.3 GB as
-#: float32; a full 2304 × 2304 × 168 XtremeCT II ISQ is 0.89e9). ``BONENET_MAX_VOXELS`` in the
-#: environment or ``max_voxels=`` on the reader changes it.
-DEFAULT_MAX_VOXELS = 2**30
-MAX_VOXELS_ENV = "BONENET_MAX_VOXELS"
-
-
-def _limit_error() -> type[ImageFormatError]:
-    """``MemoryLimitError`` where :mod:`bonenet.errors` has it (a resource error), else ImageFormatError."""
-    from .. import errors
-
-    cls = getattr(errors, "MemoryLimitError", None)
-    return cls if isinstance(cls, type) and issubclass(cls, errors.BoneNetError) else ImageFormatError  # type: ignore[return-value]
-
-
-def max_voxels(override: int | None = None) -> int:
-    """The memory ceiling in voxels: ``override``, else ``$BONENET_MAX_VOXELS``, else the default."""
-    if override is not None:
-        return int(override)
-    env = os.environ.get(MAX_VOXELS_ENV, "").strip()
-    if not env:
-        return DEFAULT_MAX_VOXELS
-    try:
-        val = int(float(env))
-    except ValueError as exc:
-        raise ImageFormatError(f"${MAX_VOXELS_ENV}={env!r} is not a number of voxels; unset it or "
-                               "give an integer such as 2000000000") from exc
-    return val
-
-
 def check_claim(path: Path, dim: tuple[int, ...], *, limit: int | None, what: str) -> int:
-    """Refuse dimensions that are invalid or above the memory ceiling, before any allocation.
-
-    Returns the number of voxels. The error names the file, the claim and the fix.
-    """
-    if len(dim) != 3 or min(dim) < 1:
+    """Refuse Scanco dimensions that are invalid or above the memory ceiling, before any
+    allocation (the one ceiling of :mod:`bonenet.io._limits`; a Scanco image is 3-D)."""
+    if len(dim) != 3:
         raise ImageFormatError(f"{path}: {what} dimensions {tuple(dim)} are invalid; the file is damaged")
-    n = int(dim[0]) * int(dim[1]) * int(dim[2])
-    cap = max_voxels(limit)
-    if n > cap:
-        raise _limit_error()(
-            f"{path}: the {what} header claims {tuple(int(d) for d in dim)} = {n:,} voxels, above the "
-            f"memory ceiling of {cap:,} voxels; if the file is genuine raise the ceiling "
-            f"(max_voxels= or ${MAX_VOXELS_ENV}), else the header is damaged or crafted")
-    return n
+    return _limits.check_claim(path, dim, what=what, limit=limit)
 
 
 def parse_log(text: str) -> dict[str, str]:

@@ -69,7 +69,7 @@ def read_measure_manifest(path: str | os.PathLike[str], *, image_column: str = "
 
 
 def _work(job: tuple[str, str, dict[str, Any], dict[str, Any] | None]) -> dict[str, Any]:
-    sid, path, kw, masks = job
+    _sid, path, kw, masks = job
     try:
         import numba
 

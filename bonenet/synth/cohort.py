@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .._atomic import write_text_atomic
+from .._atomic import csv_safe_frame, write_text_atomic
 from .._progress import progress
 from ..errors import SynthError
 from .risk import (
@@ -86,7 +86,7 @@ def _allocate(n: int, weights: list[float]) -> list[int]:
 
 
 def _csv(df: pd.DataFrame) -> str:
-    return df.to_csv(index=False, float_format="%.6g", lineterminator="\n")
+    return csv_safe_frame(df).to_csv(index=False, float_format="%.6g", lineterminator="\n")
 
 
 def make_cohort(n: int, *, modality: str = "hrpqct", seed: int = 0,

@@ -104,10 +104,10 @@ def train(
                          seconds=seconds)
     if test and getattr(trainer, "interrupted", False) is False and _has_loader(dm, "test_dataloader"):
         which = str(best) if best is not None else None
-        metrics = trainer.test(model, datamodule=dm, ckpt_path=which, verbose=True)
+        metrics = trainer.test(model, datamodule=dm, ckpt_path=which, verbose=True, weights_only=True)
         result.test_metrics = {k: float(v) for k, v in (metrics[0] if metrics else {}).items()}
         if trainer.world_size == 1 and _has_loader(dm, "predict_dataloader"):
-            preds = trainer.predict(model, datamodule=dm, ckpt_path=which)
+            preds = trainer.predict(model, datamodule=dm, ckpt_path=which, weights_only=True)
             from ..models import model_name
 
             label = name or model_name(model.network_config(), dm.state_dict() if dm is not None else None)
@@ -128,7 +128,7 @@ def write_predictions(preds: list[dict[str, Any]], path: Path, label: str) -> Pa
     of ``bonenet predict``."""
     import pandas as pd
 
-    from .._atomic import atomic_path
+    from .._atomic import atomic_path, csv_safe_frame
     from ..models import head_column
 
     rows: list[dict[str, Any]] = []
@@ -148,5 +148,5 @@ def write_predictions(preds: list[dict[str, Any]], path: Path, label: str) -> Pa
         df["event"] = df["event"].astype("Int64").where(df["event"] >= 0)
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as tmp:
-        df.to_csv(tmp, index=False)
+        csv_safe_frame(df).to_csv(tmp, index=False)
     return path
