@@ -174,7 +174,7 @@ class BoneDataset(Dataset):
         key = None if self._keys is None else self._keys[i][k]
         if key is not None and self.cache is not None:
             arr = self.cache.get(key, study=self.subject_ids[i],
-                                  shape=tuple(self.preprocess.output_shape))
+                                  shape=tuple(self.preprocess.output_shape)[1:])  # no channel axis
             if arr is not None:
                 return arr
         arr = self.input.image(path, mask=mask, mask_label=self._mask_labels[i],
