@@ -65,6 +65,7 @@ def measure_volume(volume: Volume, *, modality: str = "auto", smi: bool = True) 
     segmentation; trabecular and cortical indices. QCT: automatic vertebral VOI; mean and
     median trabecular vBMD.
     """
+    from ..calibrate import calibration_material
     from ..morphometry import cortical, trabecular
     from ..segment import autocontour, gaussian_segment, vertebral_voi, voi_stats
 
@@ -73,7 +74,8 @@ def measure_volume(volume: Volume, *, modality: str = "auto", smi: bool = True) 
         voi = vertebral_voi(volume)
         st = voi_stats(volume, voi)
         return {"tb_vbmd_mgcm3": st["mean"], "tb_vbmd_median_mgcm3": st["median"],
-                "voi_volume_mm3": st["volume_mm3"]}
+                "voi_volume_mm3": st["volume_mm3"],
+                "calibration_material": calibration_material(volume.units)}
     if mod != "hrpqct":
         raise SegmentationError(f"unknown modality {mod!r}; use auto, hrpqct or qct")
     if volume.units != "mgHA/cm3":
@@ -92,6 +94,7 @@ def measure_volume(volume: Volume, *, modality: str = "auto", smi: bool = True) 
     out: dict[str, Any] = {}
     for key, val in {**tr, **ct}.items():
         out[FEATURE_COLUMNS[key]] = float(val) if val is not None else math.nan
+    out["calibration_material"] = calibration_material(volume.units)
     return out
 
 

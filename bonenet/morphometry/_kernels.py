@@ -80,6 +80,32 @@ def ridge_counts(d, s0, s1, s2, slack, ze, flags):
     return counts
 
 
+#: A drop of less than this fraction of a step counts as "no drop" in the rim test.
+_RIM_EPS = 0.25
+
+
+@nb.njit(**_NB)
+def _rim(d, d0, z, y, x, dz, dy, dx, ln, ze):
+    """True when the ridge through p runs on flat along +v but ends along −v.
+
+    At the rim of a plate (where the medial sheet ends, e.g. at a finite plate's edge or
+    where the array edge cuts it) the distance map along an in-sheet direction v reads
+    ``d0 − 1, d0, d0, d0`` — a one-sided drop that a 3-point stencil mistakes for the
+    slope of a cone (rod or sphere apex) and that would make the rim spheres up to 0.9 voxel
+    too large. A cone apex one step away drops again two steps away (by ≥ ½ step for an
+    apex within ¾ step, the most a ridge voxel allows); a sheet does not. So: +v side not
+    lower than d0 − ε, −v side lower, and +2v also not lower than d0 − ε (ε = ¼ step).
+    """
+    e = _RIM_EPS * ln
+    a = _at(d, z + dz, y + dy, x + dx, ze)
+    b = _at(d, z - dz, y - dy, x - dx, ze)
+    if a >= d0 - e and b < d0 - e:
+        return _at(d, z + 2 * dz, y + 2 * dy, x + 2 * dx, ze) >= d0 - e
+    if b >= d0 - e and a < d0 - e:
+        return _at(d, z - 2 * dz, y - 2 * dy, x - 2 * dx, ze) >= d0 - e
+    return False
+
+
 @nb.njit(**_NB)
 def _axis_rise(dm, d0, dp, h):
     """Height (mm) of the tent apex above d0 along one axis, at most half a step."""
@@ -100,9 +126,15 @@ def _peak(d, z, y, x, s0, s1, s2, ze):
     tried and is biased on oblique plates.)
     """
     d0 = d[z, y, x]
-    r0 = _axis_rise(_at(d, z - 1, y, x, ze), d0, _at(d, z + 1, y, x, ze), s0)
-    r1 = _axis_rise(_at(d, z, y - 1, x, ze), d0, _at(d, z, y + 1, x, ze), s1)
-    r2 = _axis_rise(_at(d, z, y, x - 1, ze), d0, _at(d, z, y, x + 1, ze), s2)
+    r0 = 0.0
+    r1 = 0.0
+    r2 = 0.0
+    if not _rim(d, d0, z, y, x, 1, 0, 0, s0, ze):
+        r0 = _axis_rise(_at(d, z - 1, y, x, ze), d0, _at(d, z + 1, y, x, ze), s0)
+    if not _rim(d, d0, z, y, x, 0, 1, 0, s1, ze):
+        r1 = _axis_rise(_at(d, z, y - 1, x, ze), d0, _at(d, z, y + 1, x, ze), s1)
+    if not _rim(d, d0, z, y, x, 0, 0, 1, s2, ze):
+        r2 = _axis_rise(_at(d, z, y, x - 1, ze), d0, _at(d, z, y, x + 1, ze), s2)
     return d0 + max(r0, r1, r2), d0 + math.sqrt(r0 * r0 + r1 * r1 + r2 * r2)
 
 
@@ -141,8 +173,11 @@ def _codim_heff(d, z, y, x, s0, s1, s2, ze):
                 f2 += (dx * s2 / ln) ** 2
                 a = _at(d, z + dz, y + dy, x + dx, ze)
                 b = _at(d, z - dz, y - dy, x - dx, ze)
-                sv = max(d0 - a, d0 - b) / ln
-                sv = min(max(sv, 0.0), 1.0)
+                if _rim(d, d0, z, y, x, dz, dy, dx, ln, ze):
+                    sv = 0.0  # runs along the ridge: the drop is its end, not a slope across
+                else:
+                    sv = max(d0 - a, d0 - b) / ln
+                    sv = min(max(sv, 0.0), 1.0)
                 acc += sv * sv
                 if dy == 0 and dx == 0:
                     w0 = sv * sv
@@ -151,17 +186,21 @@ def _codim_heff(d, z, y, x, s0, s1, s2, ze):
                 elif dz == 0 and dy == 0:
                     w2 = sv * sv
     wt = w0 + w1 + w2
+    # ridge normal in voxel units: the axis slopes are |n_i| (mm normal), times the spacing
+    normal = np.empty(3)
+    normal[0] = math.sqrt(w0) * s0
+    normal[1] = math.sqrt(w1) * s1
+    normal[2] = math.sqrt(w2) * s2
     if wt > 0.0:
         heff = (w0 * s0 + w1 * s1 + w2 * s2) / wt
-        align = math.sqrt(max(w0, w1, w2) / wt)
         # a plate of normal n gives Σ s_v² = nᵀ F n with F = Σ v̂v̂ᵀ (diagonal by symmetry)
         plate = (w0 * f0 + w1 * f1 + w2 * f2) / wt
     else:
         heff = (s0 + s1 + s2) / 3.0
-        align = 1.0
+        normal[0] = 1.0
         plate = (f0 + f1 + f2) / 3.0
     k = acc / plate
-    return k, heff, align
+    return k, heff, normal
 
 
 @nb.njit(**_NB)
@@ -175,24 +214,73 @@ def _curvedness(k, k_flat, k_curved):
 
 
 @nb.njit(**_NB)
-def _beta(c, heff, align, b_flat, b_curved):
+def _flat_gap(table, nz_, ny_, nx_, depth):
+    """Gap (voxels) of a flat surface of normal (nz_, ny_, nx_) at ``depth`` voxels.
+
+    Trilinear lookup in :func:`bonenet.morphometry._gap.gap_table` after sorting the
+    absolute normal components (the lattice's symmetries).
+    """
+    a = abs(nz_)
+    b = abs(ny_)
+    c = abs(nx_)
+    if a < b:
+        a, b = b, a
+    if b < c:
+        b, c = c, b
+    if a < b:
+        a, b = b, a
+    if a <= 0.0:
+        return 0.5
+    nuv = table.shape[0] - 1
+    nd = table.shape[2] - 1
+    fu = b / a * nuv
+    fv = c / a * nuv
+    fd = min(max(depth * _ND_PER_VOXEL, 0.0), float(nd))
+    i0 = min(int(fu), nuv - 1)
+    j0 = min(int(fv), nuv - 1)
+    k0 = min(int(fd), nd - 1)
+    tu = fu - i0
+    tv = fv - j0
+    td = fd - k0
+    acc = 0.0
+    for di in range(2):
+        wu = tu if di else 1.0 - tu
+        for dj in range(2):
+            wv = tv if dj else 1.0 - tv
+            for dk in range(2):
+                wd = td if dk else 1.0 - td
+                acc += wu * wv * wd * table[i0 + di, j0 + dj, k0 + dk]
+    return acc
+
+
+#: Depth samples per voxel in the gap table (``_gap._ND``).
+_ND_PER_VOXEL = 2.0
+
+
+@nb.njit(**_NB)
+def _beta(c, heff, normal, depth, table, b_curved):
     """Digitisation gap (mm) between the background-centre distance and the true surface.
 
-    A flat surface meets the lattice along whole rows of background centres, so the nearest
-    centre lies on average half a voxel beyond the surface; a curved surface (rods, spheres)
-    meets some background centre almost exactly. An oblique flat surface crosses lattice
-    planes spaced ``align`` voxels apart and, off the lattice directions, meets nearer
-    centres still: the flat gap is scaled by ``align**1.5`` (between the lattice-plane
-    spacing ``align`` and the denser off-axis estimate ``align²``; 1 for axis-aligned
-    plates). ``c`` is the curvedness (0 flat … 1 curved).
+    A flat surface meets the lattice along rows or planes of background centres, which lie
+    on average a normal- and depth-dependent gap beyond it (``_gap.gap_table``: ½ voxel for
+    axis-aligned plates, ≈ 0.37 for (1,1,0), ≈ 0.33 for (1,1,1), less for generic directions
+    at depth); a curved surface (rods, spheres) meets some background centre almost exactly
+    (``b_curved`` voxels). ``c`` is the curvedness (0 flat … 1 curved), ``normal`` the ridge
+    normal in voxel units, ``depth`` the sphere radius in voxels.
     """
-    bf = b_flat * align * math.sqrt(align)
+    bf = _flat_gap(table, normal[0], normal[1], normal[2], depth)
     return (bf + c * (b_curved - bf)) * heff
 
 
 @nb.njit(parallel=True, **_NB)
-def ridge_collect(d, s0, s1, s2, ze, flags, starts, cz, cy, cx, peak, value,
-                  b_flat, b_curved, k_flat, k_curved):
+def ridge_collect(d, s0, s1, s2, ze, flags, starts, cz, cy, cx, pk_f, pk_c, val_f, val_c, curved,
+                  table, b_curved, k_flat, k_curved):
+    """Ridge voxels in raster order, each with its flat- and curved-ridge sphere.
+
+    ``pk_f``/``val_f``: sub-voxel radius and diameter (mm) if the ridge is flat there,
+    ``pk_c``/``val_c``: if it is curved; ``curved``: the voxel's own curvedness (0 … 1).
+    :func:`blend` mixes them with the curvedness voted by the ridge neighbours.
+    """
     nz, ny, nx = d.shape
     for z in nb.prange(nz):
         i = starts[z]
@@ -202,12 +290,13 @@ def ridge_collect(d, s0, s1, s2, ze, flags, starts, cz, cy, cx, peak, value,
                     cz[i] = z
                     cy[i] = y
                     cx[i] = x
-                    pk_flat, pk_cone = _peak(d, z, y, x, s0, s1, s2, ze)
-                    k, heff, align = _codim_heff(d, z, y, x, s0, s1, s2, ze)
-                    c = _curvedness(k, k_flat, k_curved)
-                    pk = pk_flat + c * (pk_cone - pk_flat)
-                    peak[i] = pk
-                    value[i] = 2.0 * (pk - _beta(c, heff, align, b_flat, b_curved))
+                    pf, pc = _peak(d, z, y, x, s0, s1, s2, ze)
+                    k, heff, normal = _codim_heff(d, z, y, x, s0, s1, s2, ze)
+                    pk_f[i] = pf
+                    pk_c[i] = pc
+                    val_f[i] = 2.0 * (pf - _beta(0.0, heff, normal, pf / heff, table, b_curved))
+                    val_c[i] = 2.0 * (pc - b_curved * heff)
+                    curved[i] = _curvedness(k, k_flat, k_curved)
                     i += 1
 
 
@@ -309,3 +398,106 @@ def prune_contained(pmap, flags, cz, cy, cx, peak, s0, s1, s2, f, keep):
                     q = pmap[zz, yy, xx]
                     if q > r and q >= r + f * math.sqrt((dz * s0) ** 2 + (dy * s1) ** 2 + (dx * s2) ** 2):
                         keep[i] = False
+
+
+@nb.njit(**_NB)
+def _find(lin, key):
+    """Index of ``key`` in the ascending array ``lin``, or −1."""
+    i = np.searchsorted(lin, key)
+    if i < lin.shape[0] and lin[i] == key:
+        return i
+    return -1
+
+
+@nb.njit(**_NB)
+def raster_index(cz, cy, cx, shape):
+    """Linear (raster) index of each ridge voxel; ascending for ridge voxels in raster order."""
+    ny = shape[1]
+    nx = shape[2]
+    n = cz.shape[0]
+    lin = np.empty(n, np.int64)
+    for i in range(n):
+        lin[i] = (np.int64(cz[i]) * ny + cy[i]) * nx + cx[i]
+    return lin
+
+
+@nb.njit(parallel=True, **_NB)
+def blend(cz, cy, cx, lin, shape, curved, vote_lo, vote_hi, pk_f, pk_c, val_f, val_c,
+          peak, value, flatness):
+    """Mix flat and curved spheres by the curvedness the 3×3×3 ridge neighbourhood votes for.
+
+    A single ridge voxel's codimension is noisy on oblique plates (the binary lattice makes
+    the distance map step unevenly), so up to half the voxels of an oblique plate's ridge
+    read "curved" on their own. The mean curvedness over the voxel and its 26-neighbour
+    ridge voxels is mapped linearly from ``vote_lo`` (flat) to ``vote_hi`` (curved): a plate
+    with scattered curved votes stays flat; a rod's axis or a sphere's centre, all of whose
+    ridge voxels are curved, stays curved. ``flatness[i]`` is set to 1 on flat results.
+    """
+    nz, ny, nx = shape
+    for i in nb.prange(cz.shape[0]):
+        acc = 0.0
+        cnt = 0
+        for dz in range(-1, 2):
+            z = cz[i] + dz
+            if z < 0 or z >= nz:
+                continue
+            for dy in range(-1, 2):
+                y = cy[i] + dy
+                if y < 0 or y >= ny:
+                    continue
+                for dx in range(-1, 2):
+                    x = cx[i] + dx
+                    if x < 0 or x >= nx:
+                        continue
+                    j = _find(lin, (np.int64(z) * ny + y) * nx + x)
+                    if j >= 0:
+                        acc += curved[j]
+                        cnt += 1
+        cm = acc / cnt
+        if cm <= vote_lo:
+            c = 0.0
+        elif cm >= vote_hi:
+            c = 1.0
+        else:
+            c = (cm - vote_lo) / (vote_hi - vote_lo)
+        peak[i] = pk_f[i] + c * (pk_c[i] - pk_f[i])
+        value[i] = val_f[i] + c * (val_c[i] - val_f[i])
+        flatness[i] = 1.0 if c <= 0.0 else 0.0
+
+
+@nb.njit(parallel=True, **_NB)
+def smooth_values(cz, cy, cx, lin, value, flat, shape, out):
+    """On flat ridges: out[i] = mean of ``value`` over voxel i and its flat ridge neighbours.
+
+    The ridge voxels must be in raster order (as :func:`ridge_collect` writes them). Painting
+    keeps, at every voxel, the *largest* value of the spheres covering it, so scatter along
+    the ridge (which the binary lattice causes on oblique surfaces: the distance map steps
+    unevenly along them) turns into an upward bias of the painted mean; averaging each
+    value with its ridge neighbours removes most of that scatter while keeping the
+    thickness changes at the scale of a voxel or more. Curved ridge voxels (``flat`` = 0:
+    rod axes, sphere centres, whose values fall off steeply along the ridge) keep theirs.
+    """
+    nz, ny, nx = shape
+    for i in nb.prange(cz.shape[0]):
+        if flat[i] <= 0.0:
+            out[i] = value[i]
+            continue
+        acc = 0.0
+        cnt = 0
+        for dz in range(-1, 2):
+            z = cz[i] + dz
+            if z < 0 or z >= nz:
+                continue
+            for dy in range(-1, 2):
+                y = cy[i] + dy
+                if y < 0 or y >= ny:
+                    continue
+                for dx in range(-1, 2):
+                    x = cx[i] + dx
+                    if x < 0 or x >= nx:
+                        continue
+                    j = _find(lin, (np.int64(z) * ny + y) * nx + x)
+                    if j >= 0 and flat[j] > 0.0:
+                        acc += value[j]
+                        cnt += 1
+        out[i] = acc / cnt
