@@ -17,6 +17,8 @@ import math
 import numba as nb
 import numpy as np
 
+from ._gap import _ND
+
 _NB = {"cache": True, "nogil": True, "fastmath": False}
 
 
@@ -81,7 +83,7 @@ def ridge_counts(d, s0, s1, s2, slack, ze, flags):
 
 
 #: A drop of less than this fraction of a step counts as "no drop" in the rim test.
-_RIM_EPS = 0.25
+_RIM_EPS = 0.1
 
 
 @nb.njit(**_NB)
@@ -135,7 +137,29 @@ def _peak(d, z, y, x, s0, s1, s2, ze):
         r1 = _axis_rise(_at(d, z, y - 1, x, ze), d0, _at(d, z, y + 1, x, ze), s1)
     if not _rim(d, d0, z, y, x, 0, 0, 1, s2, ze):
         r2 = _axis_rise(_at(d, z, y, x - 1, ze), d0, _at(d, z, y, x + 1, ze), s2)
-    return d0 + max(r0, r1, r2), d0 + math.sqrt(r0 * r0 + r1 * r1 + r2 * r2)
+    return r0, r1, r2
+
+
+#: Exponent of the normal components weighting the per-axis apex rises on flat ridges.
+_RISE_POW = 2.0
+
+
+@nb.njit(**_NB)
+def _flat_rise(r0, r1, r2, normal):
+    """Apex rise of a flat ridge: the per-axis rises weighted by |n_i|^_RISE_POW.
+
+    Every axis that crosses a plate sees the whole apex, but an axis nearly parallel to the
+    plate sees the apex more than one step away (its 3-point tent estimate is then wrong),
+    and the largest of three noisy estimates is biased upwards; weighting by the normal's
+    components trusts the axes that cross the plate most steeply.
+    """
+    w0 = abs(normal[0]) ** _RISE_POW
+    w1 = abs(normal[1]) ** _RISE_POW
+    w2 = abs(normal[2]) ** _RISE_POW
+    wt = w0 + w1 + w2
+    if wt <= 0.0:
+        return max(r0, r1, r2)
+    return (w0 * r0 + w1 * r1 + w2 * r2) / wt
 
 
 @nb.njit(**_NB)
@@ -254,32 +278,17 @@ def _flat_gap(table, nz_, ny_, nx_, depth):
 
 
 #: Depth samples per voxel in the gap table (``_gap._ND``).
-_ND_PER_VOXEL = 2.0
-
-
-@nb.njit(**_NB)
-def _beta(c, heff, normal, depth, table, b_curved):
-    """Digitisation gap (mm) between the background-centre distance and the true surface.
-
-    A flat surface meets the lattice along rows or planes of background centres, which lie
-    on average a normal- and depth-dependent gap beyond it (``_gap.gap_table``: ½ voxel for
-    axis-aligned plates, ≈ 0.37 for (1,1,0), ≈ 0.33 for (1,1,1), less for generic directions
-    at depth); a curved surface (rods, spheres) meets some background centre almost exactly
-    (``b_curved`` voxels). ``c`` is the curvedness (0 flat … 1 curved), ``normal`` the ridge
-    normal in voxel units, ``depth`` the sphere radius in voxels.
-    """
-    bf = _flat_gap(table, normal[0], normal[1], normal[2], depth)
-    return (bf + c * (b_curved - bf)) * heff
+_ND_PER_VOXEL = float(_ND)
 
 
 @nb.njit(parallel=True, **_NB)
-def ridge_collect(d, s0, s1, s2, ze, flags, starts, cz, cy, cx, pk_f, pk_c, val_f, val_c, curved,
-                  table, b_curved, k_flat, k_curved):
-    """Ridge voxels in raster order, each with its flat- and curved-ridge sphere.
+def ridge_collect(d, s0, s1, s2, ze, flags, starts, cz, cy, cx, pk_f, pk_c, heffs, nrm2, curved,
+                  k_flat, k_curved):
+    """Ridge voxels in raster order, each with what :func:`blend` needs to size its sphere.
 
-    ``pk_f``/``val_f``: sub-voxel radius and diameter (mm) if the ridge is flat there,
-    ``pk_c``/``val_c``: if it is curved; ``curved``: the voxel's own curvedness (0 … 1).
-    :func:`blend` mixes them with the curvedness voted by the ridge neighbours.
+    ``pk_f``/``pk_c``: sub-voxel apex height (mm) if the ridge is flat / curved there;
+    ``heffs``: spacing along the ridge normal (mm); ``nrm2``: squared components of the
+    ridge normal in voxel units; ``curved``: the voxel's own curvedness (0 … 1).
     """
     nz, ny, nx = d.shape
     for z in nb.prange(nz):
@@ -290,12 +299,15 @@ def ridge_collect(d, s0, s1, s2, ze, flags, starts, cz, cy, cx, pk_f, pk_c, val_
                     cz[i] = z
                     cy[i] = y
                     cx[i] = x
-                    pf, pc = _peak(d, z, y, x, s0, s1, s2, ze)
+                    r0, r1, r2 = _peak(d, z, y, x, s0, s1, s2, ze)
                     k, heff, normal = _codim_heff(d, z, y, x, s0, s1, s2, ze)
-                    pk_f[i] = pf
-                    pk_c[i] = pc
-                    val_f[i] = 2.0 * (pf - _beta(0.0, heff, normal, pf / heff, table, b_curved))
-                    val_c[i] = 2.0 * (pc - b_curved * heff)
+                    d0 = d[z, y, x]
+                    pk_c[i] = d0 + math.sqrt(r0 * r0 + r1 * r1 + r2 * r2)
+                    pk_f[i] = d0 + _flat_rise(r0, r1, r2, normal)
+                    heffs[i] = heff
+                    nn = normal[0] ** 2 + normal[1] ** 2 + normal[2] ** 2
+                    for a in range(3):
+                        nrm2[i, a] = normal[a] ** 2 / nn if nn > 0.0 else (1.0 if a == 0 else 0.0)
                     curved[i] = _curvedness(k, k_flat, k_curved)
                     i += 1
 
@@ -422,21 +434,28 @@ def raster_index(cz, cy, cx, shape):
 
 
 @nb.njit(parallel=True, **_NB)
-def blend(cz, cy, cx, lin, shape, curved, vote_lo, vote_hi, pk_f, pk_c, val_f, val_c,
-          peak, value, flatness):
-    """Mix flat and curved spheres by the curvedness the 3×3×3 ridge neighbourhood votes for.
+def blend(cz, cy, cx, lin, shape, curved, vote_lo, vote_hi, pk_f, pk_c, heffs, nrm2, table,
+          b_curved, peak, value, flatness):
+    """Size each ridge sphere from its 3×3×3 ridge neighbourhood.
 
-    A single ridge voxel's codimension is noisy on oblique plates (the binary lattice makes
-    the distance map step unevenly), so up to half the voxels of an oblique plate's ridge
-    read "curved" on their own. The mean curvedness over the voxel and its 26-neighbour
-    ridge voxels is mapped linearly from ``vote_lo`` (flat) to ``vote_hi`` (curved): a plate
-    with scattered curved votes stays flat; a rod's axis or a sphere's centre, all of whose
-    ridge voxels are curved, stays curved. ``flatness[i]`` is set to 1 on flat results.
+    Two per-voxel estimates are noisy on oblique plates, where the binary lattice makes the
+    distance map step unevenly: the codimension (up to half the voxels of an oblique
+    plate's ridge read "curved" on their own) and the ridge normal (an axis slope may read
+    0 or twice its value). Both are averaged over the voxel and its 26-neighbour ridge
+    voxels: the mean curvedness is mapped linearly from ``vote_lo`` (flat) to ``vote_hi``
+    (curved) — a plate with scattered curved votes stays flat, a rod's axis or a sphere's
+    centre, all of whose ridge voxels are curved, stays curved; the mean squared normal
+    components give the normal at which the flat-surface gap is looked up in ``table``
+    (:func:`bonenet.morphometry._gap.gap_table`). Writes the sphere radius ``peak`` (mm),
+    its diameter ``value`` (mm) and ``flatness`` (1 where the result is flat, else 0).
     """
     nz, ny, nx = shape
     for i in nb.prange(cz.shape[0]):
         acc = 0.0
         cnt = 0
+        m0 = 0.0
+        m1 = 0.0
+        m2 = 0.0
         for dz in range(-1, 2):
             z = cz[i] + dz
             if z < 0 or z >= nz:
@@ -453,6 +472,9 @@ def blend(cz, cy, cx, lin, shape, curved, vote_lo, vote_hi, pk_f, pk_c, val_f, v
                     if j >= 0:
                         acc += curved[j]
                         cnt += 1
+                        m0 += nrm2[j, 0]
+                        m1 += nrm2[j, 1]
+                        m2 += nrm2[j, 2]
         cm = acc / cnt
         if cm <= vote_lo:
             c = 0.0
@@ -460,8 +482,12 @@ def blend(cz, cy, cx, lin, shape, curved, vote_lo, vote_hi, pk_f, pk_c, val_f, v
             c = 1.0
         else:
             c = (cm - vote_lo) / (vote_hi - vote_lo)
+        h = heffs[i]
+        bf = _flat_gap(table, math.sqrt(m0), math.sqrt(m1), math.sqrt(m2), pk_f[i] / h)
+        vf = 2.0 * (pk_f[i] - bf * h)
+        vc = 2.0 * (pk_c[i] - b_curved * h)
         peak[i] = pk_f[i] + c * (pk_c[i] - pk_f[i])
-        value[i] = val_f[i] + c * (val_c[i] - val_f[i])
+        value[i] = vf + c * (vc - vf)
         flatness[i] = 1.0 if c <= 0.0 else 0.0
 
 

@@ -170,20 +170,20 @@ def _ridge(m: np.ndarray, sp: tuple[float, float, float], zero_edge: bool):
     cz = np.empty(n, np.int32)
     cy = np.empty(n, np.int32)
     cx = np.empty(n, np.int32)
-    f32 = [np.empty(n, np.float32) for _ in range(5)]
-    pk_f, pk_c, val_f, val_c, curved = f32
+    pk_f, pk_c, heffs, curved = (np.empty(n, np.float32) for _ in range(4))
+    nrm2 = np.empty((n, 3), np.float32)
     K.ridge_collect(d, sp[0], sp[1], sp[2], zero_edge, flags, starts, cz, cy, cx,
-                    pk_f, pk_c, val_f, val_c, curved, gap_table(), _GAP[1], _GAP[2], _GAP[3])
+                    pk_f, pk_c, heffs, nrm2, curved, _GAP[2], _GAP[3])
     shape = np.array(m.shape, np.int64)
     lin = K.raster_index(cz, cy, cx, shape)
     peak = np.empty(n, np.float32)
     value = np.empty(n, np.float32)
-    flat = pk_c  # reused as output once blended (each i reads its own pk_c first)
-    K.blend(cz, cy, cx, lin, shape, curved, _VOTE[0], _VOTE[1], pk_f, pk_c, val_f, val_c,
-            peak, value, flat)
-    K.smooth_values(cz, cy, cx, lin, value, flat, shape, val_f)
-    value = val_f
-    del pk_f, pk_c, val_c, curved, lin, f32
+    flat = heffs  # reused as output (each i reads its own heffs[i] before writing flat[i])
+    K.blend(cz, cy, cx, lin, shape, curved, _VOTE[0], _VOTE[1], pk_f, pk_c, heffs, nrm2,
+            gap_table(), _GAP[1], peak, value, flat)
+    K.smooth_values(cz, cy, cx, lin, value, flat, shape, pk_f)
+    value = pk_f
+    del pk_c, curved, lin, nrm2
     # second, sub-voxel pass: drop spheres a neighbour's sphere nearly contains (fewer,
     # equally placed spheres to paint; measured effect on Tb.Sp ≈ −0.5 %). The radii are
     # written into the distance map at the ridge voxels (no extra array): a ridge voxel is
