@@ -84,6 +84,8 @@ def ridge_counts(d, s0, s1, s2, slack, ze, flags):
 
 #: A drop of less than this fraction of a step counts as "no drop" in the rim test.
 _RIM_EPS = 0.1
+#: The rim test applies only at ridge depths of at least this many voxels.
+_RIM_MIN_DEPTH = 1.5
 
 
 @nb.njit(**_NB)
@@ -98,6 +100,8 @@ def _rim(d, d0, z, y, x, dz, dy, dx, ln, ze):
     apex within ¾ step, the most a ridge voxel allows); a sheet does not. So: +v side not
     lower than d0 − ε, −v side lower, and +2v also not lower than d0 − ε (ε = ¼ step).
     """
+    if d0 < _RIM_MIN_DEPTH * ln / math.sqrt(dz * dz + dy * dy + dx * dx):
+        return False  # within 1.5 steps of the surface the stencil cannot tell (rods of 3)
     e = _RIM_EPS * ln
     a = _at(d, z + dz, y + dy, x + dx, ze)
     b = _at(d, z - dz, y - dy, x - dx, ze)
@@ -434,8 +438,8 @@ def raster_index(cz, cy, cx, shape):
 
 
 @nb.njit(parallel=True, **_NB)
-def blend(cz, cy, cx, lin, shape, curved, vote_lo, vote_hi, pk_f, pk_c, heffs, nrm2, table,
-          b_curved, peak, value, flatness):
+def blend(cz, cy, cx, lin, shape, curved, vote_lo, vote_hi, min_sheet, pk_f, pk_c, heffs, nrm2,
+          table, b_curved, peak, value, flatness):
     """Size each ridge sphere from its 3×3×3 ridge neighbourhood.
 
     Two per-voxel estimates are noisy on oblique plates, where the binary lattice makes the
@@ -444,7 +448,9 @@ def blend(cz, cy, cx, lin, shape, curved, vote_lo, vote_hi, pk_f, pk_c, heffs, n
     0 or twice its value). Both are averaged over the voxel and its 26-neighbour ridge
     voxels: the mean curvedness is mapped linearly from ``vote_lo`` (flat) to ``vote_hi``
     (curved) — a plate with scattered curved votes stays flat, a rod's axis or a sphere's
-    centre, all of whose ridge voxels are curved, stays curved; the mean squared normal
+    centre, all of whose ridge voxels are curved, stays curved. Where the voxel has fewer
+    than ``min_sheet`` ridge voxels in its 3×3×3 neighbourhood (itself included: the ridge
+    there is a line or a point, not a sheet) any curved vote makes it curved. The mean squared normal
     components give the normal at which the flat-surface gap is looked up in ``table``
     (:func:`bonenet.morphometry._gap.gap_table`). Writes the sphere radius ``peak`` (mm),
     its diameter ``value`` (mm) and ``flatness`` (1 where the result is flat, else 0).
@@ -476,12 +482,19 @@ def blend(cz, cy, cx, lin, shape, curved, vote_lo, vote_hi, pk_f, pk_c, heffs, n
                         m1 += nrm2[j, 1]
                         m2 += nrm2[j, 2]
         cm = acc / cnt
-        if cm <= vote_lo:
+        lo = vote_lo
+        hi = vote_hi
+        if cnt < min_sheet:
+            # too few ridge neighbours for a sheet (a rod's axis, a sphere's centre): any
+            # curved vote makes it curved
+            lo = 0.0
+            hi = 1e-6
+        if cm <= lo:
             c = 0.0
-        elif cm >= vote_hi:
+        elif cm >= hi:
             c = 1.0
         else:
-            c = (cm - vote_lo) / (vote_hi - vote_lo)
+            c = (cm - lo) / (hi - lo)
         h = heffs[i]
         bf = _flat_gap(table, math.sqrt(m0), math.sqrt(m1), math.sqrt(m2), pk_f[i] / h)
         vf = 2.0 * (pk_f[i] - bf * h)

@@ -47,7 +47,7 @@ _PRUNE = 0.7
 _GAP = (0.5, 0.12, 1.15, 1.4)
 #: Neighbourhood vote on curvedness: mean curvedness below the first reads flat, above the
 #: second curved.
-_VOTE = (0.3, 0.6)
+_VOTE = (0.3, 0.6, 5)
 
 
 def _threads() -> int:
@@ -179,7 +179,7 @@ def _ridge(m: np.ndarray, sp: tuple[float, float, float], zero_edge: bool):
     peak = np.empty(n, np.float32)
     value = np.empty(n, np.float32)
     flat = heffs  # reused as output (each i reads its own heffs[i] before writing flat[i])
-    K.blend(cz, cy, cx, lin, shape, curved, _VOTE[0], _VOTE[1], pk_f, pk_c, heffs, nrm2,
+    K.blend(cz, cy, cx, lin, shape, curved, _VOTE[0], _VOTE[1], _VOTE[2], pk_f, pk_c, heffs, nrm2,
             gap_table(), _GAP[1], peak, value, flat)
     K.smooth_values(cz, cy, cx, lin, value, flat, shape, pk_f)
     value = pk_f
