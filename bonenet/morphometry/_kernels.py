@@ -336,7 +336,10 @@ def paint(mask, cz, cy, cx, rcover, value, s0, s1, s2, out):
         hi = np.searchsorted(cz, z + wz, side="right")
         for i in range(lo, hi):
             dz = (z - cz[i]) * s0
-            r2 = rcover[i] * rcover[i] - dz * dz
+            # float64, with a relative tolerance: voxel-grid radii are lattice distances
+            # (√2, √5, ...) whose float32 square falls just short of the integer
+            rc = np.float64(rcover[i]) * (1.0 + 1e-6)
+            r2 = rc * rc - dz * dz
             if r2 < 0.0:
                 continue
             v = value[i]
