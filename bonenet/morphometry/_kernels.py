@@ -89,27 +89,32 @@ _RIM_MIN_DEPTH = 1.5
 
 
 @nb.njit(**_NB)
-def _rim(d, d0, z, y, x, dz, dy, dx, ln, ze):
-    """True when the ridge through p runs on flat along +v but ends along −v.
+def _rim(d, d0, a, b, z, y, x, dz, dy, dx, ln, ze):
+    """True when the ridge through p runs on flat along one side of ±v and ends on the other.
 
-    At the rim of a plate (where the medial sheet ends, e.g. at a finite plate's edge or
-    where the array edge cuts it) the distance map along an in-sheet direction v reads
-    ``d0 − 1, d0, d0, d0`` — a one-sided drop that a 3-point stencil mistakes for the
-    slope of a cone (rod or sphere apex) and that would make the rim spheres up to 0.9 voxel
-    too large. A cone apex one step away drops again two steps away (by ≥ ½ step for an
-    apex within ¾ step, the most a ridge voxel allows); a sheet does not. So: +v side not
-    lower than d0 − ε, −v side lower, and +2v also not lower than d0 − ε (ε = ¼ step).
+    ``a = d(p + v)``, ``b = d(p − v)``. At the rim of a plate (where the medial sheet ends,
+    e.g. at a finite plate's edge or where the array edge cuts it) the distance map along
+    an in-sheet direction v reads ``d0 − 1, d0, d0, d0`` — a one-sided drop that a 3-point
+    stencil mistakes for the slope of a cone (rod or sphere apex) and that made the rim
+    spheres up to 0.9 voxel too large. A cone apex one step away drops again two steps away
+    (by ≥ ½ step for an apex within ¾ step, the most a ridge voxel allows); a sheet does
+    not. So: one side not lower than d0 − ε, the other lower, and two steps out on the
+    first side still not lower than d0 − ε (ε = :data:`_RIM_EPS` step). Within
+    :data:`_RIM_MIN_DEPTH` voxels of the surface the stencil cannot tell a rim from the
+    apex of a thin rod, and the test is off.
     """
-    if d0 < _RIM_MIN_DEPTH * ln / math.sqrt(dz * dz + dy * dy + dx * dx):
-        return False  # within 1.5 steps of the surface the stencil cannot tell (rods of 3)
     e = _RIM_EPS * ln
-    a = _at(d, z + dz, y + dy, x + dx, ze)
-    b = _at(d, z - dz, y - dy, x - dx, ze)
-    if a >= d0 - e and b < d0 - e:
-        return _at(d, z + 2 * dz, y + 2 * dy, x + 2 * dx, ze) >= d0 - e
-    if b >= d0 - e and a < d0 - e:
-        return _at(d, z - 2 * dz, y - 2 * dy, x - 2 * dx, ze) >= d0 - e
-    return False
+    if a >= d0 - e:
+        if b >= d0 - e:
+            return False
+        s = 1
+    elif b >= d0 - e:
+        s = -1
+    else:
+        return False
+    if d0 < _RIM_MIN_DEPTH * ln / math.sqrt(dz * dz + dy * dy + dx * dx):
+        return False
+    return _at(d, z + 2 * s * dz, y + 2 * s * dy, x + 2 * s * dx, ze) >= d0 - e
 
 
 @nb.njit(**_NB)
@@ -135,12 +140,18 @@ def _peak(d, z, y, x, s0, s1, s2, ze):
     r0 = 0.0
     r1 = 0.0
     r2 = 0.0
-    if not _rim(d, d0, z, y, x, 1, 0, 0, s0, ze):
-        r0 = _axis_rise(_at(d, z - 1, y, x, ze), d0, _at(d, z + 1, y, x, ze), s0)
-    if not _rim(d, d0, z, y, x, 0, 1, 0, s1, ze):
-        r1 = _axis_rise(_at(d, z, y - 1, x, ze), d0, _at(d, z, y + 1, x, ze), s1)
-    if not _rim(d, d0, z, y, x, 0, 0, 1, s2, ze):
-        r2 = _axis_rise(_at(d, z, y, x - 1, ze), d0, _at(d, z, y, x + 1, ze), s2)
+    a = _at(d, z + 1, y, x, ze)
+    b = _at(d, z - 1, y, x, ze)
+    if not _rim(d, d0, a, b, z, y, x, 1, 0, 0, s0, ze):
+        r0 = _axis_rise(b, d0, a, s0)
+    a = _at(d, z, y + 1, x, ze)
+    b = _at(d, z, y - 1, x, ze)
+    if not _rim(d, d0, a, b, z, y, x, 0, 1, 0, s1, ze):
+        r1 = _axis_rise(b, d0, a, s1)
+    a = _at(d, z, y, x + 1, ze)
+    b = _at(d, z, y, x - 1, ze)
+    if not _rim(d, d0, a, b, z, y, x, 0, 0, 1, s2, ze):
+        r2 = _axis_rise(b, d0, a, s2)
     return r0, r1, r2
 
 
@@ -149,7 +160,7 @@ _RISE_POW = 2.0
 
 
 @nb.njit(**_NB)
-def _flat_rise(r0, r1, r2, normal):
+def _flat_rise(r0, r1, r2, n0, n1, n2):
     """Apex rise of a flat ridge: the per-axis rises weighted by |n_i|^_RISE_POW.
 
     Every axis that crosses a plate sees the whole apex, but an axis nearly parallel to the
@@ -157,9 +168,9 @@ def _flat_rise(r0, r1, r2, normal):
     and the largest of three noisy estimates is biased upwards; weighting by the normal's
     components trusts the axes that cross the plate most steeply.
     """
-    w0 = abs(normal[0]) ** _RISE_POW
-    w1 = abs(normal[1]) ** _RISE_POW
-    w2 = abs(normal[2]) ** _RISE_POW
+    w0 = abs(n0) ** _RISE_POW
+    w1 = abs(n1) ** _RISE_POW
+    w2 = abs(n2) ** _RISE_POW
     wt = w0 + w1 + w2
     if wt <= 0.0:
         return max(r0, r1, r2)
@@ -168,11 +179,11 @@ def _flat_rise(r0, r1, r2, normal):
 
 @nb.njit(**_NB)
 def _codim_heff(d, z, y, x, s0, s1, s2, ze):
-    """Local ridge codimension k, the spacing along the normal and its lattice alignment.
+    """Local ridge codimension k, the spacing along the normal and the ridge normal.
 
     k is about 1 on a plate's mid-surface and larger on the axes of rods and centres of
-    spheres; ``align = max|n_i|`` of the ridge normal n (1 when the normal is a lattice axis,
-    1/√2 for (1,1,0), 1/√3 for (1,1,1)).
+    spheres; also returned: the spacing along the normal and the ridge normal (n0, n1, n2)
+    in voxel units (from the three axis slopes).
 
     For each of the 13 neighbour directions v the steeper-side drop
     ``s_v = max(d0 - d(p+v), d0 - d(p-v)) / |v|`` is the slope of the distance map across
@@ -182,6 +193,8 @@ def _codim_heff(d, z, y, x, s0, s1, s2, ze):
     and about 2 and 3 on rods and spheres, for isotropic and anisotropic voxels alike.
     """
     d0 = d[z, y, x]
+    nz, ny, nx = d.shape
+    interior = 0 < z < nz - 1 and 0 < y < ny - 1 and 0 < x < nx - 1
     acc = 0.0
     w0 = 0.0
     w1 = 0.0
@@ -199,9 +212,13 @@ def _codim_heff(d, z, y, x, s0, s1, s2, ze):
                 f0 += (dz * s0 / ln) ** 2
                 f1 += (dy * s1 / ln) ** 2
                 f2 += (dx * s2 / ln) ** 2
-                a = _at(d, z + dz, y + dy, x + dx, ze)
-                b = _at(d, z - dz, y - dy, x - dx, ze)
-                if _rim(d, d0, z, y, x, dz, dy, dx, ln, ze):
+                if interior:
+                    a = d[z + dz, y + dy, x + dx]
+                    b = d[z - dz, y - dy, x - dx]
+                else:
+                    a = _at(d, z + dz, y + dy, x + dx, ze)
+                    b = _at(d, z - dz, y - dy, x - dx, ze)
+                if _rim(d, d0, a, b, z, y, x, dz, dy, dx, ln, ze):
                     sv = 0.0  # runs along the ridge: the drop is its end, not a slope across
                 else:
                     sv = max(d0 - a, d0 - b) / ln
@@ -215,20 +232,19 @@ def _codim_heff(d, z, y, x, s0, s1, s2, ze):
                     w2 = sv * sv
     wt = w0 + w1 + w2
     # ridge normal in voxel units: the axis slopes are |n_i| (mm normal), times the spacing
-    normal = np.empty(3)
-    normal[0] = math.sqrt(w0) * s0
-    normal[1] = math.sqrt(w1) * s1
-    normal[2] = math.sqrt(w2) * s2
+    n0 = math.sqrt(w0) * s0
+    n1 = math.sqrt(w1) * s1
+    n2 = math.sqrt(w2) * s2
     if wt > 0.0:
         heff = (w0 * s0 + w1 * s1 + w2 * s2) / wt
         # a plate of normal n gives Σ s_v² = nᵀ F n with F = Σ v̂v̂ᵀ (diagonal by symmetry)
         plate = (w0 * f0 + w1 * f1 + w2 * f2) / wt
     else:
         heff = (s0 + s1 + s2) / 3.0
-        normal[0] = 1.0
+        n0 = 1.0
         plate = (f0 + f1 + f2) / 3.0
     k = acc / plate
-    return k, heff, normal
+    return k, heff, n0, n1, n2
 
 
 @nb.njit(**_NB)
@@ -304,14 +320,20 @@ def ridge_collect(d, s0, s1, s2, ze, flags, starts, cz, cy, cx, pk_f, pk_c, heff
                     cy[i] = y
                     cx[i] = x
                     r0, r1, r2 = _peak(d, z, y, x, s0, s1, s2, ze)
-                    k, heff, normal = _codim_heff(d, z, y, x, s0, s1, s2, ze)
+                    k, heff, n0, n1, n2 = _codim_heff(d, z, y, x, s0, s1, s2, ze)
                     d0 = d[z, y, x]
                     pk_c[i] = d0 + math.sqrt(r0 * r0 + r1 * r1 + r2 * r2)
-                    pk_f[i] = d0 + _flat_rise(r0, r1, r2, normal)
+                    pk_f[i] = d0 + _flat_rise(r0, r1, r2, n0, n1, n2)
                     heffs[i] = heff
-                    nn = normal[0] ** 2 + normal[1] ** 2 + normal[2] ** 2
-                    for a in range(3):
-                        nrm2[i, a] = normal[a] ** 2 / nn if nn > 0.0 else (1.0 if a == 0 else 0.0)
+                    nn = n0 * n0 + n1 * n1 + n2 * n2
+                    if nn > 0.0:
+                        nrm2[i, 0] = n0 * n0 / nn
+                        nrm2[i, 1] = n1 * n1 / nn
+                        nrm2[i, 2] = n2 * n2 / nn
+                    else:
+                        nrm2[i, 0] = 1.0
+                        nrm2[i, 1] = 0.0
+                        nrm2[i, 2] = 0.0
                     curved[i] = _curvedness(k, k_flat, k_curved)
                     i += 1
 
@@ -420,29 +442,25 @@ def prune_contained(pmap, flags, cz, cy, cx, peak, s0, s1, s2, f, keep):
 
 
 @nb.njit(**_NB)
-def _find(lin, key):
-    """Index of ``key`` in the ascending array ``lin``, or −1."""
-    i = np.searchsorted(lin, key)
-    if i < lin.shape[0] and lin[i] == key:
-        return i
-    return -1
+def raster_rows(cz, cy, shape):
+    """Start of each raster row (z, y) in the ridge arrays (ridge voxels in raster order).
 
-
-@nb.njit(**_NB)
-def raster_index(cz, cy, cx, shape):
-    """Linear (raster) index of each ridge voxel; ascending for ridge voxels in raster order."""
+    Returns an int64 array of ``nz·ny + 1`` offsets: row ``z·ny + y`` is
+    ``rows[r]:rows[r + 1]``.
+    """
     ny = shape[1]
-    nx = shape[2]
-    n = cz.shape[0]
-    lin = np.empty(n, np.int64)
-    for i in range(n):
-        lin[i] = (np.int64(cz[i]) * ny + cy[i]) * nx + cx[i]
-    return lin
+    nrow = shape[0] * ny
+    rows = np.zeros(nrow + 1, np.int64)
+    for i in range(cz.shape[0]):
+        rows[np.int64(cz[i]) * ny + cy[i] + 1] += 1
+    for r in range(nrow):
+        rows[r + 1] += rows[r]
+    return rows
 
 
 @nb.njit(parallel=True, **_NB)
-def blend(cz, cy, cx, lin, shape, curved, vote_lo, vote_hi, min_sheet, pk_f, pk_c, heffs, nrm2,
-          table, b_curved, peak, value, flatness):
+def blend(cz, cy, cx, rows, shape, curved, vote_lo, vote_hi, min_sheet, pk_f, pk_c, heffs, nrm2,
+          table, b_curved, peak, value):
     """Size each ridge sphere from its 3×3×3 ridge neighbourhood.
 
     Two per-voxel estimates are noisy on oblique plates, where the binary lattice makes the
@@ -455,16 +473,23 @@ def blend(cz, cy, cx, lin, shape, curved, vote_lo, vote_hi, min_sheet, pk_f, pk_
     than ``min_sheet`` ridge voxels in its 3×3×3 neighbourhood (itself included: the ridge
     there is a line or a point, not a sheet) any curved vote makes it curved. The mean squared normal
     components give the normal at which the flat-surface gap is looked up in ``table``
-    (:func:`bonenet.morphometry._gap.gap_table`). Writes the sphere radius ``peak`` (mm),
-    its diameter ``value`` (mm) and ``flatness`` (1 where the result is flat, else 0).
+    (:func:`bonenet.morphometry._gap.gap_table`), and the flat diameter uses the mean apex
+    height of the neighbours, weighted by their own flatness (painting keeps the *largest*
+    covering value, so scatter along the ridge — which the lattice causes on oblique
+    surfaces — would bias the painted mean upwards). Writes the sphere radius ``peak`` (mm,
+    the voxel's own apex: it decides which voxels the sphere covers) and its diameter
+    ``value`` (mm).
     """
-    nz, ny, nx = shape
+    nz = shape[0]
+    ny = shape[1]
     for i in nb.prange(cz.shape[0]):
         acc = 0.0
         cnt = 0
         m0 = 0.0
         m1 = 0.0
         m2 = 0.0
+        sp_f = 0.0
+        sw_f = 0.0
         for dz in range(-1, 2):
             z = cz[i] + dz
             if z < 0 or z >= nz:
@@ -473,17 +498,23 @@ def blend(cz, cy, cx, lin, shape, curved, vote_lo, vote_hi, min_sheet, pk_f, pk_
                 y = cy[i] + dy
                 if y < 0 or y >= ny:
                     continue
-                for dx in range(-1, 2):
-                    x = cx[i] + dx
-                    if x < 0 or x >= nx:
+                # one scan of the row for the columns x - 1 … x + 1 (ascending in the row)
+                r = np.int64(z) * ny + y
+                x0 = cx[i] - 1
+                for j in range(rows[r], rows[r + 1]):
+                    c = cx[j]
+                    if c < x0:
                         continue
-                    j = _find(lin, (np.int64(z) * ny + y) * nx + x)
-                    if j >= 0:
-                        acc += curved[j]
-                        cnt += 1
-                        m0 += nrm2[j, 0]
-                        m1 += nrm2[j, 1]
-                        m2 += nrm2[j, 2]
+                    if c > x0 + 2:
+                        break
+                    cj = curved[j]
+                    acc += cj
+                    cnt += 1
+                    m0 += nrm2[j, 0]
+                    m1 += nrm2[j, 1]
+                    m2 += nrm2[j, 2]
+                    sp_f += (1.0 - cj) * pk_f[j]
+                    sw_f += 1.0 - cj
         cm = acc / cnt
         lo = vote_lo
         hi = vote_hi
@@ -500,46 +531,10 @@ def blend(cz, cy, cx, lin, shape, curved, vote_lo, vote_hi, min_sheet, pk_f, pk_
             c = (cm - lo) / (hi - lo)
         h = heffs[i]
         bf = _flat_gap(table, math.sqrt(m0), math.sqrt(m1), math.sqrt(m2), pk_f[i] / h)
-        vf = 2.0 * (pk_f[i] - bf * h)
+        # flat diameter from the apex heights of the flat-looking neighbours: painting keeps
+        # the largest covering value, so scatter along the ridge would bias it upwards
+        pf = sp_f / sw_f if sw_f > 0.0 else pk_f[i]
+        vf = 2.0 * (pf - bf * h)
         vc = 2.0 * (pk_c[i] - b_curved * h)
         peak[i] = pk_f[i] + c * (pk_c[i] - pk_f[i])
         value[i] = vf + c * (vc - vf)
-        flatness[i] = 1.0 if c <= 0.0 else 0.0
-
-
-@nb.njit(parallel=True, **_NB)
-def smooth_values(cz, cy, cx, lin, value, flat, shape, out):
-    """On flat ridges: out[i] = mean of ``value`` over voxel i and its flat ridge neighbours.
-
-    The ridge voxels must be in raster order (as :func:`ridge_collect` writes them). Painting
-    keeps, at every voxel, the *largest* value of the spheres covering it, so scatter along
-    the ridge (which the binary lattice causes on oblique surfaces: the distance map steps
-    unevenly along them) turns into an upward bias of the painted mean; averaging each
-    value with its ridge neighbours removes most of that scatter while keeping the
-    thickness changes at the scale of a voxel or more. Curved ridge voxels (``flat`` = 0:
-    rod axes, sphere centres, whose values fall off steeply along the ridge) keep theirs.
-    """
-    nz, ny, nx = shape
-    for i in nb.prange(cz.shape[0]):
-        if flat[i] <= 0.0:
-            out[i] = value[i]
-            continue
-        acc = 0.0
-        cnt = 0
-        for dz in range(-1, 2):
-            z = cz[i] + dz
-            if z < 0 or z >= nz:
-                continue
-            for dy in range(-1, 2):
-                y = cy[i] + dy
-                if y < 0 or y >= ny:
-                    continue
-                for dx in range(-1, 2):
-                    x = cx[i] + dx
-                    if x < 0 or x >= nx:
-                        continue
-                    j = _find(lin, (np.int64(z) * ny + y) * nx + x)
-                    if j >= 0 and flat[j] > 0.0:
-                        acc += value[j]
-                        cnt += 1
-        out[i] = acc / cnt

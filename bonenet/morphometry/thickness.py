@@ -175,15 +175,12 @@ def _ridge(m: np.ndarray, sp: tuple[float, float, float], zero_edge: bool):
     K.ridge_collect(d, sp[0], sp[1], sp[2], zero_edge, flags, starts, cz, cy, cx,
                     pk_f, pk_c, heffs, nrm2, curved, _GAP[2], _GAP[3])
     shape = np.array(m.shape, np.int64)
-    lin = K.raster_index(cz, cy, cx, shape)
+    rows = K.raster_rows(cz, cy, shape)
     peak = np.empty(n, np.float32)
     value = np.empty(n, np.float32)
-    flat = heffs  # reused as output (each i reads its own heffs[i] before writing flat[i])
-    K.blend(cz, cy, cx, lin, shape, curved, _VOTE[0], _VOTE[1], _VOTE[2], pk_f, pk_c, heffs, nrm2,
-            gap_table(), _GAP[1], peak, value, flat)
-    K.smooth_values(cz, cy, cx, lin, value, flat, shape, pk_f)
-    value = pk_f
-    del pk_c, curved, lin, nrm2
+    K.blend(cz, cy, cx, rows, shape, curved, _VOTE[0], _VOTE[1], _VOTE[2], pk_f, pk_c, heffs, nrm2,
+            gap_table(), _GAP[1], peak, value)
+    del pk_f, pk_c, heffs, curved, rows, nrm2
     # second, sub-voxel pass: drop spheres a neighbour's sphere nearly contains (fewer,
     # equally placed spheres to paint; measured effect on Tb.Sp ≈ −0.5 %). The radii are
     # written into the distance map at the ridge voxels (no extra array): a ridge voxel is
