@@ -1,25 +1,34 @@
 """Local thickness (Hildebrand & Rüegsegger 1997) with sub-voxel sphere fitting.
 
 The thickness at a point is the diameter of the largest sphere that contains the point and
-fits inside the structure. bonenet computes it in four steps:
+fits inside the structure. Two conventions (``docs/morphometry.md``, "Conventions"):
+
+``"subvoxel"`` (default), in five steps:
 
 1. an anisotropic Euclidean distance map (``edt`` package, multi-threaded) giving, for every
    structure voxel, the distance in mm to the nearest background voxel centre;
-2. the distance ridge: voxels whose inscribed ball is not (to within 10 % of a step)
+2. the distance ridge: voxels whose inscribed ball is not (to within 50 % of a step)
    contained in a neighbour's ball — the only sphere centres that matter;
-3. for each ridge voxel a sub-voxel sphere: the ridge apex height along each axis from the
-   tent the distance map forms across the ridge (sphere centres are therefore not restricted
-   to voxel centres), minus the digitisation gap between background voxel centres and the
-   true surface — half a voxel where the ridge is flat (plates), 0.1 voxel where it is curved
-   (rods, spheres), told apart by the ridge's local codimension from the 13 neighbour
-   directions (see ``docs/morphometry.md``);
-4. sphere painting, parallel over output slices, every voxel keeping the largest diameter of
+3. for each ridge voxel the apex height of the tent the distance map forms across the
+   ridge (per axis), its local codimension (flat: plates; curved: rods, spheres) and its
+   normal, with a rim test so that the end of a flat ridge (a plate's edge, or where the
+   array edge cuts it) is not read as a cone apex;
+4. a neighbourhood vote: curvedness, normal and flat apex height are averaged over the
+   3×3×3 ridge neighbourhood; the radius is the apex minus the digitisation gap between
+   background voxel centres and the true surface — computed exactly from the lattice for
+   flat ridges (``_gap.py``), 0.12 voxel on curved ones;
+5. sphere painting, parallel over output slices, every voxel keeping the largest diameter of
    the spheres that cover it (numba).
 
+``"hildebrand"``: the plain maximal-sphere map on the voxel grid (spheres on voxel centres,
+radius = distance to the nearest background voxel centre), as in BoneJ and porespy and the
+direct indices of Scanco's software; identical to a brute-force computation (tested).
+
 Voxel-centred sphere fitting (ORMIR-XCT, BoneJ, porespy with integer radii) is biased by
-about one voxel — 15–25 % at the 3–4 voxel trabeculae of HR-pQCT; this estimator is
-validated to half a voxel on plates and within 5 % on rods and spheres of 8 voxels or more
-(``benchmarks/bench_morphometry.py``, ``tests/measure``).
+about one voxel — 15–25 % at the 3–4 voxel trabeculae of HR-pQCT; the sub-voxel estimator
+reads plates of 4–12 voxels in any orientation within about ¼ voxel (oblique 4-voxel plates
++0.35), rods and spheres of 8 voxels or more within 5 % (``benchmarks/validate_morphometry.py``,
+``tests/measure``).
 """
 
 from __future__ import annotations
