@@ -9,6 +9,7 @@ and the mean Tb.Th / Tb.Sp each reports (diameters, voxels). Ratios come last.
     python benchmarks/bench_morphometry.py            # 256³
     python benchmarks/bench_morphometry.py --quick    # 128³
     python benchmarks/bench_morphometry.py --skip-ormir
+    python benchmarks/bench_morphometry.py --quick --baseline /tmp/old   # vs an older bonenet
 
 ORMIR-XCT (GPL) is used only here, when installed; porespy ships with the dev extra.
 """
@@ -107,10 +108,13 @@ def _run_ormir(m: np.ndarray) -> tuple[float, float]:
     return float(a), float(b)
 
 
-RUNNERS = {"bonenet": _run_bonenet, "porespy": _run_porespy, "ORMIR-XCT": _run_ormir}
+RUNNERS = {"bonenet": _run_bonenet, "porespy": _run_porespy, "ORMIR-XCT": _run_ormir,
+           "baseline": _run_bonenet}
 
 
-def _child(name: str, n: int, warm: bool, q: mp.Queue) -> None:
+def _child(name: str, n: int, warm: bool, q: mp.Queue, baseline: str | None = None) -> None:
+    if name == "baseline" and baseline:
+        sys.path.insert(0, baseline)  # another bonenet checkout, imported first
     try:
         m = make_volume(n)
         if warm:  # compile numba kernels outside the timed call
@@ -140,9 +144,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeat", type=int, default=None,
                    help="interleaved rounds of the fast methods (default 3 with --quick, else 2); "
                         "the best round counts, as the machine is shared. ORMIR-XCT runs once")
+    p.add_argument("--baseline", default=None, metavar="DIR",
+                   help="also time bonenet from another checkout (a folder holding its bonenet/ "
+                        "package, e.g. `git archive HEAD~1 bonenet | tar -x -C DIR`)")
     args = p.parse_args(argv)
     n = args.size or (128 if args.quick else 256)
     names = ["bonenet"]
+    if args.baseline:
+        names.append("baseline")
     if not args.skip_porespy:
         names.append("porespy")
     if not args.skip_ormir:
@@ -163,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
     for r, rnames in enumerate(rounds):
         for name in rnames:
             q = ctx.Queue()
-            proc = ctx.Process(target=_child, args=(name, n, True, q))
+            proc = ctx.Process(target=_child, args=(name, n, True, q, args.baseline))
             proc.start()
             res = None
             while res is None:
@@ -191,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
     for other in names[1:]:
         o = results[other]
         if not o[6] and not b[6]:
-            print(f"speed-up bonenet vs {other}: {o[1] / b[1]:.1f}x wall, {o[7] / b[7]:.1f}x CPU")
+            print(f"speed-up bonenet vs {other}: {o[1] / b[1]:.2f}x wall, {o[7] / b[7]:.2f}x CPU")
     return 0
 
 

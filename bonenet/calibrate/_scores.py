@@ -8,7 +8,26 @@ import numpy as np
 
 from ..errors import CalibrationError
 
-__all__ = ["NHANES3_FN_WHITE_WOMEN_20_29", "acr_category", "t_score", "who_category", "z_score"]
+__all__ = [
+    "GOODSITT_K2HPO4_PER_HA",
+    "NHANES3_FN_WHITE_WOMEN_20_29",
+    "acr_category",
+    "calibration_material",
+    "k2hpo4_to_ha",
+    "t_score",
+    "who_category",
+    "z_score",
+]
+
+#: Ratio BMD(K2HPO4-referenced) / BMD(hydroxyapatite-referenced) of the same vertebral
+#: inserts, single-energy QCT, by tube voltage (kVp): Goodsitt MM, "Conversion relations for
+#: quantitative CT bone mineral densities measured with solid and liquid calibration
+#: standards", Bone Miner 1992;19:145–158 (GE 9600, Image Analysis liquid K2HPO4 and solid
+#: HA standards; slopes about the same for three body sizes, intercepts ≈ 0, r > 0.999).
+#: Only the voltages the paper measured are offered.
+GOODSITT_K2HPO4_PER_HA = {80: 0.86, 140: 0.81}
+
+_MATERIAL_OF_UNITS = {"mgHA/cm3": "HA", "mgK2HPO4/cm3": "K2HPO4"}
 
 #: NHANES III femoral-neck reference (non-Hispanic white women aged 20–29, Looker et al.
 #: 1998), g/cm²: the reference FRAX uses for T-scores of women and men.
@@ -22,17 +41,78 @@ def _finite(x: float, name: str, lo: float, hi: float, unit: str) -> float:
     return v
 
 
-def acr_category(vbmd: float | Sequence[float]) -> str:
-    """ACR (2018) lumbar QCT category from trabecular vBMD (mg/cm³, mean of two vertebrae).
+def calibration_material(units: str) -> str:
+    """Calibration material of a density unit: ``"HA"`` or ``"K2HPO4"``; ``""`` otherwise."""
+    return _MATERIAL_OF_UNITS.get(units, "")
 
-    ``> 120`` normal, ``80–120`` low bone mass (osteopenia), ``< 80`` osteoporosis.
-    Pass the two (or more) vertebral values to average them, or their mean.
+
+def k2hpo4_to_ha(vbmd: float | Sequence[float] | np.ndarray, *, kvp: int) -> np.ndarray:
+    """Convert K2HPO4-equivalent vBMD (mg/cm³) to hydroxyapatite-equivalent.
+
+    ``HA = K2HPO4 / r`` with ``r`` = :data:`GOODSITT_K2HPO4_PER_HA` (0.86 at 80 kVp, 0.81 at
+    140 kVp; Goodsitt 1992, single-energy QCT, intercept ≈ 0). The relation was measured on
+    one scanner and phantom pair; other scanners may differ by a few per cent. Prefer
+    scanning with an HA phantom when ACR categories are wanted.
+
+    Parameters
+    ----------
+    vbmd : float or array
+        vBMD in mg K2HPO4/cm³.
+    kvp : {80, 140}, keyword-only
+        Tube voltage of the scan.
+
+    Raises
+    ------
+    CalibrationError
+        A tube voltage without a published ratio.
+    """
+    if kvp not in GOODSITT_K2HPO4_PER_HA:
+        raise CalibrationError(
+            f"no published K2HPO4→HA conversion for kvp={kvp!r}: Goodsitt (1992) gives "
+            f"{sorted(GOODSITT_K2HPO4_PER_HA)} kVp only; calibrate the scan with an HA phantom "
+            "(phantom_calibration(..., material='HA')) instead"
+        )
+    return np.asarray(vbmd, dtype=np.float64) / GOODSITT_K2HPO4_PER_HA[kvp]
+
+
+def acr_category(vbmd: float | Sequence[float], *, units: str = "mgHA/cm3") -> str:
+    """ACR (2018) lumbar QCT category from trabecular vBMD (mg/cm³ HA, mean of two vertebrae).
+
+    ``> 120`` normal, ``80–120`` low bone mass (osteopenia), ``< 80`` osteoporosis, in mg/cm³
+    of calcium hydroxyapatite (ACR–SPR–SSR practice parameter for QCT, 2018). Pass the two
+    (or more) vertebral values to average them, or their mean.
+
+    Parameters
+    ----------
+    vbmd : float or sequence of floats
+        Trabecular vBMD of the vertebrae.
+    units : str, keyword-only
+        Units of ``vbmd`` (a ``Volume.units`` string). Only ``"mgHA/cm3"`` is accepted:
+        K2HPO4-equivalent values are refused (the thresholds would be off by 14–19 %,
+        Goodsitt 1992); convert them first with :func:`k2hpo4_to_ha`.
 
     Returns
     -------
     str
         ``"normal"``, ``"osteopenia"`` or ``"osteoporosis"``.
+
+    Raises
+    ------
+    CalibrationError
+        Units other than mgHA/cm3, no value, or a value outside −100…600 mg/cm³.
     """
+    if units == "mgK2HPO4/cm3":
+        raise CalibrationError(
+            "acr_category: vBMD is K2HPO4-equivalent (units 'mgK2HPO4/cm3') but the ACR "
+            "thresholds (80 / 120 mg/cm³) are calcium hydroxyapatite; convert it with "
+            "bonenet.calibrate.k2hpo4_to_ha(vbmd, kvp=80 or 140) (Goodsitt 1992) or calibrate "
+            "with an HA phantom, then pass units='mgHA/cm3'"
+        )
+    if units != "mgHA/cm3":
+        raise CalibrationError(
+            f"acr_category: units {units!r} are not a hydroxyapatite density; the ACR "
+            "thresholds need vBMD in 'mgHA/cm3' (calibrate the image first)"
+        )
     vals = np.atleast_1d(np.asarray(vbmd, dtype=np.float64))
     if vals.size == 0:
         raise CalibrationError("acr_category needs at least one vBMD value (mg/cm³)")

@@ -52,9 +52,11 @@ def feature_columns() -> tuple[str, ...]:
     """Every column :func:`measure_volume` may fill (HR-pQCT trabecular and cortical, then QCT),
     units in the names: ``bv_tv`` (1), ``tb_th_mm`` (mm), ``tb_n_per_mm`` (1/mm),
     ``conn_d_per_mm3`` (1/mm³), ``*_vbmd_mgcm3`` (mg/cm³), ``voi_volume_mm3`` (mm³); and the
-    text column ``masks_source`` (HR-pQCT: ``scanco`` masks or bonenet's ``autocontour``)."""
+    text columns ``calibration_material`` (``HA`` or ``K2HPO4``: the density scale) and
+    ``masks_source`` (HR-pQCT: ``scanco`` masks or bonenet's ``autocontour``)."""
     cols = list(FEATURE_COLUMNS.values())
-    return (*cols, *[c for c in QCT_COLUMNS if c not in cols], "masks_source")
+    return (*cols, *[c for c in QCT_COLUMNS if c not in cols], "calibration_material",
+            "masks_source")
 
 
 def detect_modality(volume: Volume) -> str:
@@ -79,6 +81,7 @@ def measure_volume(volume: Volume, *, modality: str = "auto", smi: bool = True,
     segmentation; trabecular and cortical indices. QCT: automatic vertebral VOI; mean and
     median trabecular vBMD.
     """
+    from ..calibrate import calibration_material
     from ..morphometry import cortical, trabecular
     from ..segment import autocontour, gaussian_segment, vertebral_voi, voi_stats
 
@@ -92,7 +95,8 @@ def measure_volume(volume: Volume, *, modality: str = "auto", smi: bool = True,
         voi = vertebral_voi(volume)
         st = voi_stats(volume, voi)
         return {"tb_vbmd_mgcm3": st["mean"], "tb_vbmd_median_mgcm3": st["median"],
-                "voi_volume_mm3": st["volume_mm3"]}
+                "voi_volume_mm3": st["volume_mm3"],
+                "calibration_material": calibration_material(volume.units)}
     if mod != "hrpqct":
         raise SegmentationError(f"unknown modality {mod!r}; use auto, hrpqct or qct")
     if volume.units != "mgHA/cm3":
@@ -120,6 +124,7 @@ def measure_volume(volume: Volume, *, modality: str = "auto", smi: bool = True,
     out: dict[str, Any] = {}
     for key, val in {**tr, **ct}.items():
         out[FEATURE_COLUMNS[key]] = float(val) if val is not None else math.nan
+    out["calibration_material"] = calibration_material(volume.units)
     return out
 
 

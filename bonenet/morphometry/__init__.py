@@ -4,7 +4,8 @@ Every function takes ``spacing`` (mm per voxel along (P, R, C), anisotropic allo
 keyword and raises :class:`~bonenet.errors.MorphometryError` for input it cannot measure
 (empty or all-bone mask, non-binary mask, shapes that differ, zero or negative spacing).
 
-- :func:`local_thickness` — Hildebrand–Rüegsegger thickness map with sub-voxel spheres.
+- :func:`local_thickness` — Hildebrand–Rüegsegger thickness map, ``convention="subvoxel"``
+  (default: sub-voxel spheres) or ``"hildebrand"`` (plain voxel grid); see :data:`CONVENTIONS`.
 - :func:`trabecular` — BV/TV, Tb.Th, Tb.Sp, Tb.N, Tb.1/N.SD, Conn.D, DA, SMI.
 - :func:`cortical` — Ct.Th, Ct.Po, Tt/Ct/Tb.Ar, Tt/Ct/Tb.vBMD.
 - :func:`euler_characteristic`, :func:`euler_delta`, :func:`connectivity_density`.
@@ -16,11 +17,12 @@ from __future__ import annotations
 from .anisotropy import degree_of_anisotropy, fabric_tensor
 from .cortical import CORTICAL_KEYS, cortical
 from .smi import structure_model_index
-from .thickness import local_thickness, thickness_stats
+from .thickness import CONVENTIONS, local_thickness, thickness_stats
 from .topology import connectivity_density, euler_characteristic, euler_delta
 from .trabecular import TRABECULAR_KEYS, trabecular
 
 __all__ = [
+    "CONVENTIONS",
     "CORTICAL_KEYS",
     "TRABECULAR_KEYS",
     "connectivity_density",

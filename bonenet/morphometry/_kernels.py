@@ -17,6 +17,8 @@ import math
 import numba as nb
 import numpy as np
 
+from ._gap import _ND
+
 _NB = {"cache": True, "nogil": True, "fastmath": False}
 
 
@@ -80,6 +82,41 @@ def ridge_counts(d, s0, s1, s2, slack, ze, flags):
     return counts
 
 
+#: A drop of less than this fraction of a step counts as "no drop" in the rim test.
+_RIM_EPS = 0.1
+#: The rim test applies only at ridge depths of at least this many voxels.
+_RIM_MIN_DEPTH = 1.5
+
+
+@nb.njit(**_NB)
+def _rim(d, d0, a, b, z, y, x, dz, dy, dx, ln, ze):
+    """True when the ridge through p runs on flat along one side of ±v and ends on the other.
+
+    ``a = d(p + v)``, ``b = d(p − v)``. At the rim of a plate (where the medial sheet ends,
+    e.g. at a finite plate's edge or where the array edge cuts it) the distance map along
+    an in-sheet direction v reads ``d0 − 1, d0, d0, d0`` — a one-sided drop that a 3-point
+    stencil mistakes for the slope of a cone (rod or sphere apex) and that made the rim
+    spheres up to 0.9 voxel too large. A cone apex one step away drops again two steps away
+    (by ≥ ½ step for an apex within ¾ step, the most a ridge voxel allows); a sheet does
+    not. So: one side not lower than d0 − ε, the other lower, and two steps out on the
+    first side still not lower than d0 − ε (ε = :data:`_RIM_EPS` step). Within
+    :data:`_RIM_MIN_DEPTH` voxels of the surface the stencil cannot tell a rim from the
+    apex of a thin rod, and the test is off.
+    """
+    e = _RIM_EPS * ln
+    if a >= d0 - e:
+        if b >= d0 - e:
+            return False
+        s = 1
+    elif b >= d0 - e:
+        s = -1
+    else:
+        return False
+    if d0 < _RIM_MIN_DEPTH * ln / math.sqrt(dz * dz + dy * dy + dx * dx):
+        return False
+    return _at(d, z + 2 * s * dz, y + 2 * s * dy, x + 2 * s * dx, ze) >= d0 - e
+
+
 @nb.njit(**_NB)
 def _axis_rise(dm, d0, dp, h):
     """Height (mm) of the tent apex above d0 along one axis, at most half a step."""
@@ -100,19 +137,53 @@ def _peak(d, z, y, x, s0, s1, s2, ze):
     tried and is biased on oblique plates.)
     """
     d0 = d[z, y, x]
-    r0 = _axis_rise(_at(d, z - 1, y, x, ze), d0, _at(d, z + 1, y, x, ze), s0)
-    r1 = _axis_rise(_at(d, z, y - 1, x, ze), d0, _at(d, z, y + 1, x, ze), s1)
-    r2 = _axis_rise(_at(d, z, y, x - 1, ze), d0, _at(d, z, y, x + 1, ze), s2)
-    return d0 + max(r0, r1, r2), d0 + math.sqrt(r0 * r0 + r1 * r1 + r2 * r2)
+    r0 = 0.0
+    r1 = 0.0
+    r2 = 0.0
+    a = _at(d, z + 1, y, x, ze)
+    b = _at(d, z - 1, y, x, ze)
+    if not _rim(d, d0, a, b, z, y, x, 1, 0, 0, s0, ze):
+        r0 = _axis_rise(b, d0, a, s0)
+    a = _at(d, z, y + 1, x, ze)
+    b = _at(d, z, y - 1, x, ze)
+    if not _rim(d, d0, a, b, z, y, x, 0, 1, 0, s1, ze):
+        r1 = _axis_rise(b, d0, a, s1)
+    a = _at(d, z, y, x + 1, ze)
+    b = _at(d, z, y, x - 1, ze)
+    if not _rim(d, d0, a, b, z, y, x, 0, 0, 1, s2, ze):
+        r2 = _axis_rise(b, d0, a, s2)
+    return r0, r1, r2
+
+
+#: Exponent of the normal components weighting the per-axis apex rises on flat ridges.
+_RISE_POW = 2.0
+
+
+@nb.njit(**_NB)
+def _flat_rise(r0, r1, r2, n0, n1, n2):
+    """Apex rise of a flat ridge: the per-axis rises weighted by |n_i|^_RISE_POW.
+
+    Every axis that crosses a plate sees the whole apex, but an axis nearly parallel to the
+    plate sees the apex more than one step away (its 3-point tent estimate is then wrong),
+    and the largest of three noisy estimates is biased upwards; weighting by the normal's
+    components trusts the axes that cross the plate most steeply.
+    """
+    w0 = abs(n0) ** _RISE_POW
+    w1 = abs(n1) ** _RISE_POW
+    w2 = abs(n2) ** _RISE_POW
+    wt = w0 + w1 + w2
+    if wt <= 0.0:
+        return max(r0, r1, r2)
+    return (w0 * r0 + w1 * r1 + w2 * r2) / wt
 
 
 @nb.njit(**_NB)
 def _codim_heff(d, z, y, x, s0, s1, s2, ze):
-    """Local ridge codimension k, the spacing along the normal and its lattice alignment.
+    """Local ridge codimension k, the spacing along the normal and the ridge normal.
 
     k is about 1 on a plate's mid-surface and larger on the axes of rods and centres of
-    spheres; ``align = max|n_i|`` of the ridge normal n (1 when the normal is a lattice axis,
-    1/√2 for (1,1,0), 1/√3 for (1,1,1)).
+    spheres; also returned: the spacing along the normal and the ridge normal (n0, n1, n2)
+    in voxel units (from the three axis slopes).
 
     For each of the 13 neighbour directions v the steeper-side drop
     ``s_v = max(d0 - d(p+v), d0 - d(p-v)) / |v|`` is the slope of the distance map across
@@ -122,6 +193,8 @@ def _codim_heff(d, z, y, x, s0, s1, s2, ze):
     and about 2 and 3 on rods and spheres, for isotropic and anisotropic voxels alike.
     """
     d0 = d[z, y, x]
+    nz, ny, nx = d.shape
+    interior = 0 < z < nz - 1 and 0 < y < ny - 1 and 0 < x < nx - 1
     acc = 0.0
     w0 = 0.0
     w1 = 0.0
@@ -139,10 +212,17 @@ def _codim_heff(d, z, y, x, s0, s1, s2, ze):
                 f0 += (dz * s0 / ln) ** 2
                 f1 += (dy * s1 / ln) ** 2
                 f2 += (dx * s2 / ln) ** 2
-                a = _at(d, z + dz, y + dy, x + dx, ze)
-                b = _at(d, z - dz, y - dy, x - dx, ze)
-                sv = max(d0 - a, d0 - b) / ln
-                sv = min(max(sv, 0.0), 1.0)
+                if interior:
+                    a = d[z + dz, y + dy, x + dx]
+                    b = d[z - dz, y - dy, x - dx]
+                else:
+                    a = _at(d, z + dz, y + dy, x + dx, ze)
+                    b = _at(d, z - dz, y - dy, x - dx, ze)
+                if _rim(d, d0, a, b, z, y, x, dz, dy, dx, ln, ze):
+                    sv = 0.0  # runs along the ridge: the drop is its end, not a slope across
+                else:
+                    sv = max(d0 - a, d0 - b) / ln
+                    sv = min(max(sv, 0.0), 1.0)
                 acc += sv * sv
                 if dy == 0 and dx == 0:
                     w0 = sv * sv
@@ -151,17 +231,20 @@ def _codim_heff(d, z, y, x, s0, s1, s2, ze):
                 elif dz == 0 and dy == 0:
                     w2 = sv * sv
     wt = w0 + w1 + w2
+    # ridge normal in voxel units: the axis slopes are |n_i| (mm normal), times the spacing
+    n0 = math.sqrt(w0) * s0
+    n1 = math.sqrt(w1) * s1
+    n2 = math.sqrt(w2) * s2
     if wt > 0.0:
         heff = (w0 * s0 + w1 * s1 + w2 * s2) / wt
-        align = math.sqrt(max(w0, w1, w2) / wt)
         # a plate of normal n gives Σ s_v² = nᵀ F n with F = Σ v̂v̂ᵀ (diagonal by symmetry)
         plate = (w0 * f0 + w1 * f1 + w2 * f2) / wt
     else:
         heff = (s0 + s1 + s2) / 3.0
-        align = 1.0
+        n0 = 1.0
         plate = (f0 + f1 + f2) / 3.0
     k = acc / plate
-    return k, heff, align
+    return k, heff, n0, n1, n2
 
 
 @nb.njit(**_NB)
@@ -175,24 +258,58 @@ def _curvedness(k, k_flat, k_curved):
 
 
 @nb.njit(**_NB)
-def _beta(c, heff, align, b_flat, b_curved):
-    """Digitisation gap (mm) between the background-centre distance and the true surface.
+def _flat_gap(table, nz_, ny_, nx_, depth):
+    """Gap (voxels) of a flat surface of normal (nz_, ny_, nx_) at ``depth`` voxels.
 
-    A flat surface meets the lattice along whole rows of background centres, so the nearest
-    centre lies on average half a voxel beyond the surface; a curved surface (rods, spheres)
-    meets some background centre almost exactly. An oblique flat surface crosses lattice
-    planes spaced ``align`` voxels apart and, off the lattice directions, meets nearer
-    centres still: the flat gap is scaled by ``align**1.5`` (between the lattice-plane
-    spacing ``align`` and the denser off-axis estimate ``align²``; 1 for axis-aligned
-    plates). ``c`` is the curvedness (0 flat … 1 curved).
+    Trilinear lookup in :func:`bonenet.morphometry._gap.gap_table` after sorting the
+    absolute normal components (the lattice's symmetries).
     """
-    bf = b_flat * align * math.sqrt(align)
-    return (bf + c * (b_curved - bf)) * heff
+    a = abs(nz_)
+    b = abs(ny_)
+    c = abs(nx_)
+    if a < b:
+        a, b = b, a
+    if b < c:
+        b, c = c, b
+    if a < b:
+        a, b = b, a
+    if a <= 0.0:
+        return 0.5
+    nuv = table.shape[0] - 1
+    nd = table.shape[2] - 1
+    fu = b / a * nuv
+    fv = c / a * nuv
+    fd = min(max(depth * _ND_PER_VOXEL, 0.0), float(nd))
+    i0 = min(int(fu), nuv - 1)
+    j0 = min(int(fv), nuv - 1)
+    k0 = min(int(fd), nd - 1)
+    tu = fu - i0
+    tv = fv - j0
+    td = fd - k0
+    acc = 0.0
+    for di in range(2):
+        wu = tu if di else 1.0 - tu
+        for dj in range(2):
+            wv = tv if dj else 1.0 - tv
+            for dk in range(2):
+                wd = td if dk else 1.0 - td
+                acc += wu * wv * wd * table[i0 + di, j0 + dj, k0 + dk]
+    return acc
+
+
+#: Depth samples per voxel in the gap table (``_gap._ND``).
+_ND_PER_VOXEL = float(_ND)
 
 
 @nb.njit(parallel=True, **_NB)
-def ridge_collect(d, s0, s1, s2, ze, flags, starts, cz, cy, cx, peak, value,
-                  b_flat, b_curved, k_flat, k_curved):
+def ridge_collect(d, s0, s1, s2, ze, flags, starts, cz, cy, cx, pk_f, pk_c, heffs, nrm2, curved,
+                  k_flat, k_curved):
+    """Ridge voxels in raster order, each with what :func:`blend` needs to size its sphere.
+
+    ``pk_f``/``pk_c``: sub-voxel apex height (mm) if the ridge is flat / curved there;
+    ``heffs``: spacing along the ridge normal (mm); ``nrm2``: squared components of the
+    ridge normal in voxel units; ``curved``: the voxel's own curvedness (0 … 1).
+    """
     nz, ny, nx = d.shape
     for z in nb.prange(nz):
         i = starts[z]
@@ -202,12 +319,22 @@ def ridge_collect(d, s0, s1, s2, ze, flags, starts, cz, cy, cx, peak, value,
                     cz[i] = z
                     cy[i] = y
                     cx[i] = x
-                    pk_flat, pk_cone = _peak(d, z, y, x, s0, s1, s2, ze)
-                    k, heff, align = _codim_heff(d, z, y, x, s0, s1, s2, ze)
-                    c = _curvedness(k, k_flat, k_curved)
-                    pk = pk_flat + c * (pk_cone - pk_flat)
-                    peak[i] = pk
-                    value[i] = 2.0 * (pk - _beta(c, heff, align, b_flat, b_curved))
+                    r0, r1, r2 = _peak(d, z, y, x, s0, s1, s2, ze)
+                    k, heff, n0, n1, n2 = _codim_heff(d, z, y, x, s0, s1, s2, ze)
+                    d0 = d[z, y, x]
+                    pk_c[i] = d0 + math.sqrt(r0 * r0 + r1 * r1 + r2 * r2)
+                    pk_f[i] = d0 + _flat_rise(r0, r1, r2, n0, n1, n2)
+                    heffs[i] = heff
+                    nn = n0 * n0 + n1 * n1 + n2 * n2
+                    if nn > 0.0:
+                        nrm2[i, 0] = n0 * n0 / nn
+                        nrm2[i, 1] = n1 * n1 / nn
+                        nrm2[i, 2] = n2 * n2 / nn
+                    else:
+                        nrm2[i, 0] = 1.0
+                        nrm2[i, 1] = 0.0
+                        nrm2[i, 2] = 0.0
+                    curved[i] = _curvedness(k, k_flat, k_curved)
                     i += 1
 
 
@@ -231,7 +358,10 @@ def paint(mask, cz, cy, cx, rcover, value, s0, s1, s2, out):
         hi = np.searchsorted(cz, z + wz, side="right")
         for i in range(lo, hi):
             dz = (z - cz[i]) * s0
-            r2 = rcover[i] * rcover[i] - dz * dz
+            # float64, with a relative tolerance: voxel-grid radii are lattice distances
+            # (√2, √5, ...) whose float32 square falls just short of the integer
+            rc = np.float64(rcover[i]) * (1.0 + 1e-6)
+            r2 = rc * rc - dz * dz
             if r2 < 0.0:
                 continue
             v = value[i]
@@ -309,3 +439,102 @@ def prune_contained(pmap, flags, cz, cy, cx, peak, s0, s1, s2, f, keep):
                     q = pmap[zz, yy, xx]
                     if q > r and q >= r + f * math.sqrt((dz * s0) ** 2 + (dy * s1) ** 2 + (dx * s2) ** 2):
                         keep[i] = False
+
+
+@nb.njit(**_NB)
+def raster_rows(cz, cy, shape):
+    """Start of each raster row (z, y) in the ridge arrays (ridge voxels in raster order).
+
+    Returns an int64 array of ``nz·ny + 1`` offsets: row ``z·ny + y`` is
+    ``rows[r]:rows[r + 1]``.
+    """
+    ny = shape[1]
+    nrow = shape[0] * ny
+    rows = np.zeros(nrow + 1, np.int64)
+    for i in range(cz.shape[0]):
+        rows[np.int64(cz[i]) * ny + cy[i] + 1] += 1
+    for r in range(nrow):
+        rows[r + 1] += rows[r]
+    return rows
+
+
+@nb.njit(parallel=True, **_NB)
+def blend(cz, cy, cx, rows, shape, curved, vote_lo, vote_hi, min_sheet, pk_f, pk_c, heffs, nrm2,
+          table, b_curved, peak, value):
+    """Size each ridge sphere from its 3×3×3 ridge neighbourhood.
+
+    Two per-voxel estimates are noisy on oblique plates, where the binary lattice makes the
+    distance map step unevenly: the codimension (up to half the voxels of an oblique
+    plate's ridge read "curved" on their own) and the ridge normal (an axis slope may read
+    0 or twice its value). Both are averaged over the voxel and its 26-neighbour ridge
+    voxels: the mean curvedness is mapped linearly from ``vote_lo`` (flat) to ``vote_hi``
+    (curved) — a plate with scattered curved votes stays flat, a rod's axis or a sphere's
+    centre, all of whose ridge voxels are curved, stays curved. Where the voxel has fewer
+    than ``min_sheet`` ridge voxels in its 3×3×3 neighbourhood (itself included: the ridge
+    there is a line or a point, not a sheet) any curved vote makes it curved. The mean squared normal
+    components give the normal at which the flat-surface gap is looked up in ``table``
+    (:func:`bonenet.morphometry._gap.gap_table`), and the flat diameter uses the mean apex
+    height of the neighbours, weighted by their own flatness (painting keeps the *largest*
+    covering value, so scatter along the ridge — which the lattice causes on oblique
+    surfaces — would bias the painted mean upwards). Writes the sphere radius ``peak`` (mm,
+    the voxel's own apex: it decides which voxels the sphere covers) and its diameter
+    ``value`` (mm).
+    """
+    nz = shape[0]
+    ny = shape[1]
+    for i in nb.prange(cz.shape[0]):
+        acc = 0.0
+        cnt = 0
+        m0 = 0.0
+        m1 = 0.0
+        m2 = 0.0
+        sp_f = 0.0
+        sw_f = 0.0
+        for dz in range(-1, 2):
+            z = cz[i] + dz
+            if z < 0 or z >= nz:
+                continue
+            for dy in range(-1, 2):
+                y = cy[i] + dy
+                if y < 0 or y >= ny:
+                    continue
+                # one scan of the row for the columns x - 1 … x + 1 (ascending in the row)
+                r = np.int64(z) * ny + y
+                x0 = cx[i] - 1
+                for j in range(rows[r], rows[r + 1]):
+                    c = cx[j]
+                    if c < x0:
+                        continue
+                    if c > x0 + 2:
+                        break
+                    cj = curved[j]
+                    acc += cj
+                    cnt += 1
+                    m0 += nrm2[j, 0]
+                    m1 += nrm2[j, 1]
+                    m2 += nrm2[j, 2]
+                    sp_f += (1.0 - cj) * pk_f[j]
+                    sw_f += 1.0 - cj
+        cm = acc / cnt
+        lo = vote_lo
+        hi = vote_hi
+        if cnt < min_sheet:
+            # too few ridge neighbours for a sheet (a rod's axis, a sphere's centre): any
+            # curved vote makes it curved
+            lo = 0.0
+            hi = 1e-6
+        if cm <= lo:
+            c = 0.0
+        elif cm >= hi:
+            c = 1.0
+        else:
+            c = (cm - lo) / (hi - lo)
+        h = heffs[i]
+        bf = _flat_gap(table, math.sqrt(m0), math.sqrt(m1), math.sqrt(m2), pk_f[i] / h)
+        # flat diameter from the apex heights of the flat-looking neighbours: painting keeps
+        # the largest covering value, so scatter along the ridge would bias it upwards
+        pf = sp_f / sw_f if sw_f > 0.0 else pk_f[i]
+        vf = 2.0 * (pf - bf * h)
+        vc = 2.0 * (pk_c[i] - b_curved * h)
+        peak[i] = pk_f[i] + c * (pk_c[i] - pk_f[i])
+        value[i] = vf + c * (vc - vf)

@@ -18,7 +18,7 @@ CORTICAL_KEYS = ("Ct.Th", "Ct.Th.SD", "Ct.Po", "Ct.Po.N", "Tt.Ar", "Ct.Ar", "Tb.
 
 def cortical(cortex: np.ndarray, trabecular: np.ndarray, *, spacing: float | Sequence[float],
              bone: np.ndarray | None = None, density: np.ndarray | None = None,
-             min_pore_voxels: int = 5) -> dict[str, float]:
+             min_pore_voxels: int = 5, convention: str = "subvoxel") -> dict[str, float]:
     """Cortical thickness, porosity, compartment areas and densities.
 
     Parameters
@@ -36,6 +36,8 @@ def cortical(cortex: np.ndarray, trabecular: np.ndarray, *, spacing: float | Seq
         Calibrated density (mg HA/cm³) for the vBMD values (NaN without it).
     min_pore_voxels : int
         Smallest pore kept (voxels); smaller gaps are noise.
+    convention : {"subvoxel", "hildebrand"}
+        Thickness convention of Ct.Th (:func:`~bonenet.morphometry.local_thickness`).
 
     Returns
     -------
@@ -53,7 +55,7 @@ def cortical(cortex: np.ndarray, trabecular: np.ndarray, *, spacing: float | Seq
     same_shape(ct, tb, names=("cortex", "trabecular"))
     if (ct & tb).any():
         raise MorphometryError("cortex and trabecular compartments overlap; they must be disjoint")
-    th = local_thickness(ct, spacing=sp)
+    th = local_thickness(ct, spacing=sp, convention=convention)
     vals = th[ct].astype(np.float64)
     out: dict[str, float] = {"Ct.Th": float(vals.mean()), "Ct.Th.SD": float(vals.std())}
     del th

@@ -6,7 +6,8 @@ the mask (scikit-image); S′ is the central difference of the mesh area after m
 vertex by ±ε along its area-weighted vertex normal. Ideal plates give 0, rods 3, spheres 4;
 concave structures (marrow-like, or rod-and-plate networks with many nodes) give negative
 values. The mesh is not smoothed, so the staircase of a binary image slightly lowers SMI
-on small structures.
+on small structures. Mesh faces where the array edge cuts the structure are excluded (they
+are no bone surface), as are, with an ROI, faces outside it.
 """
 
 from __future__ import annotations
@@ -39,6 +40,9 @@ def structure_model_index(mask: np.ndarray, *, spacing: float | Sequence[float],
     roi : ndarray of bool, optional
         Only mesh faces whose centre lies in ``roi`` (and structure voxels in ``roi``) count,
         so structures cut by the region edge keep no spurious end faces. Default: all.
+        Faces where the *array* edge cuts the structure never count (with or without
+        ``roi``): a trabecular cube is a sample of a larger structure, and an infinite
+        plate crossing the array reads 0, not 1.9.
     eps : float
         Normal offset for the area derivative, in units of the smallest voxel size.
     """
@@ -58,6 +62,15 @@ def structure_model_index(mask: np.ndarray, *, spacing: float | Sequence[float],
     verts = verts - np.asarray(sp)  # undo the padding offset
     if faces.shape[0] == 0:
         raise MorphometryError("structure has no surface: SMI undefined")
+    # faces where the array edge cuts the structure are no bone surface: marching cubes
+    # closes the structure in the cells between the outermost voxel centres and the zero
+    # padding, so every face of those cells (the cut face and the chamfer that joins it to
+    # the true surface) has its centre outside [0, n - 1]; the true surface lies in the
+    # cells between voxel centres of the array, whose faces never do
+    cpos = verts[faces].mean(axis=1) / np.asarray(sp)
+    tol = 1e-6
+    inside = np.all((cpos >= -tol) & (cpos <= np.asarray(m.shape) - 1 + tol), axis=1)
+    faces = faces[inside]
     if r is not None:
         centre = verts[faces].mean(axis=1) / np.asarray(sp)
         idx = np.clip(np.rint(centre).astype(np.int64), 0, np.asarray(m.shape) - 1)

@@ -1,25 +1,34 @@
 """Local thickness (Hildebrand & Rüegsegger 1997) with sub-voxel sphere fitting.
 
 The thickness at a point is the diameter of the largest sphere that contains the point and
-fits inside the structure. bonenet computes it in four steps:
+fits inside the structure. Two conventions (``docs/morphometry.md``, "Conventions"):
+
+``"subvoxel"`` (default), in five steps:
 
 1. an anisotropic Euclidean distance map (``edt`` package, multi-threaded) giving, for every
    structure voxel, the distance in mm to the nearest background voxel centre;
-2. the distance ridge: voxels whose inscribed ball is not (to within 10 % of a step)
+2. the distance ridge: voxels whose inscribed ball is not (to within 50 % of a step)
    contained in a neighbour's ball — the only sphere centres that matter;
-3. for each ridge voxel a sub-voxel sphere: the ridge apex height along each axis from the
-   tent the distance map forms across the ridge (sphere centres are therefore not restricted
-   to voxel centres), minus the digitisation gap between background voxel centres and the
-   true surface — half a voxel where the ridge is flat (plates), 0.1 voxel where it is curved
-   (rods, spheres), told apart by the ridge's local codimension from the 13 neighbour
-   directions (see ``docs/morphometry.md``);
-4. sphere painting, parallel over output slices, every voxel keeping the largest diameter of
+3. for each ridge voxel the apex height of the tent the distance map forms across the
+   ridge (per axis), its local codimension (flat: plates; curved: rods, spheres) and its
+   normal, with a rim test so that the end of a flat ridge (a plate's edge, or where the
+   array edge cuts it) is not read as a cone apex;
+4. a neighbourhood vote: curvedness, normal and flat apex height are averaged over the
+   3×3×3 ridge neighbourhood; the radius is the apex minus the digitisation gap between
+   background voxel centres and the true surface — computed exactly from the lattice for
+   flat ridges (``_gap.py``), 0.12 voxel on curved ones;
+5. sphere painting, parallel over output slices, every voxel keeping the largest diameter of
    the spheres that cover it (numba).
 
+``"hildebrand"``: the plain maximal-sphere map on the voxel grid (spheres on voxel centres,
+radius = distance to the nearest background voxel centre), as in BoneJ and porespy and the
+direct indices of Scanco's software; identical to a brute-force computation (tested).
+
 Voxel-centred sphere fitting (ORMIR-XCT, BoneJ, porespy with integer radii) is biased by
-about one voxel — 15–25 % at the 3–4 voxel trabeculae of HR-pQCT; this estimator is
-validated to half a voxel on plates and within 5 % on rods and spheres of 8 voxels or more
-(``benchmarks/bench_morphometry.py``, ``tests/measure``).
+about one voxel — 15–25 % at the 3–4 voxel trabeculae of HR-pQCT; the sub-voxel estimator
+reads plates of 4–12 voxels in any orientation within about ¼ voxel (oblique 4-voxel plates
++0.35), rods and spheres of 8 voxels or more within 5 % (``benchmarks/validate_morphometry.py``,
+``tests/measure``).
 """
 
 from __future__ import annotations
@@ -30,9 +39,13 @@ from collections.abc import Sequence
 import numpy as np
 
 from ..errors import MorphometryError
+from ._gap import gap_table
 from ._validate import binary, spacing3
 
-__all__ = ["local_thickness", "thickness_stats"]
+__all__ = ["CONVENTIONS", "local_thickness", "thickness_stats"]
+
+#: Thickness conventions: sub-voxel spheres (default) and plain Hildebrand–Rüegsegger.
+CONVENTIONS = ("subvoxel", "hildebrand")
 
 #: Ridge tolerance: a voxel stays a sphere centre unless a neighbour one step v away is higher
 #: by at least (1 - _SLACK)·|v| (it then lies on the flank of a ridge, not on it).
@@ -41,6 +54,9 @@ _SLACK = 0.5
 _PRUNE = 0.7
 #: Digitisation gap in voxels for flat and curved ridges, and the codimension breakpoints.
 _GAP = (0.5, 0.12, 1.15, 1.4)
+#: Neighbourhood vote on curvedness: mean curvedness below the first reads flat, above the
+#: second curved.
+_VOTE = (0.3, 0.6, 5)
 
 
 def _threads() -> int:
@@ -57,6 +73,7 @@ def local_thickness(
     *,
     spacing: float | Sequence[float],
     border: str = "background",
+    convention: str = "subvoxel",
 ) -> np.ndarray:
     """Local thickness map: diameter (mm) of the largest inscribed sphere covering each voxel.
 
@@ -71,6 +88,15 @@ def local_thickness(
         as in IPL and BoneJ; ``"continue"`` — the edge is no surface and distances are
         measured to background voxels inside the array only (for structures known to cross
         the field of view; a structure touching the edge then reads thicker).
+    convention : {"subvoxel", "hildebrand"}
+        ``"subvoxel"`` (default): sub-voxel spheres, unbiased against the continuous shape
+        the image was sampled from (module docstring; ``docs/morphometry.md``).
+        ``"hildebrand"``: the plain Hildebrand & Rüegsegger (1997) maximal-sphere thickness
+        on the voxel grid — spheres centred on voxel centres, radius = the Euclidean
+        distance to the nearest background voxel centre, diameter = twice that (no gap
+        correction; the convention of BoneJ, porespy and the published HR-pQCT reference
+        data measured with Scanco's software). It reads a digital plate of N voxel layers
+        as N voxels, rods and spheres about one voxel thinner than the continuous shape.
 
     Returns
     -------
@@ -80,8 +106,8 @@ def local_thickness(
     Raises
     ------
     MorphometryError
-        Empty or non-binary mask, bad spacing, unknown ``border``, or (with
-        ``border="continue"``) a mask with no background voxel at all.
+        Empty or non-binary mask, bad spacing, unknown ``border`` or ``convention``, or
+        (with ``border="continue"``) a mask with no background voxel at all.
     """
     from . import _kernels as K
 
@@ -95,13 +121,41 @@ def local_thickness(
             "mask has every voxel set and border='continue': no surface to measure from; "
             "use border='background' or a mask with background voxels"
         )
-    d, (cz, cy, cx), peak, value = _ridge(m, sp, zero_edge)
+    if convention not in CONVENTIONS:
+        raise MorphometryError(
+            f"convention must be one of {', '.join(CONVENTIONS)}; got {convention!r}")
     hmin = min(sp)
+    if convention == "hildebrand":
+        d, (cz, cy, cx), peak, value = _ridge_plain(m, sp, zero_edge)
+        gap = np.float32(0.0)
+    else:
+        d, (cz, cy, cx), peak, value = _ridge(m, sp, zero_edge)
+        gap = np.float32(_GAP[0] * hmin)
     # the distance map's buffer becomes the output (peak memory: mask + one float32 map)
-    K.to_fallback(m, d, np.float32(_GAP[0] * hmin), np.float32(hmin))
+    K.to_fallback(m, d, gap, np.float32(hmin))
     K.paint(m.view(np.uint8), cz, cy, cx, peak, value, sp[0], sp[1], sp[2], d)
     K.finish(d)
     return d
+
+
+def _ridge_plain(m: np.ndarray, sp: tuple[float, float, float], zero_edge: bool):
+    """Distance map and the voxel-centred maximal spheres (``convention="hildebrand"``).
+
+    A sphere is dropped only when a neighbour's sphere contains it exactly (slack 0), so
+    painting the rest gives the same map as painting every voxel's sphere.
+    """
+    import edt
+
+    from . import _kernels as K
+
+    d = edt.edt(m, anisotropy=sp, black_border=zero_edge, parallel=_threads())
+    d = np.asarray(d, dtype=np.float32)
+    flags = np.empty(m.shape, np.uint8)
+    K.ridge_counts(d, sp[0], sp[1], sp[2], 0.0, zero_edge, flags)
+    cz, cy, cx = (a.astype(np.int32) for a in np.nonzero(flags))  # raster order: cz sorted
+    del flags
+    peak = d[cz, cy, cx]
+    return d, (cz, cy, cx), peak, (2.0 * peak).astype(np.float32)
 
 
 def _ridge(m: np.ndarray, sp: tuple[float, float, float], zero_edge: bool):
@@ -125,10 +179,17 @@ def _ridge(m: np.ndarray, sp: tuple[float, float, float], zero_edge: bool):
     cz = np.empty(n, np.int32)
     cy = np.empty(n, np.int32)
     cx = np.empty(n, np.int32)
+    pk_f, pk_c, heffs, curved = (np.empty(n, np.float32) for _ in range(4))
+    nrm2 = np.empty((n, 3), np.float32)
+    K.ridge_collect(d, sp[0], sp[1], sp[2], zero_edge, flags, starts, cz, cy, cx,
+                    pk_f, pk_c, heffs, nrm2, curved, _GAP[2], _GAP[3])
+    shape = np.array(m.shape, np.int64)
+    rows = K.raster_rows(cz, cy, shape)
     peak = np.empty(n, np.float32)
     value = np.empty(n, np.float32)
-    K.ridge_collect(d, sp[0], sp[1], sp[2], zero_edge, flags, starts, cz, cy, cx, peak, value,
-                    *_GAP)
+    K.blend(cz, cy, cx, rows, shape, curved, _VOTE[0], _VOTE[1], _VOTE[2], pk_f, pk_c, heffs, nrm2,
+            gap_table(), _GAP[1], peak, value)
+    del pk_f, pk_c, heffs, curved, rows, nrm2
     # second, sub-voxel pass: drop spheres a neighbour's sphere nearly contains (fewer,
     # equally placed spheres to paint; measured effect on Tb.Sp ≈ −0.5 %). The radii are
     # written into the distance map at the ridge voxels (no extra array): a ridge voxel is

@@ -38,8 +38,9 @@ __all__ = [
 ]
 
 # Fitted by ``python -m bonenet.synth._calibrate``: 30 phantoms at 37.5 µm (128³, 4.8 mm),
-# measured with bonenet.morphometry.trabecular (sub-voxel local thickness; Tb.N from
-# ridge-to-ridge spacing); grid ℓ ∈ {0.25, 0.4} mm, t ∈ {0.08, 0.12} mm, p ∈ {1, 0.6, 0.35},
+# measured with bonenet.morphometry.trabecular (sub-voxel local thickness with the exact
+# lattice surface gap and plate-rim handling; Tb.N from centre-to-centre spacing; fit output in
+# benchmarks/results_synth_calibrate_subvoxel.txt); grid ℓ ∈ {0.25, 0.4} mm, t ∈ {0.08, 0.12} mm, p ∈ {1, 0.6, 0.35},
 # α ∈ {1, 1.5} plus six strongly perforated phantoms (p 0.2–0.3, t up to 0.2 mm, α 1.3).
 # Largest residuals: Tb.Th 11 % (3–7 % where cohorts live), Tb.Sp 1.9 %, Tb.N 5.3 %.
 #   band fraction  = u (k0 + k1 (α-1) + k2 u),                   u = t/ℓ
@@ -48,9 +49,9 @@ __all__ = [
 #   log Tb.N       = n · (1, log ℓ, log t, q, q², α-1)            (1/mm)
 _CAL: dict[str, tuple[float, ...]] = {
     "band": (0.8778, -0.1298, -0.1824),
-    "th": (1.0949, 0.8119, -0.8337, -1.2966),
-    "sp": (0.6154, 1.0721, -0.1733, 0.1346, 0.3001, 0.1953),
-    "n": (-0.7361, -1.02, 0.1502, 0.194, -0.4895, -0.1773),
+    "th": (1.0015, 0.6711, -0.7365, -1.1404),
+    "sp": (0.595, 1.1109, -0.1792, 0.1437, 0.3111, 0.2005),
+    "n": (-0.7416, -0.9339, 0.1387, 0.1643, -0.4416, -0.1594),
 }
 #: Plate-keep fractions the calibration covers.
 _P_RANGE = (0.35, 1.0)

@@ -132,3 +132,20 @@ def test_clinical_categories():
     assert z_score(0.70, age_mean=0.75, age_sd=0.1) == pytest.approx(-0.5)
     with pytest.raises(CalibrationError, match="plausible"):
         t_score(12.0)
+
+
+def test_acr_categories_refuse_k2hpo4_and_convert_with_goodsitt():
+    from bonenet.calibrate import GOODSITT_K2HPO4_PER_HA, k2hpo4_to_ha
+
+    with pytest.raises(CalibrationError, match="k2hpo4_to_ha"):
+        acr_category(100.0, units="mgK2HPO4/cm3")
+    with pytest.raises(CalibrationError, match="HU"):
+        acr_category(100.0, units="HU")
+    # Goodsitt (1992): BMD(K2HPO4) / BMD(HA) = 0.86 at 80 kVp, 0.81 at 140 kVp, intercept 0
+    assert GOODSITT_K2HPO4_PER_HA == {80: 0.86, 140: 0.81}
+    assert float(k2hpo4_to_ha(86.0, kvp=80)) == pytest.approx(100.0)
+    assert float(k2hpo4_to_ha(81.0, kvp=140)) == pytest.approx(100.0)
+    # 100 mg K2HPO4/cm³ at 140 kVp is 123 mg HA/cm³: normal, not osteopenia
+    assert acr_category(k2hpo4_to_ha(100.0, kvp=140), units="mgHA/cm3") == "normal"
+    with pytest.raises(CalibrationError, match="kvp=120"):
+        k2hpo4_to_ha(100.0, kvp=120)
