@@ -56,7 +56,7 @@ def test_features_row_carries_calibration_material():
     from scipy import ndimage as ndi
 
     from bonenet.calibrate import calibration_material
-    from bonenet.commands._measure import measure_volume
+    from bonenet.measure import measure_volume
     from bonenet.volume import Volume
 
     rng = np.random.default_rng(7)
