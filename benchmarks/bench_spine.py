@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT / "tests" / "data" / "totalsegmentator"
+DATA = ROOT / "tests" / "realdata" / "totalsegmentator"
 
 
 def make_case(tmp: Path, slices: int) -> tuple[Path, Path]:

@@ -29,7 +29,7 @@ CASES = {
                             "data.init_args.mask_column=mask", "data.init_args.use_clinical=false",
                             "data.init_args.target_spacing_mm=1.5"]),
 }
-REAL_CT = REPO / "tests" / "data" / "totalsegmentator"
+REAL_CT = REPO / "tests" / "realdata" / "totalsegmentator"
 
 
 @pytest.fixture(scope="module")

@@ -14,8 +14,8 @@ Exit status: 0 all measured; 1 some studies failed (reasons in errors.csv); 2 ba
 Research software, not a medical device: flags are research categories, not diagnoses.
 
 example (the real CT shipped with the tests):
-  bonenet spine tests/data/totalsegmentator/example_ct_sm.nii.gz --units HU \\
-      --masks tests/data/totalsegmentator/example_seg.nii.gz --calibrate internal --out spine_out/
+  bonenet spine tests/realdata/totalsegmentator/example_ct_sm.nii.gz --units HU \\
+      --masks tests/realdata/totalsegmentator/example_seg.nii.gz --calibrate internal --out spine_out/
 """
 
 from __future__ import annotations

@@ -8,6 +8,11 @@ Three passes over a Euclidean distance map ``d`` (mm to the nearest background v
    parallel over output slices so no two threads write the same voxel;
 3. ``to_fallback`` / ``finish``: the distance buffer is reused as the output, so foreground
    voxels no ball reached keep their own ball's value (one float32 array in all).
+
+The module is longer than 450 lines on purpose: it is one algorithm whose three passes share
+the same numba helpers and ridge model (the plate/rod call of a ridge voxel, its normal and
+sub-voxel apex); splitting it would scatter one estimator over several files (the lattice
+surface-gap tables already live in :mod:`._gap`).
 """
 
 from __future__ import annotations

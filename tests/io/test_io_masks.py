@@ -12,7 +12,7 @@ from bonenet import io
 from bonenet.errors import ConfigError, ImageFormatError
 from bonenet.volume import Volume
 
-DATA = Path(__file__).parents[1] / "data" / "totalsegmentator"
+DATA = Path(__file__).parents[1] / "realdata" / "totalsegmentator"
 
 
 def _image(shape=(10, 12, 14), spacing=(2.0, 1.0, 1.0), origin=(0.0, 0.0, 0.0)) -> Volume:

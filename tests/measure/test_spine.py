@@ -22,7 +22,7 @@ from bonenet.measure import (
 from bonenet.measure._spine_masks import TS_TOTAL
 from bonenet.synth.spine import synth_spine_ct
 
-DATA = Path(__file__).parents[1] / "data" / "totalsegmentator"
+DATA = Path(__file__).parents[1] / "realdata" / "totalsegmentator"
 HEIGHTS = {"L1": (17.0, 24.0, 26.0),   # wedge: anterior 35 % lower -> moderate
            "L2": (25.0, 17.5, 26.0),   # biconcave: middle 33 % lower -> moderate
            "L3": (12.0, 12.0, 12.5)}   # crush: 52 % below L2 -> severe

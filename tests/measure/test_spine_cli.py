@@ -14,7 +14,7 @@ from bonenet import io
 from bonenet.cli import main
 from bonenet.measure import SPINE_COLUMNS, measure_spine, read_spine_masks, read_spine_sr
 
-DATA = Path(__file__).parents[1] / "data" / "totalsegmentator"
+DATA = Path(__file__).parents[1] / "realdata" / "totalsegmentator"
 CT, SEG = DATA / "example_ct_sm.nii.gz", DATA / "example_seg.nii.gz"
 SALT = "test-salt-0123456789"
 
