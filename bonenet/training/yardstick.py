@@ -162,16 +162,16 @@ def run_yardstick(trainer: Any, model: Any, dm: Any, *, best: Any, label: str,
     Splits without outcomes or with one outcome class are left out with a warning.
     """
     out = Yardstick(model=label, selected_epoch=selected_epoch(best))
-    datasets = getattr(dm, "datasets", None)
-    if not isinstance(datasets, dict) or "train" not in datasets or not hasattr(datasets["train"], "table"):
-        out.skipped = "the DataModule has no bonenet datasets (train/val/test tables)"
-        return out
     max_epochs = getattr(trainer, "max_epochs", None) or 0
     if out.selected_epoch == 1 and max_epochs > 1:
         out.warnings.append(
             "best.ckpt is the first epoch: validation did not improve after one epoch, so the saved model "
             "is barely trained. Use a longer smoothing window (early_stopping.window), more data per "
             "split, or the small-cohort recipe of docs/training.md")
+    datasets = getattr(dm, "datasets", None)
+    if not isinstance(datasets, dict) or "train" not in datasets or not hasattr(datasets["train"], "table"):
+        out.skipped = "the DataModule has no bonenet datasets (train/val/test tables)"
+        return out
     enc = getattr(dm, "encoder", None)
     use_lr = enc is not None and getattr(enc, "n_features", 0) > 0 and getattr(dm, "use_clinical", True)
     lr_risk: dict[str, np.ndarray] = {}
