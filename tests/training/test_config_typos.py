@@ -89,3 +89,26 @@ def test_train_and_cli_refuse_before_building_anything(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "intensity_windw" in err and "intensity_window" in err and str(bad) in err
     assert "Expected a NoneType" not in err
+
+
+def test_undeclared_nifti_units_fail_before_training_naming_the_declaration(tmp_path):
+    import csv
+    import subprocess
+    import sys
+
+    from bonenet.errors import BoneNetError
+
+    subprocess.run([sys.executable, str(REPO / "scripts/make_user_cohort.py"), "--n", "12", "--out",
+                    str(tmp_path / "c")], check=True, capture_output=True)
+    rows = list(csv.DictReader(open(tmp_path / "c/manifest.csv", encoding="utf-8")))
+    for r in rows:
+        r.pop("units")
+    with open(tmp_path / "c/no_units.csv", "w", newline="", encoding="utf-8") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    with pytest.raises(BoneNetError, match=r"does not record its units.*data\.init_args\.units") as e:
+        train([FUSED], sets=[f"data.init_args.manifest={tmp_path / 'c/no_units.csv'}", "data.init_args.units=null",
+                             f"trainer.default_root_dir={tmp_path / 'run'}", "trainer.enable_progress_bar=false"])
+    assert "no_units.csv" in str(e.value)
+    assert not (tmp_path / "run/checkpoints").exists()  # refused before the first training step
