@@ -138,6 +138,8 @@ class _Checker:
     def check(self, cfg: Mapping[str, Any], source: str) -> None:
         self.check_keys(source, "", cfg, TOP_LEVEL_KEYS)
         data = cfg.get("data")
+        if isinstance(data, str):  # the class_path shorthand
+            self.data_class = data
         if isinstance(data, Mapping):
             if isinstance(data.get("class_path"), str):
                 self.data_class = data["class_path"]
@@ -157,7 +159,7 @@ class _Checker:
                         self.callbacks(source, f"trainer.{name}", block[name])
 
     def check_set(self, item: str) -> None:
-        key = item.split("=", 1)[0].strip()
+        key = item.split("=", 1)[0].strip().removesuffix("+")  # jsonargparse's list append: KEY+=VALUE
         parts = key.split(".")
         source = f"--set {item}"
         tree: dict[str, Any] = {}

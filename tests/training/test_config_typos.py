@@ -76,7 +76,8 @@ def test_callback_init_args_and_unmatched_keys(tmp_path):
     with pytest.raises(ConfigError, match=r"'model\.zzzz' \(no close match\)"):
         validate_config([FUSED], ["model.zzzz=1"])
     validate_config([FUSED], ["data.init_args.manifest=x.csv", "model.fusion=concat", "seed=3",
-                              "trainer.max_epochs=2", "early_stopping.window=3"])
+                              "trainer.max_epochs=2", "early_stopping.window=3",
+                              "trainer.callbacks+=lightning.pytorch.callbacks.RichModelSummary"])
 
 
 def test_train_and_cli_refuse_before_building_anything(tmp_path, capsys):
