@@ -10,12 +10,14 @@ Config layout (YAML, ``configs/experiment/*.yaml``)::
       backbone: trabecular_cnn
       fusion: film
     trainer: {max_epochs: 20}    # lightning.Trainer arguments
-    checkpoint: {...}            # best.ckpt (ModelCheckpoint, monitor val/auroc)
+    checkpoint: {...}            # best.ckpt (ModelCheckpoint, monitor val/auroc_smooth)
+    early_stopping: {window: 5, patience: 10}      # moving average of val/auroc; stop when flat
     resume_checkpoint: {every_n_train_steps: 50}   # last.ckpt every N steps and each epoch (exact resume)
 
 ``model.clinical_features``, ``model.spatial_dims`` and ``model.in_channels`` are linked from
 the DataModule (``n_clinical_features``, ``spatial_dims``, ``in_channels``) and must not be set.
-A misspelt key fails at load time with the key named (jsonargparse schema from type hints).
+A misspelt key at any depth is a ConfigError naming it, its close matches and its file
+(:func:`bonenet.training._validate.validate_config`, run by :func:`bonenet.training.train`).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from ..errors import ConfigError
 from .module import FractureRiskModule
 from .resume import ExactResume, LastCheckpoint
+from .smoothing import SmoothedEarlyStopping
 
 __all__ = ["BoneNetCLI", "build_cli"]
 
@@ -56,8 +59,9 @@ class BoneNetCLI(LightningCLI):
         parser.link_arguments("data", "model.in_channels",
                               compute_fn=lambda dm: int(getattr(dm, "in_channels", 1)), apply_on="instantiate")
         parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
+        parser.add_lightning_class_args(SmoothedEarlyStopping, "early_stopping")
         parser.set_defaults({
-            "checkpoint.monitor": "val/auroc", "checkpoint.mode": "max", "checkpoint.filename": "best",
+            "checkpoint.monitor": "val/auroc_smooth", "checkpoint.mode": "max", "checkpoint.filename": "best",
             "checkpoint.save_top_k": 1, "checkpoint.save_last": False, "checkpoint.auto_insert_metric_name": False,
         })
         parser.add_lightning_class_args(LastCheckpoint, "resume_checkpoint")

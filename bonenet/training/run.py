@@ -27,6 +27,8 @@ class TrainResult:
     test_metrics: dict[str, float] = field(default_factory=dict)
     predictions_csv: Path | None = None
     seconds: float = 0.0
+    yardstick: Any = None
+    yardstick_json: Path | None = None
 
 
 def _overrides(sets: Sequence[str]) -> list[str]:
@@ -46,6 +48,7 @@ def train(
     test: bool = True,
     name: str | None = None,
     device: str | None = None,
+    yardstick: bool = True,
 ) -> TrainResult:
     """Train from YAML configs (later files and ``sets`` override earlier ones).
 
@@ -66,16 +69,25 @@ def train(
         ``clinical`` or ``image`` — the same default as ``bonenet predict``).
     device : str, optional
         ``auto``/``cpu``/``cuda``/``cuda:N`` (default auto: CUDA if present).
+    yardstick : bool
+        After fitting, compare the model's validation (and, with ``test``, test) AUROC with a
+        logistic regression on the same clinical variables and split, with bootstrap intervals
+        (:mod:`bonenet.training.yardstick`): ``<run>/yardstick.json``, ``result.yardstick``,
+        and logged warnings when the selected epoch is the first or the validation AUROC is
+        within its bootstrap noise of (or below) the regression.
     """
+    from ._validate import validate_config
     from .cli import build_cli
 
     for c in configs:
         if not Path(c).is_file():
             raise ConfigError(f"config file {str(c)!r} does not exist")
+    overrides = _overrides(sets)  # KEY=VALUE form first, then every key against the schema
+    validate_config(configs, sets)
     args: list[str] = []
     for c in configs:
         args += ["--config", str(c)]
-    args += _overrides(sets)
+    args += overrides
     if device:
         args += ["--device", device]
     cli = build_cli(args)
@@ -102,6 +114,8 @@ def train(
     last = Path(ckpt_cb.dirpath) / "last.ckpt"
     result = TrainResult(root=root, best_checkpoint=best, last_checkpoint=last if last.is_file() else None,
                          seconds=seconds)
+    test_preds = None
+    label = "model"
     if test and getattr(trainer, "interrupted", False) is False and _has_loader(dm, "test_dataloader"):
         which = str(best) if best is not None else None
         metrics = trainer.test(model, datamodule=dm, ckpt_path=which, verbose=True, weights_only=True)
@@ -112,7 +126,41 @@ def train(
 
             label = name or model_name(model.network_config(), dm.state_dict() if dm is not None else None)
             result.predictions_csv = write_predictions(preds or [], root / "predictions_test.csv", label)
+            if getattr(dm, "predict_manifest", None) is None:  # the test split: reuse for the yardstick
+                test_preds = preds or []
+    if yardstick and getattr(trainer, "interrupted", False) is False and trainer.world_size == 1:
+        _write_yardstick(result, trainer, model, dm, best=best, test=test, test_preds=test_preds,
+                         label=name or label)
     return result
+
+
+def _write_yardstick(result: TrainResult, trainer: Any, model: Any, dm: Any, *, best: Path | None, test: bool,
+                     test_preds: list[dict[str, Any]] | None, label: str) -> None:
+    import json
+
+    from .._atomic import write_text_atomic
+    from .yardstick import format_yardstick, run_yardstick
+
+    if dm is not None and not test and isinstance(getattr(dm, "datasets", None), dict):
+        dm = _NoTest(dm)
+    ys = run_yardstick(trainer, model, dm, best=best, label=label, test_preds=test_preds)
+    result.yardstick = ys
+    result.yardstick_json = write_text_atomic(result.root / "yardstick.json",
+                                              json.dumps(ys.to_dict(), indent=2) + "\n")
+    for w in ys.warnings:
+        log.warning("%s", w)
+    log.info("%s", format_yardstick(ys))
+
+
+class _NoTest:
+    """A view of a DataModule without its test split (``test=False`` must not look at it)."""
+
+    def __init__(self, dm: Any) -> None:
+        self._dm = dm
+        self.datasets = {k: v for k, v in dm.datasets.items() if k != "test"}
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._dm, name)
 
 
 def _has_loader(dm: Any, hook: str) -> bool:
