@@ -42,4 +42,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"{k:<17} {v:.4f}")
     if res.predictions_csv:
         print(f"predictions       {res.predictions_csv}")
+    if getattr(res, "yardstick", None) is not None:
+        from ..training.yardstick import format_yardstick
+
+        print(format_yardstick(res.yardstick))
+        print(f"yardstick         {res.yardstick_json}")
     return 0
