@@ -24,7 +24,7 @@ ALLOWED = {
     "measure": {"io", "calibrate", "segment", "morphometry", "synth"},
     "data": {"io", "clinical"},
     "models": set(),
-    "training": {"models", "data"},
+    "training": {"models", "data", "io", "evaluation"},  # io: reader options; evaluation: the yardstick
     "evaluation": set(),
     "baselines": {"clinical", "evaluation"},
     "inference": {"models", "data", "io", "clinical", "measure", "training"},
