@@ -38,12 +38,14 @@ from .reclassification import reclassification, reclassification_table
 from .report import evaluate_predictions, write_report
 from .subgroups import age_bands, external_validation, metrics_by_group
 from .survival import (
+    aalen_johansen,
     calibration_at_horizon,
     harrell_c,
     kaplan_meier,
     survival_metrics,
     time_dependent_auc,
     uno_c,
+    wolbers_c,
 )
 
 __all__ = [
@@ -57,6 +59,7 @@ __all__ = [
     "bootstrap_indices",
     "bootstrap_metrics",
     "brier_score",
+    "aalen_johansen",
     "calibration_at_horizon",
     "calibration_curve_binned",
     "calibration_curve_lowess",
@@ -83,6 +86,7 @@ __all__ = [
     "threshold_metrics",
     "time_dependent_auc",
     "uno_c",
+    "wolbers_c",
     "write_report",
     "youden_threshold",
 ]
