@@ -7,7 +7,13 @@
 from __future__ import annotations
 
 from ._inference import load_for_inference
-from .losses import binary_loss, discrete_survival_targets, huber_loss, survival_nll
+from .losses import (
+    binary_loss,
+    discrete_competing_targets,
+    discrete_survival_targets,
+    huber_loss,
+    survival_nll,
+)
 from .module import FractureRiskModule
 from .resume import ExactResume, LastCheckpoint
 
@@ -16,6 +22,7 @@ __all__ = [
     "FractureRiskModule",
     "LastCheckpoint",
     "binary_loss",
+    "discrete_competing_targets",
     "discrete_survival_targets",
     "huber_loss",
     "load_for_inference",
