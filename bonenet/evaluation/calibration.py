@@ -15,7 +15,6 @@ import numpy as np
 from scipy import stats
 
 from ..errors import EvaluationError
-
 from ._checks import MetricUndefinedError, as_outcome, as_probability, check_both_classes
 from ._loess import SMOOTHER, loess
 
