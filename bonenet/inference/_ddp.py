@@ -19,6 +19,7 @@ import lightning as L
 import torch
 from lightning.pytorch.callbacks import BasePredictionWriter
 
+from .._research import describe_categories
 from ._loop import (
     ERROR_COLUMNS,
     PredictSummary,
@@ -117,6 +118,7 @@ def predict_studies_ddp(studies: Sequence[Study], predictor: Predictor,
         shard_dir.rmdir()
     summary = PredictSummary(out, len(studies), len(skip & {pseudonymizer(s.key) for s in studies}),
                              int(counts[0]), int(counts[1]), time.perf_counter() - t0,
-                             extra={"world_size": trainer.world_size})
+                             extra={"world_size": trainer.world_size,
+                                    "risk_categories": describe_categories(thresholds)})
     _write_summary(out, summary)
     return summary

@@ -17,6 +17,7 @@ import torch
 
 from .._atomic import write_text_atomic
 from .._progress import progress
+from .._research import RESEARCH_NOTICE, describe_categories
 from ..errors import ConfigError
 from ._prepare import Failed, Prepared, StudyDataset
 from ._pseudo import Pseudonymizer
@@ -146,7 +147,8 @@ def prepare_output(out: Path, predictor: Predictor, studies: Sequence[Study],
     skip = done | failed_before
     todo = [s for s in studies if pseudonymizer(s.key) not in skip]
     if is_main:
-        write_text_atomic(run_json, json.dumps({**identity, "columns": columns}, indent=2) + "\n")
+        write_text_atomic(run_json, json.dumps({**identity, "notice": RESEARCH_NOTICE, "columns": columns},
+                                               indent=2) + "\n")
     return preds, errors, todo, skip
 
 
@@ -267,7 +269,8 @@ def predict_studies(studies: Sequence[Study], predictor: Predictor, out: str | o
             flush()
     flush()
     summary = PredictSummary(out, len(studies), len(skip & {pseudonymizer(s.key) for s in studies}),
-                             n_ok, n_fail, time.perf_counter() - t0)
+                             n_ok, n_fail, time.perf_counter() - t0,
+                             extra={"risk_categories": describe_categories(thresholds)})
     _write_summary(out, summary)
     return summary
 
@@ -275,7 +278,11 @@ def predict_studies(studies: Sequence[Study], predictor: Predictor, out: str | o
 def _write_summary(out: Path, summary: PredictSummary) -> None:
     run_json = out / "run.json"
     data = json.loads(run_json.read_text()) if run_json.exists() else {}
+    data["notice"] = RESEARCH_NOTICE
+    extra = dict(summary.extra)
+    if "risk_categories" in extra:  # what the risk_category column means, with its source
+        data["risk_categories"] = extra.pop("risk_categories")
     data["last_run"] = {"studies": summary.n_studies, "skipped": summary.n_skipped,
                         "predicted": summary.n_predicted, "failed": summary.n_failed,
-                        "seconds": round(summary.seconds, 2), **summary.extra}
+                        "seconds": round(summary.seconds, 2), **extra}
     write_text_atomic(run_json, json.dumps(data, indent=2) + "\n")
