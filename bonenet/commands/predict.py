@@ -102,4 +102,9 @@ def run(args: argparse.Namespace) -> int:
                                   batch_size=args.batch_size, num_workers=args.workers,
                                   retry_errors=args.retry_errors, thresholds=thresholds)
     print(summary.message())
+    from .._research import describe_categories
+
+    cats = describe_categories(thresholds)
+    print(f"risk_category: {cats['kind']} — {cats['meaning']}; source: {cats['source']}. "
+          f"{cats['notice']}")
     return 1 if summary.n_failed else 0
