@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 from scipy import optimize
 
+from .._fmt import plain
 from ..errors import SynthError
 from ._fields import band_distance, gaussian_field_pair
 
@@ -89,9 +90,9 @@ def _check_shape(shape: tuple[int, ...], spacing: tuple[float, ...]) -> tuple[tu
     shp = tuple(int(s) for s in shape)
     sp = tuple(float(s) for s in spacing)
     if len(shp) != 3 or min(shp) < 4:
-        raise SynthError(f"shape={shape!r}: give 3 axis lengths (P, R, C) of at least 4 voxels")
+        raise SynthError(f"shape={plain(shape)!r}: give 3 axis lengths (P, R, C) of at least 4 voxels")
     if len(sp) != 3 or min(sp) <= 0:
-        raise SynthError(f"spacing={spacing!r}: give 3 positive voxel sizes in mm (P, R, C)")
+        raise SynthError(f"spacing={plain(spacing)!r}: give 3 positive voxel sizes in mm (P, R, C)")
     return shp, sp  # type: ignore[return-value]
 
 
