@@ -78,3 +78,18 @@ def test_reclassification_by_hand():
     assert r["idi"]["value"] == pytest.approx(idi)
     rb = reclassification(y, new, ref, n_boot=200, seed=1)
     assert rb["idi"]["lower"] <= rb["idi"]["value"] <= rb["idi"]["upper"]
+
+
+def test_bad_configuration_is_a_config_error():
+    import numpy as np
+    import pytest
+
+    from bonenet.errors import ConfigError
+    from bonenet.evaluation import bootstrap_metrics, net_benefit
+
+    y = np.array([0, 1, 0, 1, 1, 0])
+    p = np.array([0.1, 0.8, 0.3, 0.6, 0.7, 0.2])
+    with pytest.raises(ConfigError, match="n_boot=0"):
+        bootstrap_metrics(y, p, n_boot=0)
+    with pytest.raises(ConfigError, match=r"got \[20.0\]"):
+        net_benefit(y, p, thresholds=[0.1, 20.0])
