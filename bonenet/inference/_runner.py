@@ -94,7 +94,11 @@ def _risk(outputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     for k, v in outputs.items():
         if k == "fracture":
             out[k] = torch.sigmoid(v)
-        elif k == "survival":
+        elif k == "survival" and v.ndim == 3:  # competing risks (B, J, 2): fracture CIF
+            from ..models.fusion import competing_cumulative_incidence
+
+            out[k] = competing_cumulative_incidence(v)[0][:, -1]
+        elif k == "survival":  # single-cause hazards (B, J)
             out[k] = 1 - torch.prod(1 - torch.sigmoid(v), dim=-1)
         else:
             out[k] = v
