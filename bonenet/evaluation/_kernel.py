@@ -112,8 +112,9 @@ def _logistic_newton(wpos, wneg, x, c0, c1, fit_slope):
     """Weighted maximum-likelihood logistic fit of P(event) = expit(c0 + c1·x) over tie groups.
 
     ``fit_slope`` False keeps ``c1`` fixed (calibration-in-the-large: c1 = 1, offset logit p);
-    True fits both (calibration slope). Returns (c0, c1); c1 is NaN when the information
-    matrix is singular.
+    True fits both (calibration slope). Returns (c0, c1); the fitted value is NaN when the
+    information is zero or singular (predictions saturated at 0 or 1), which the resample then
+    reports as undefined instead of dividing by zero.
     """
     for _ in range(25):
         g0 = 0.0
@@ -143,6 +144,8 @@ def _logistic_newton(wpos, wneg, x, c0, c1, fit_slope):
             s0 = (h11 * g0 - h01 * g1) / det
             s1 = (h00 * g1 - h01 * g0) / det
         else:
+            if h00 <= 0.0:  # every prediction saturated at 0 or 1: no information, no fit
+                return np.nan, c1
             s0 = g0 / h00
             s1 = 0.0
         c0 += s0

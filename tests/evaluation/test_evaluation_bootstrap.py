@@ -93,3 +93,17 @@ def test_bad_configuration_is_a_config_error():
         bootstrap_metrics(y, p, n_boot=0)
     with pytest.raises(ConfigError, match=r"got \[20.0\]"):
         net_benefit(y, p, thresholds=[0.1, 20.0])
+
+
+def test_saturated_predictions_give_undefined_resamples_not_a_crash():
+    """Predictions of 1e-58 and 1 - 4e-14 (an overfitted logistic model) made the calibration
+    Newton step divide by zero; such resamples are now undefined."""
+    import numpy as np
+
+    from bonenet.evaluation import bootstrap_metrics
+
+    y = np.array([0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1])
+    p = np.array([2.8e-58, 1e-40, 3e-30, 0.2, 1e-20, 0.4, 0.7, 1e-12, 0.9999999999999596, 0.3, 0.6, 0.99])
+    r = bootstrap_metrics(y, p, n_boot=200, seed=1).to_dict()
+    assert r["auc"]["value"] is not None
+    assert r["citl"].get("undefined_resamples", 0) < 200
