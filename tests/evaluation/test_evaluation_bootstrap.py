@@ -102,8 +102,12 @@ def test_saturated_predictions_give_undefined_resamples_not_a_crash():
 
     from bonenet.evaluation import bootstrap_metrics
 
-    y = np.array([0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1])
-    p = np.array([2.8e-58, 1e-40, 3e-30, 0.2, 1e-20, 0.4, 0.7, 1e-12, 0.9999999999999596, 0.3, 0.6, 0.99])
-    r = bootstrap_metrics(y, p, n_boot=200, seed=1).to_dict()
+    # the demo's external site (12 subjects) scored by an overfitted clinical logistic model
+    y = np.array([1, 0, 0, 0, 0, 1, 0, 1, 0, 1, 0, 0])
+    p = np.array([2.761404519538733e-58, 3.5976740758466326e-16, 2.1595480891234204e-24,
+                  6.894551485953855e-42, 2.8487615579603567e-32, 0.9999999999999596, 0.9141777348276542,
+                  0.9999999768918364, 5.7326986206239884e-27, 9.757649458420114e-16,
+                  3.1259700094820857e-10, 1.3287877382009157e-06])
+    r = bootstrap_metrics(y, p, n_boot=200, seed=0, thresholds=(0.2,)).to_dict()
     assert r["auc"]["value"] is not None
     assert r["citl"].get("undefined_resamples", 0) < 200
