@@ -140,3 +140,12 @@ def test_wolbers_c_hand_computed():
     tt, ee, rr, *_ = _cohort(seed=7)
     ee = np.where(ee == 2, 0, ee)
     assert wolbers_c(tt, ee, rr) == pytest.approx(harrell_c(tt, ee, rr), abs=1e-12)
+
+
+def test_survival_metrics_add_wolbers_c_only_when_deaths_occur():
+    t, e, x = _competing(n=400, seed=8)
+    r = 1 / (1 + np.exp(-x))
+    with_deaths = survival_metrics(t, e, r, n_boot=20)
+    assert 0.5 < with_deaths["wolbers_c"]["value"] < 1.0 and "lower" in with_deaths["wolbers_c"]
+    no_deaths = survival_metrics(t, np.where(e == 2, 0, e), r, n_boot=0)
+    assert "wolbers_c" not in no_deaths
