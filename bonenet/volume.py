@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ._fmt import plain
 from .errors import VolumeError
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
@@ -84,16 +85,16 @@ class Volume:
         spacing = np.asarray(self.spacing, dtype=np.float64).reshape(-1)
         if spacing.shape != (3,) or not np.all(np.isfinite(spacing)) or np.any(spacing <= 0):
             raise VolumeError(
-                f"Volume spacing must be 3 positive finite mm values (P, R, C); got {self.spacing!r}"
+                f"Volume spacing must be 3 positive finite mm values (P, R, C); got {plain(self.spacing)!r}"
             )
         self.spacing = tuple(float(s) for s in spacing)  # type: ignore[assignment]
         origin = np.asarray(self.origin, dtype=np.float64).reshape(-1)
         if origin.shape != (3,) or not np.all(np.isfinite(origin)):
-            raise VolumeError(f"Volume origin must be 3 finite LPS mm values; got {self.origin!r}")
+            raise VolumeError(f"Volume origin must be 3 finite LPS mm values; got {plain(self.origin)!r}")
         self.origin = tuple(float(o) for o in origin)  # type: ignore[assignment]
         direction = np.asarray(self.direction, dtype=np.float64)
         if direction.shape != (3, 3) or not np.all(np.isfinite(direction)):
-            raise VolumeError(f"Volume direction must be a finite 3x3 matrix; got {self.direction!r}")
+            raise VolumeError(f"Volume direction must be a finite 3x3 matrix; got {plain(self.direction)!r}")
         norms = np.linalg.norm(direction, axis=0)
         if np.any(np.abs(norms - 1.0) > 1e-3) or abs(abs(np.linalg.det(direction)) - 1.0) > 1e-3:
             raise VolumeError(
@@ -208,7 +209,7 @@ class Volume:
 
         new = np.broadcast_to(np.asarray(spacing, dtype=np.float64), (3,))
         if np.any(new <= 0) or not np.all(np.isfinite(new)):
-            raise VolumeError(f"resample spacing must be positive mm values; got {spacing!r}")
+            raise VolumeError(f"resample spacing must be positive mm values; got {plain(spacing)!r}")
         old = np.asarray(self.spacing)
         size = np.maximum(1, np.round(np.asarray(self.shape) * old / new)).astype(int)
         interp = {0: sitk.sitkNearestNeighbor, 1: sitk.sitkLinear, 3: sitk.sitkBSpline}.get(order)

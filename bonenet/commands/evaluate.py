@@ -42,8 +42,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--report", required=True, metavar="OUT_DIR", help="folder for metrics.json, report.md, report.html")
     parser.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples (default 1000)")
     parser.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
-    parser.add_argument("--thresholds", type=_floats, default=[0.03, 0.20],
-                        help="clinical risk thresholds as probabilities (default 0.03,0.20)")
+    parser.add_argument("--outcome-type", choices=("fracture", "mof", "hip"), default="fracture",
+                        help="what the predictions are the probability of: mof = 10-year major "
+                             "osteoporotic fracture, hip = 10-year hip fracture, fracture = generic "
+                             "(default; no published threshold)")
+    parser.add_argument("--thresholds", type=_floats, default=None,
+                        help="risk thresholds as probabilities (default: the published one of "
+                             "--outcome-type: mof 0.20, hip 0.03; none for a generic fracture outcome; "
+                             "other values are labelled user-chosen)")
     parser.add_argument("--nri-cutoffs", type=_floats, default=[0.10, 0.20],
                         help="risk-category cut-offs of the categorical NRI (default 0.10,0.20)")
     parser.add_argument("--subgroup-column", action="append", default=[], metavar="COLUMN",
@@ -68,7 +74,8 @@ def run(args: argparse.Namespace) -> int:
     metrics, curves = evaluate_predictions(
         df, outcome=args.outcome, models=models, reference=args.reference, site_column=args.site_column,
         external_sites=args.external_site, n_boot=args.n_boot, seed=args.seed, thresholds=args.thresholds,
-        cutoffs=args.nri_cutoffs, subgroup_columns=args.subgroup_column)
+        outcome_type=args.outcome_type, cutoffs=args.nri_cutoffs,
+        subgroup_columns=args.subgroup_column)
     if args.population:
         metrics["population"] = df.attrs["population"]
         pop = df.attrs["population"]

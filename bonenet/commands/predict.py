@@ -139,4 +139,9 @@ def run(args: argparse.Namespace) -> int:
                                   retry_errors=args.retry_errors, thresholds=thresholds,
                                   wait_lock=args.wait_lock)
     print(summary.message())
+    from .._research import describe_categories
+
+    cats = describe_categories(thresholds)
+    print(f"risk_category: {cats['kind']} — {cats['meaning']}; source: {cats['source']}. "
+          f"{cats['notice']}")
     return 1 if summary.n_failed else 0

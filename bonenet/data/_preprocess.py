@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from .._fmt import plain
 from ..errors import ConfigError, SegmentationError, VolumeError
 from ..volume import UNITS, Volume
 
@@ -126,12 +127,12 @@ class Preprocess:
         if target_spacing_mm is not None:
             sp = tuple(float(s) for s in np.broadcast_to(np.asarray(target_spacing_mm, float), (spatial_dims,)))
             if any(not np.isfinite(s) or s <= 0 for s in sp):
-                raise ConfigError(f"Preprocess: target_spacing_mm must be positive mm; got {target_spacing_mm!r}")
+                raise ConfigError(f"Preprocess: target_spacing_mm must be positive mm; got {plain(target_spacing_mm)!r}")
         win = None
         if intensity_window is not None:
             win = tuple(float(w) for w in intensity_window)
             if len(win) != 2 or not win[0] < win[1]:
-                raise ConfigError(f"Preprocess: intensity_window must be (lo, hi) with lo < hi; got {intensity_window!r}")
+                raise ConfigError(f"Preprocess: intensity_window must be (lo, hi) with lo < hi; got {plain(intensity_window)!r}")
         if units is not None and units not in UNITS:
             raise ConfigError(f"Preprocess: units {units!r} unknown; use one of {', '.join(UNITS)}")
         if normalize not in _NORMALIZE:

@@ -38,12 +38,14 @@ from .reclassification import reclassification, reclassification_table
 from .report import evaluate_predictions, write_report
 from .subgroups import age_bands, external_validation, metrics_by_group
 from .survival import (
+    aalen_johansen,
     calibration_at_horizon,
     harrell_c,
     kaplan_meier,
     survival_metrics,
     time_dependent_auc,
     uno_c,
+    wolbers_c,
 )
 
 __all__ = [
@@ -51,6 +53,7 @@ __all__ = [
     "BootstrapResult",
     "DeLongComparison",
     "MetricUndefinedError",
+    "aalen_johansen",
     "age_bands",
     "average_precision",
     "bootstrap_counts",
@@ -83,6 +86,7 @@ __all__ = [
     "threshold_metrics",
     "time_dependent_auc",
     "uno_c",
+    "wolbers_c",
     "write_report",
     "youden_threshold",
 ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._fmt import plain
 from ..errors import EvaluationError
 
 __all__ = ["MetricUndefinedError", "as_outcome", "as_probability", "check_both_classes"]
@@ -42,7 +43,7 @@ def as_outcome(y: object, *, name: str = "outcome") -> np.ndarray:
     bad = (f != 0) & (f != 1)
     if bad.any():
         raise EvaluationError(
-            f"{name}: outcomes must be 0 or 1, found {f[bad][0]!r} at row {int(np.argmax(bad))} "
+            f"{name}: outcomes must be 0 or 1, found {plain(f[bad][0])!r} at row {int(np.argmax(bad))} "
             f"({int(bad.sum())} such rows); recode to 0/1"
         )
     return f.astype(np.int8)
@@ -72,13 +73,13 @@ def as_probability(p: object, *, name: str = "prediction", n: int | None = None)
         i = int(np.argmax(bad_nan))
         raise EvaluationError(
             f"{name}: {int(bad_nan.sum())} missing or non-finite prediction(s) (first at row {i}: "
-            f"{f[i]!r}); re-run prediction for those subjects or drop them from every model"
+            f"{plain(f[i])!r}); re-run prediction for those subjects or drop them from every model"
         )
     out = (f < 0.0) | (f > 1.0)
     if out.any():
         i = int(np.argmax(out))
         raise EvaluationError(
-            f"{name}: {int(out.sum())} value(s) outside [0, 1] (first at row {i}: {f[i]!r}); "
+            f"{name}: {int(out.sum())} value(s) outside [0, 1] (first at row {i}: {plain(f[i])!r}); "
             "predictions must be probabilities — apply the sigmoid to logits, or divide "
             "percentages by 100"
         )

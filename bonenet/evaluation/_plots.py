@@ -105,7 +105,7 @@ def make_plots(metrics: dict[str, Any], curves: dict[str, Any], out: Path) -> di
         if pi // ncol == nrow - 1:
             ax.set_xlabel("predicted risk")
         ax.legend(loc="upper left", fontsize=7 if len(panels) > 1 else 8)
-    fig.suptitle("Calibration: LOWESS (band) and risk deciles (Wilson CI)")
+    fig.suptitle("Calibration: loess, degree 2 (band) and risk deciles (Wilson CI)")
     pngs["calibration"] = _save(fig, out / "calibration.png")
 
     fig, (ax,) = _fig(w=6.5)

@@ -37,6 +37,22 @@ def _get(d: Any, *keys: str) -> Any:
     return d
 
 
+def _threshold_note(m: dict[str, Any]) -> str:
+    defs = m.get("threshold_definitions", [])
+    parts = ["Positive when predicted risk ≥ threshold."]
+    for d in defs:
+        if d["kind"] == "published":
+            parts.append(f"{d['threshold'] * 100:g} %: {d['label']} — {d['source']}.")
+        else:
+            parts.append(f"{d['label']}.")
+    if not defs:
+        parts.append(f"No fixed threshold: a generic outcome ({m.get('outcome_type', 'fracture')}) has no "
+                     "published threshold; give yours with --thresholds.")
+    parts.append("A published threshold applies only to the outcome it was defined for "
+                 "(hip ≥ 3 % for 10-year hip fracture, ≥ 20 % for 10-year major osteoporotic fracture).")
+    return " ".join(parts)
+
+
 def tables(m: dict[str, Any]) -> list[tuple[str, list[str], list[list[str]], str]]:
     """(title, header, rows, note) for every table of the report."""
     out = []
@@ -59,6 +75,7 @@ def tables(m: dict[str, Any]) -> list[tuple[str, list[str], list[list[str]], str
                 "Ideal: CITL 0, slope 1, E/O 1. ECE is biased upwards under resampling, so its percentile "
                 "interval can lie above the point estimate."))
     rows = []
+    defs = {f"{d['threshold']:g}": d for d in m.get("threshold_definitions", [])}
     for name, mm in m["models"].items():
         for key, tm in [*mm.get("thresholds", {}).items(), ("Youden", mm.get("youden"))]:
             if not isinstance(tm, dict) or "undefined" in tm:
@@ -66,6 +83,9 @@ def tables(m: dict[str, Any]) -> list[tuple[str, list[str], list[list[str]], str
                 continue
             b = mm.get("bootstrap", {})
             lab = key if key == "Youden" else f"{float(key) * 100:g} %"
+            if key in defs:
+                lab += " (" + ("published: " + defs[key]["label"] if defs[key]["kind"] == "published"
+                               else "user-chosen") + ")"
             if key == "Youden":
                 lab = f"Youden ({tm['threshold'] * 100:.1f} %)"
             cells = [_ci(_get(b, f"{s}@{key}")) if key != "Youden" else _f(tm.get(s))
@@ -73,8 +93,7 @@ def tables(m: dict[str, Any]) -> list[tuple[str, list[str], list[list[str]], str
             rows.append([name, lab, *cells, _f(tm.get("positive_fraction"))])
     out.append(("Classification at clinical thresholds",
                 ["model", "threshold", "sensitivity", "specificity", "PPV", "NPV", "F1", "flagged"], rows,
-                "Positive when predicted risk ≥ threshold; 20 % (10-year major osteoporotic) and 3 % (hip) are "
-                "the usual treatment thresholds."))
+                _threshold_note(m)))
     rows = []
     for name, mm in m["models"].items():
         b = mm.get("bootstrap", {})
@@ -91,14 +110,19 @@ def tables(m: dict[str, Any]) -> list[tuple[str, list[str], list[list[str]], str
         if not s:
             continue
         c10 = s.get("calibration_10y", {})
-        rows.append([name, _ci(s["harrell_c"]), _ci(s["uno_c_10y"]), _ci(s["td_auc_5y"]), _ci(s["td_auc_10y"]),
+        rows.append([name, _ci(s["harrell_c"]), _ci(s.get("wolbers_c")), _ci(s["uno_c_10y"]), _ci(s["td_auc_5y"]),
+                     _ci(s["td_auc_10y"]),
                      _f(c10.get("observed")) if "undefined" not in c10 else "undefined",
                      _f(c10.get("expected")) if "undefined" not in c10 else "undefined",
                      _f(c10.get("eo_ratio")) if "undefined" not in c10 else "undefined"])
     if rows:
-        out.append(("Time to fracture", ["model", "Harrell's C", "Uno's C (τ=10 y)", "AUC(5 y)", "AUC(10 y)",
-                                         "observed 10-y risk (KM)", "mean predicted", "E/O at 10 y"], rows,
-                    "Cumulative/dynamic AUC with IPCW; deaths treated as censoring; bootstrap CIs (at most 200 resamples)."))
+        out.append(("Time to fracture", ["model", "Harrell's C", "Wolbers' C", "Uno's C (τ=10 y)", "AUC(5 y)",
+                                         "AUC(10 y)", "observed 10-y risk (Aalen–Johansen)", "mean predicted",
+                                         "E/O at 10 y"], rows,
+                    "Observed risk: Aalen–Johansen cumulative incidence, deaths competing. Harrell's C, Uno's C "
+                    "and the cumulative/dynamic AUC (IPCW) treat deaths as censoring (cause-specific); "
+                    "Wolbers' C (shown when deaths occur) keeps those who died as fracture-free controls. "
+                    "Bootstrap CIs (at most 200 resamples)."))
     rows = []
     for key, comp in m.get("comparisons", {}).items():
         d = comp.get("delong", {})
@@ -155,6 +179,8 @@ _PLOT_TITLES = {"roc": "ROC curves", "calibration": "Calibration", "decision": "
 
 def render_markdown(m: dict[str, Any], pngs: dict[str, Path]) -> str:
     lines = [f"# bonenet evaluation — outcome `{m['outcome']}`", ""]
+    if m.get("notice"):
+        lines += [f"> {m['notice']}", ""]
     if m.get("warning"):
         lines += [f"> **Warning:** {m['warning']}", ""]
     for title, header, rows, note in tables(m):
@@ -177,6 +203,8 @@ def render_html(m: dict[str, Any], pngs: dict[str, Path]) -> str:
     e = html.escape
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>bonenet evaluation</title>"
              f"<style>{_CSS}</style></head><body><h1>bonenet evaluation — outcome <code>{e(m['outcome'])}</code></h1>"]
+    if m.get("notice"):
+        parts.append(f"<p class='warn'><strong>{e(m['notice'])}</strong></p>")
     if m.get("warning"):
         parts.append(f"<p class='warn'>{e(m['warning'])}</p>")
     parts.append("<div class='plots'>")

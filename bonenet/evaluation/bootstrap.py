@@ -1,26 +1,26 @@
 """Stratified bootstrap engine: confidence intervals for the whole metric set, fast.
 
 How it is fast: predictions are grouped once into tie groups (distinct predicted values,
-ascending). A resample then only changes how many events and non-events each group holds,
-and every metric is a function of those two arrays: the AUROC a weighted Mann–Whitney count,
-threshold metrics cumulative counts at precomputed group positions, the calibration
-intercept and slope a few weighted Newton steps started from the full-data estimate. A
-compiled (numba) kernel draws each resample with a counter-based generator (splitmix64) and
-does one pass over the groups, so no resample is ever sorted, copied or materialised.
-:func:`bootstrap_indices` materialises the very same resamples as index arrays, so a plain
-loop (``roc_auc_score(y[i], p[i])``) can be checked against the engine resample for
-resample (see ``benchmarks/bench_eval.py``).
+ascending); a resample then only changes how many events and non-events each group holds,
+and a compiled (numba) kernel computes every metric from those two arrays in one pass per
+resample (:mod:`bonenet.evaluation._kernel`), drawing each resample with a counter-based
+generator (:mod:`bonenet.evaluation._resample`), so no resample is ever sorted, copied or
+materialised. :func:`bootstrap_indices` materialises the very same resamples as index
+arrays, so a plain loop (``roc_auc_score(y[i], p[i])``) can be checked against the engine
+resample for resample (see ``benchmarks/bench_eval.py``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-import numba
 import numpy as np
 
+from ..errors import ConfigError
 from ._checks import MetricUndefinedError, as_outcome, as_probability, check_both_classes
+from ._kernel import run_kernel
+from ._resample import CHUNK, _seeds, _strata, bootstrap_counts, bootstrap_indices
 from .calibration import calibration_intercept_slope, logit
 
 __all__ = [
@@ -32,249 +32,7 @@ __all__ = [
     "bootstrap_metrics",
 ]
 
-CHUNK = 50  # resamples per block (progress and memory granularity only)
 SCALAR_METRICS = ("auc", "auprc", "brier", "scaled_brier", "eo_ratio", "citl", "slope", "ece")
-
-
-def _strata(strata: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Members of each stratum (sorted stratum labels), concatenated, and their offsets."""
-    strata = np.asarray(strata)
-    groups = [np.flatnonzero(strata == s) for s in np.unique(strata)]
-    off = np.cumsum([0, *(g.shape[0] for g in groups)]).astype(np.int64)
-    return np.concatenate(groups).astype(np.int64), off
-
-
-def _seeds(seed: int, n_boot: int) -> np.ndarray:
-    """One 32-bit seed per resample, derived from ``seed`` (resample b never depends on n_boot)."""
-    return np.random.SeedSequence(seed).generate_state(n_boot, dtype=np.uint32).astype(np.int64)
-
-
-# splitmix64 (Steele et al. 2014): a tiny, fast, well-mixed generator that the compiled
-# kernel and bootstrap_indices share, so both see exactly the same resamples. An index in
-# [0, m) is taken by Lemire's multiply-shift of the top 32 bits (bias < m / 2**32).
-_G = np.uint64(0x9E3779B97F4A7C15)
-_M1 = np.uint64(0xBF58476D1CE4E5B9)
-_M2 = np.uint64(0x94D049BB133111EB)
-_S27, _S30, _S31, _S32 = np.uint64(27), np.uint64(30), np.uint64(31), np.uint64(32)
-
-
-@numba.njit(inline="always")
-def _mix(z):
-    z = (z ^ (z >> _S30)) * _M1
-    z = (z ^ (z >> _S27)) * _M2
-    return z ^ (z >> _S31)
-
-
-@numba.njit(inline="always")
-def _start(seed):
-    return _mix(np.uint64(seed) + _G)
-
-
-@numba.njit(inline="always")
-def _below(state, m):
-    state = state + _G
-    return state, np.int64(((_mix(state) >> _S32) * np.uint64(m)) >> _S32)
-
-
-@numba.njit(cache=True, nogil=True)
-def _draw_indices(seeds, members, off, out):
-    for r in range(seeds.shape[0]):
-        st = _start(seeds[r])
-        for s in range(off.shape[0] - 1):
-            lo = off[s]
-            m = off[s + 1] - lo
-            for j in range(m):
-                st, k = _below(st, m)
-                out[r, lo + j] = members[lo + k]
-
-
-def bootstrap_indices(strata: np.ndarray, *, n_boot: int, seed: int = 0) -> Iterator[np.ndarray]:
-    """Yield blocks of stratified bootstrap resamples as index arrays of shape (b, n).
-
-    Each resample draws, with replacement, as many subjects from each stratum as it holds
-    (stratify by outcome so every resample has the original numbers of events and
-    non-events). Resample b depends only on ``seed`` and b, and is exactly the resample the
-    compiled engine of :func:`bootstrap_metrics` uses.
-    """
-    members, off = _strata(strata)
-    seeds = _seeds(seed, n_boot)
-    for start in range(0, n_boot, CHUNK):
-        blk = seeds[start:start + CHUNK]
-        idx = np.empty((blk.shape[0], members.shape[0]), dtype=np.int64)
-        _draw_indices(blk, members, off, idx)
-        yield idx
-
-
-@numba.njit(cache=True, nogil=True)
-def _counts(idx: np.ndarray, n: int) -> np.ndarray:
-    out = np.zeros((idx.shape[0], n), dtype=np.float64)
-    for b in range(idx.shape[0]):
-        for j in range(idx.shape[1]):
-            out[b, idx[b, j]] += 1.0
-    return out
-
-
-def bootstrap_counts(strata: np.ndarray, *, n_boot: int, seed: int = 0) -> Iterator[np.ndarray]:
-    """Like :func:`bootstrap_indices` but yields count matrices (b, n): draws per subject."""
-    n = np.asarray(strata).shape[0]
-    for idx in bootstrap_indices(strata, n_boot=n_boot, seed=seed):
-        yield _counts(idx, n)
-
-
-@numba.njit(cache=True, nogil=True)
-def _kernel(seeds, mgroup, mpos, off, identity, gp, glp, gbin, thr_g, n_bins, full, a0, a1, b1, out, tp, fp):
-    """All metrics per resample, at the level of tie groups (distinct predicted values).
-
-    A resample only changes how many events (``wpos``) and non-events (``wneg``) each tie
-    group holds; every metric is a function of those two small arrays.
-    ``mgroup[j]``/``mpos[j]``: tie group and outcome of stratum member j.
-    """
-    n_groups = gp.shape[0]
-    k = thr_g.shape[0]
-    wpos = np.empty(n_groups)
-    wneg = np.empty(n_groups)
-    for r in range(out.shape[0]):
-        wpos[:] = 0.0
-        wneg[:] = 0.0
-        if identity:
-            for j in range(mgroup.shape[0]):
-                if mpos[j]:
-                    wpos[mgroup[j]] += 1.0
-                else:
-                    wneg[mgroup[j]] += 1.0
-        else:
-            st = _start(seeds[r])
-            for s in range(off.shape[0] - 1):
-                lo = off[s]
-                m = off[s + 1] - lo
-                for _j in range(m):
-                    st, q = _below(st, m)
-                    if mpos[lo + q]:
-                        wpos[mgroup[lo + q]] += 1.0
-                    else:
-                        wneg[mgroup[lo + q]] += 1.0
-        # ---- ascending pass: AUROC (weighted Mann-Whitney), counts below each threshold
-        cpos = 0.0
-        cneg = 0.0
-        num = 0.0
-        t = 0
-        for g in range(n_groups):
-            while t < k and thr_g[t] == g:
-                tp[r, t] = -cpos
-                fp[r, t] = -cneg
-                t += 1
-            num += wpos[g] * (cneg + 0.5 * wneg[g])
-            cpos += wpos[g]
-            cneg += wneg[g]
-        while t < k:
-            tp[r, t] = -cpos
-            fp[r, t] = -cneg
-            t += 1
-        for t in range(k):
-            tp[r, t] += cpos
-            fp[r, t] += cneg
-        wtot = cpos + cneg
-        out[r, 8] = cpos
-        out[r, 9] = cneg
-        out[r, 0] = num / (cpos * cneg) if cpos > 0 and cneg > 0 else np.nan
-        if not full:
-            continue
-        # ---- average precision (descending), Brier, E/O, ECE
-        ctp = 0.0
-        cfp = 0.0
-        ap = 0.0
-        sq = 0.0
-        sp = 0.0
-        bp = np.zeros(n_bins)
-        by = np.zeros(n_bins)
-        for g in range(n_groups - 1, -1, -1):
-            a = wpos[g]
-            c = wneg[g]
-            if a == 0.0 and c == 0.0:
-                continue
-            ctp += a
-            cfp += c
-            ap += (a / cpos) * (ctp / (ctp + cfp))
-            pg = gp[g]
-            sq += a * (1.0 - pg) * (1.0 - pg) + c * pg * pg
-            sp += (a + c) * pg
-            bp[gbin[g]] += (a + c) * pg
-            by[gbin[g]] += a
-        out[r, 1] = ap if cpos > 0 else np.nan
-        ybar = cpos / wtot
-        out[r, 2] = sq / wtot
-        out[r, 3] = 1.0 - (sq / wtot) / (ybar * (1.0 - ybar)) if 0.0 < ybar < 1.0 else np.nan
-        out[r, 4] = sp / cpos if cpos > 0 else np.nan
-        e = 0.0
-        for q in range(n_bins):
-            e += abs(bp[q] - by[q])
-        out[r, 7] = e / wtot
-        # ---- calibration-in-the-large: Newton on alpha with offset logit(p)
-        al = a0
-        for _ in range(25):
-            gr = 0.0
-            h = 0.0
-            for g in range(n_groups):
-                a = wpos[g]
-                c = wneg[g]
-                if a == 0.0 and c == 0.0:
-                    continue
-                mu = 1.0 / (1.0 + np.exp(-(al + glp[g])))
-                gr += a - (a + c) * mu
-                h += (a + c) * mu * (1.0 - mu)
-            step = gr / h
-            al += step
-            if abs(step) < 1e-10:
-                break
-        out[r, 5] = al
-        # ---- calibration slope: 2-parameter Newton (no finite fit under perfect separation)
-        c0 = a1
-        c1 = b1
-        max_neg = -np.inf
-        min_pos = np.inf
-        max_pos = -np.inf
-        min_neg = np.inf
-        for g in range(n_groups):
-            if wneg[g] > 0.0:
-                max_neg = max(max_neg, glp[g])
-                min_neg = min(min_neg, glp[g])
-            if wpos[g] > 0.0:
-                max_pos = max(max_pos, glp[g])
-                min_pos = min(min_pos, glp[g])
-        if max_neg <= min_pos or max_pos <= min_neg:
-            out[r, 6] = np.nan
-            continue
-        for _ in range(25):
-            g0 = 0.0
-            g1 = 0.0
-            h00 = 0.0
-            h01 = 0.0
-            h11 = 0.0
-            for g in range(n_groups):
-                a = wpos[g]
-                c = wneg[g]
-                if a == 0.0 and c == 0.0:
-                    continue
-                x = glp[g]
-                mu = 1.0 / (1.0 + np.exp(-(c0 + c1 * x)))
-                res = a - (a + c) * mu
-                v = (a + c) * mu * (1.0 - mu)
-                g0 += res
-                g1 += res * x
-                h00 += v
-                h01 += v * x
-                h11 += v * x * x
-            det = h00 * h11 - h01 * h01
-            if det <= 0.0:
-                c1 = np.nan
-                break
-            s0 = (h11 * g0 - h01 * g1) / det
-            s1 = (h00 * g1 - h01 * g0) / det
-            c0 += s0
-            c1 += s1
-            if abs(s0) < 1e-10 and abs(s1) < 1e-10:
-                break
-        out[r, 6] = c1
 
 
 @dataclass
@@ -390,7 +148,8 @@ def bootstrap_metrics(
     pp = as_probability(p, n=yy.shape[0])
     n_pos, n_neg = check_both_classes(yy, metric="bootstrap metrics")
     if n_boot < 1:
-        raise ValueError(f"n_boot must be at least 1, got {n_boot}")
+        raise ConfigError(f"n_boot={n_boot}: the number of bootstrap resamples must be at least 1 "
+                          "(e.g. --n-boot 1000)")
     fixed = tuple(float(t) for t in thresholds) if full else ()
     nbt = tuple(float(t) for t in nb_thresholds) if full else ()
     prep = _prepare(pp, np.unique(np.r_[fixed, nbt]) if full else np.empty(0), n_bins)
@@ -411,8 +170,8 @@ def bootstrap_metrics(
         out = np.full((seeds.shape[0], len(SCALAR_METRICS) + 2), np.nan)
         tp = np.zeros((seeds.shape[0], k))
         fp = np.zeros((seeds.shape[0], k))
-        _kernel(seeds, mgroup, mpos, off, identity, prep.gp, prep.glp, prep.gbin, prep.thr_g, n_bins, full,
-                a0, a1, b1, out, tp, fp)
+        run_kernel(seeds, mgroup, mpos, off, identity, prep.gp, prep.glp, prep.gbin, prep.thr_g, n_bins, full,
+                   a0, a1, b1, out, tp, fp)
         return out, tp, fp
 
     p_out, p_tp, p_fp = run(np.zeros(1, dtype=np.int64), identity=True)

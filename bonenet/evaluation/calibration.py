@@ -3,7 +3,9 @@
 Follows Van Calster et al. (BMC Med 2019, "Calibration: the Achilles heel of predictive
 analytics"): weak calibration is summarised by the calibration intercept (calibration-in-
 the-large, slope fixed at 1) and the calibration slope (logistic recalibration); moderate
-calibration by a smoothed (LOWESS) calibration curve; no Hosmer–Lemeshow test.
+calibration by a smoothed calibration curve — loess of degree 2 with span 0.75, the smoother
+Austin & Steyerberg (Stat Med 2019) used for the ICI (:mod:`bonenet.evaluation._loess`); no
+Hosmer–Lemeshow test.
 Probabilities of exactly 0 or 1 are moved ``EPS`` inside (0, 1) before taking logits.
 """
 
@@ -12,7 +14,9 @@ from __future__ import annotations
 import numpy as np
 from scipy import stats
 
+from ..errors import EvaluationError
 from ._checks import MetricUndefinedError, as_outcome, as_probability, check_both_classes
+from ._loess import SMOOTHER, loess
 
 __all__ = [
     "EPS",
@@ -125,37 +129,19 @@ def calibration_intercept_slope(y: object, p: object, *, level: float = 0.95) ->
     }
 
 
-def _lowess(x: np.ndarray, y: np.ndarray, xvals: np.ndarray, frac: float) -> np.ndarray:
-    from statsmodels.nonparametric.smoothers_lowess import lowess
+def integrated_calibration_index(y: object, p: object, *, frac: float = 0.75) -> dict[str, object]:
+    """ICI, E50, E90 and Emax (Austin & Steyerberg, Stat Med 2019) from a loess calibration curve.
 
-    if float(np.ptp(x)) == 0.0:
-        raise MetricUndefinedError("smoothed calibration is undefined: every prediction has the same value")
-    delta = 0.005 * float(np.ptp(x)) if x.shape[0] > 2000 else 0.0
-    # it=0: no robustness iterations, which would down-weight every event as an outlier.
-    with np.errstate(all="ignore"):
-        import warnings
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            fit = lowess(y, x, frac=frac, it=0, delta=delta, return_sorted=True)
-    ok = np.isfinite(fit[:, 1])
-    if not ok.any():
-        raise MetricUndefinedError("smoothed calibration is undefined: too few distinct predictions for LOWESS")
-    return np.clip(np.interp(xvals, fit[ok, 0], fit[ok, 1]), 0.0, 1.0)
-
-
-def integrated_calibration_index(y: object, p: object, *, frac: float = 0.75) -> dict[str, float]:
-    """ICI, E50, E90 and Emax (Austin & Steyerberg 2019) from a LOWESS calibration curve.
-
-    The absolute difference between each prediction and the LOWESS-smoothed observed risk
-    at that prediction, averaged (ICI), its median (E50), 90th percentile and maximum.
+    The absolute difference between each prediction and the loess-smoothed observed risk at
+    that prediction (degree 2, span ``frac``, as R's ``loess`` defaults the paper used),
+    averaged (ICI), its median (E50), 90th percentile and maximum. ``smoother`` names the fit.
     """
     yy, pp = _yp(y, p)
     check_both_classes(yy, metric="ICI")
-    smooth = _lowess(pp, yy.astype(float), pp, frac)
+    smooth = loess(pp, yy.astype(float), pp, span=frac)
     d = np.abs(pp - smooth)
     return {"ici": float(d.mean()), "e50": float(np.median(d)), "e90": float(np.quantile(d, 0.9)),
-            "emax": float(d.max())}
+            "emax": float(d.max()), "smoother": SMOOTHER.replace("span 0.75", f"span {frac:g}")}
 
 
 def expected_calibration_error(y: object, p: object, *, n_bins: int = 10) -> float:
@@ -183,7 +169,7 @@ def calibration_curve_binned(y: object, p: object, *, n_bins: int = 10, strategy
     elif strategy == "uniform":
         edges = np.linspace(0, 1, n_bins + 1)
     else:
-        raise ValueError(f"strategy must be 'quantile' or 'uniform', not {strategy!r}")
+        raise EvaluationError(f"strategy must be 'quantile' or 'uniform', not {strategy!r}")
     b = np.clip(np.searchsorted(edges, pp, side="right") - 1, 0, max(len(edges) - 2, 0))
     nb = max(len(edges) - 1, 1)
     cnt = np.bincount(b, minlength=nb).astype(float)
@@ -204,13 +190,13 @@ def calibration_curve_binned(y: object, p: object, *, n_bins: int = 10, strategy
 def calibration_curve_lowess(y: object, p: object, *, grid: np.ndarray | None = None, frac: float = 0.75,
                              n_boot: int = 100, level: float = 0.95, seed: int = 0,
                              max_points: int = 20000) -> dict[str, np.ndarray]:
-    """LOWESS-smoothed observed risk on a grid of predicted risks, with a bootstrap band.
+    """Loess-smoothed (degree 2) observed risk on a grid of predicted risks, with a bootstrap band.
 
     The grid spans the 1st–99th percentile of ``p`` unless given. Above ``max_points``
     subjects, the smoother (not the metrics) runs on a random subsample of that size.
     """
     yy, pp = _yp(y, p)
-    check_both_classes(yy, metric="LOWESS calibration curve")
+    check_both_classes(yy, metric="smoothed calibration curve")
     rng = np.random.default_rng(seed)
     if yy.shape[0] > max_points:
         sub = rng.choice(yy.shape[0], max_points, replace=False)
@@ -219,11 +205,14 @@ def calibration_curve_lowess(y: object, p: object, *, grid: np.ndarray | None = 
         lo, hi = np.quantile(pp, [0.01, 0.99])
         grid = np.linspace(lo, hi, 50)
     yf = yy.astype(float)
-    curve = _lowess(pp, yf, grid, frac)
-    boots = np.empty((n_boot, grid.shape[0]))
+    curve = np.clip(loess(pp, yf, grid, span=frac), 0.0, 1.0)
+    boots = np.full((n_boot, grid.shape[0]), np.nan)
     for b in range(n_boot):
         i = rng.integers(0, yy.shape[0], yy.shape[0])
-        boots[b] = _lowess(pp[i], yf[i], grid, frac)
+        try:
+            boots[b] = np.clip(loess(pp[i], yf[i], grid, span=frac), 0.0, 1.0)
+        except MetricUndefinedError:
+            continue
     a = (1 - level) / 2
     return {"grid": grid, "observed": curve, "lower": np.nanquantile(boots, a, axis=0),
             "upper": np.nanquantile(boots, 1 - a, axis=0)}

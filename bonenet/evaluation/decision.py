@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._fmt import plain
+from ..errors import ConfigError
 from ._checks import as_outcome, as_probability
 
 __all__ = ["DEFAULT_THRESHOLDS", "decision_curve", "net_benefit"]
@@ -22,7 +24,9 @@ def net_benefit(y: object, p: object, thresholds: object = DEFAULT_THRESHOLDS) -
     pp = as_probability(p, n=yy.shape[0])
     t = np.asarray(thresholds, dtype=float)
     if np.any((t <= 0) | (t >= 1)):
-        raise ValueError("decision thresholds must lie strictly between 0 and 1")
+        bad = plain(t[(t <= 0) | (t >= 1)][:3])
+        raise ConfigError(f"decision thresholds must lie strictly between 0 and 1; got {bad} "
+                          "(give probabilities, e.g. 0.1, not percentages)")
     n = yy.shape[0]
     if n == 0:
         return np.full(t.shape, np.nan)

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from .._atomic import write_text_atomic
+from .._research import OUTCOMES, RESEARCH_NOTICE, default_thresholds, describe_threshold
 from ..errors import EvaluationError
 from ._checks import as_outcome, as_probability
 from .bootstrap import bootstrap_indices, bootstrap_metrics
@@ -97,7 +98,9 @@ def _model(y: np.ndarray, p: np.ndarray, df: pd.DataFrame, *, n_boot: int, seed:
             **survival_metrics(t, e, p, horizons=(5.0, 10.0), tau=10.0, n_boot=min(n_boot, 200), seed=seed,
                                level=level),
             "calibration_10y": safe_metric(calibration_at_horizon, t, e, p, horizon=10.0),
-            "note": "deaths (event=2) treated as censoring (cause-specific); CIs from "
+            "note": "observed 10-year risk: Aalen-Johansen cumulative incidence with deaths (event=2) "
+                    "competing; Harrell's C, Uno's C and time-dependent AUC treat deaths as censoring "
+                    "(cause-specific); Wolbers' C keeps the dead as fracture-free controls; CIs from "
                     f"{min(n_boot, 200)} stratified bootstrap resamples",
         }
     return m, curves
@@ -106,7 +109,8 @@ def _model(y: np.ndarray, p: np.ndarray, df: pd.DataFrame, *, n_boot: int, seed:
 def evaluate_predictions(df: pd.DataFrame, *, outcome: str = "fracture", models: Sequence[str] | None = None,
                          reference: str | None = None, site_column: str | None = None,
                          external_sites: Sequence[str] = (), n_boot: int = 1000, seed: int = 0,
-                         level: float = 0.95, thresholds: Sequence[float] = (0.03, 0.20),
+                         level: float = 0.95, thresholds: Sequence[float] | None = None,
+                         outcome_type: str = "fracture",
                          cutoffs: Sequence[float] = DEFAULT_CUTOFFS,
                          subgroup_columns: Sequence[str] = ()) -> tuple[dict[str, Any], dict[str, Any]]:
     """Compute the full evaluation of every model in a predictions table.
@@ -129,8 +133,14 @@ def evaluate_predictions(df: pd.DataFrame, *, outcome: str = "fracture", models:
         Sites held out as external validation (drift is reported against the others).
     n_boot, seed, level : int, int, float
         Bootstrap resamples, their seed, and the confidence level.
-    thresholds : sequence of float
-        Fixed clinical risk thresholds (probabilities), e.g. 0.20 (MOF) and 0.03 (hip).
+    thresholds : sequence of float, optional
+        Fixed risk thresholds (probabilities). Default: the published treatment threshold of
+        ``outcome_type`` (0.20 for ``"mof"``, 0.03 for ``"hip"``, none for ``"fracture"``).
+        Each is labelled with the outcome it was defined for; any other value is labelled as
+        the user's (``metrics["threshold_definitions"]``).
+    outcome_type : {"fracture", "mof", "hip"}
+        What the predictions are the probability of: a 10-year major osteoporotic fracture,
+        a 10-year hip fracture, or a generic fracture outcome (no published threshold).
     cutoffs : sequence of float
         Risk-category boundaries of the categorical NRI.
     subgroup_columns : sequence of str
@@ -155,17 +165,29 @@ def evaluate_predictions(df: pd.DataFrame, *, outcome: str = "fracture", models:
         names.append(reference)
     if df.shape[0] == 0:
         raise EvaluationError("the predictions table has no rows")
+    if outcome_type not in OUTCOMES:
+        raise EvaluationError(f"outcome type {outcome_type!r} unknown; use one of {', '.join(OUTCOMES)} "
+                              "(mof: 10-year major osteoporotic fracture, hip: 10-year hip fracture)")
+    thresholds = default_thresholds(outcome_type) if thresholds is None else tuple(thresholds)
+    if outcome not in df.columns:
+        raise EvaluationError(f"outcome column {outcome!r} not in the predictions "
+                              f"(columns: {', '.join(map(str, df.columns))})")
     y = as_outcome(df[outcome].to_numpy(), name=outcome)
+    if y.sum() in (0, y.shape[0]):
+        raise EvaluationError(
+            f"outcome column {outcome!r}: all {y.shape[0]} subjects have {outcome}={int(y[0])}, so "
+            "discrimination and calibration are undefined; evaluate a table with both events and "
+            "non-events (or check that the right column was given with --outcome)")
     preds = {n: as_probability(df[f"p_{n}"].to_numpy(), name=f"p_{n}", n=y.shape[0]) for n in names}
     metrics: dict[str, Any] = {
         "outcome": outcome, "n": int(y.shape[0]), "events": int(y.sum()),
         "prevalence": float(y.mean()), "n_boot": n_boot, "seed": seed, "level": level,
-        "thresholds": list(thresholds), "models": {}, "comparisons": {}, "subgroups": {},
+        "notice": RESEARCH_NOTICE, "outcome_type": outcome_type,
+        "thresholds": list(thresholds),
+        "threshold_definitions": [describe_threshold(t, outcome_type) for t in thresholds],
+        "models": {}, "comparisons": {}, "subgroups": {},
         "tripod_ai_items": [{"item": i, "what": w} for i, w in TRIPOD_AI_ITEMS],
     }
-    if y.sum() in (0, y.shape[0]):
-        metrics["warning"] = (f"all {y.shape[0]} subjects have {outcome}={int(y[0])}: discrimination and "
-                              "calibration metrics are undefined")
     curves: dict[str, Any] = {"models": {}}
     from .._progress import progress
 

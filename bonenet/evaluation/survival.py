@@ -2,9 +2,19 @@
 
 Inputs: ``time`` (years to fracture or censoring), ``event`` (1 = fracture; 0 = censored;
 2 = death, a competing event) and ``risk`` (a predicted risk, higher = earlier fracture,
-for example the 10-year probability). Deaths are treated as censoring (cause-specific
-analysis): observed risks from Kaplan–Meier then somewhat overstate the cumulative
-incidence when deaths are common — say so when reporting.
+for example the 10-year probability).
+
+How competing deaths are treated:
+
+- ``calibration_at_horizon`` compares predictions with the **Aalen–Johansen cumulative
+  incidence** of fracture (deaths are a competing event, not censoring): 1 − Kaplan–Meier
+  with deaths censored would estimate the risk in a world without death and overstate it.
+- ``harrell_c``, ``uno_c`` and ``time_dependent_auc`` are *cause-specific*: a death counts as
+  censoring at the time of death, so a subject who died is compared only with fractures
+  before their death. ``wolbers_c`` is the competing-risk concordance (Wolbers et al.,
+  Epidemiology 2009): a subject who died stays comparable with every later fracture (they
+  never fractured), which is what a cumulative-incidence prediction should be judged on.
+  The two differ when deaths are common among people with high predicted risk.
 
 Censoring weights use the Kaplan–Meier estimate G of the censoring distribution (every
 non-fracture counts as censored), evaluated just before each time (G(t−)).
@@ -19,11 +29,13 @@ from scipy import stats
 from ..errors import EvaluationError
 from ._checks import MetricUndefinedError, as_probability
 
-__all__ = ["calibration_at_horizon", "harrell_c", "kaplan_meier", "survival_metrics", "time_dependent_auc",
-           "uno_c"]
+__all__ = ["aalen_johansen", "calibration_at_horizon", "harrell_c", "kaplan_meier", "survival_metrics",
+           "time_dependent_auc", "uno_c", "wolbers_c"]
 
 
-def _inputs(time: object, event: object, risk: object) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _inputs(time: object, event: object, risk: object, *, codes: bool = False
+            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Checked (time, event, risk); ``event`` is 0/1 fracture unless ``codes`` (then 0/1/2)."""
     t = np.asarray(time, dtype=float)
     e = np.asarray(event, dtype=float)
     if t.ndim != 1 or t.shape != e.shape:
@@ -32,15 +44,16 @@ def _inputs(time: object, event: object, risk: object) -> tuple[np.ndarray, np.n
     if bad.any():
         i = int(np.argmax(bad))
         raise EvaluationError(f"time_years: {int(bad.sum())} missing or negative value(s) (first at row {i}: "
-                              f"{t[i]!r}); follow-up times must be known and ≥ 0 years")
+                              f"{float(t[i]):g}); follow-up times must be known and ≥ 0 years")
     badev = ~np.isin(e, (0, 1, 2))
     if badev.any():
         i = int(np.argmax(badev))
-        raise EvaluationError(f"event: value {e[i]!r} at row {i}; use 0 (censored), 1 (fracture), 2 (death)")
+        raise EvaluationError(f"event: value {float(e[i]):g} at row {i}; use 0 (censored), 1 (fracture), "
+                              "2 (death)")
     r = np.asarray(risk, dtype=float)
     if r.shape != t.shape or not np.all(np.isfinite(r)):
         raise EvaluationError("risk: expected one finite predicted risk per subject")
-    return t, (e == 1).astype(np.int64), r
+    return t, (e.astype(np.int64) if codes else (e == 1).astype(np.int64)), r
 
 
 def kaplan_meier(time: np.ndarray, event: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -58,6 +71,49 @@ def kaplan_meier(time: np.ndarray, event: np.ndarray) -> tuple[np.ndarray, np.nd
         gw = np.cumsum(np.where(at_risk[keep] > deaths[keep],
                                 deaths[keep] / (at_risk[keep] * (at_risk[keep] - deaths[keep])), 0.0))
     return ut[keep], s, s * s * gw
+
+
+def aalen_johansen(time: object, event: object, *, cause: int = 1
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Aalen–Johansen cumulative incidence of ``cause`` with competing events.
+
+    ``event``: 0 censored, 1 fracture, 2 death (any other non-zero code competes with
+    ``cause``). ``F(t) = Σ_{t_j ≤ t} S(t_{j−1}) d_{cj} / n_j`` with S the all-cause
+    Kaplan–Meier survival; the variance is the delta-method estimator of Marubini &
+    Valsecchi (Analysing Survival Data from Clinical Trials, 1995, §10.2).
+
+    Returns
+    -------
+    times, cif, variance : ndarray
+        The distinct event times (any cause) and F and Var(F) just after each.
+    """
+    t = np.asarray(time, dtype=float)
+    e = np.asarray(event, dtype=np.int64)
+    ut, inv = np.unique(t, return_inverse=True)
+    d_all = np.bincount(inv, weights=(e != 0), minlength=ut.shape[0])
+    d_c = np.bincount(inv, weights=(e == cause), minlength=ut.shape[0])
+    leaving = np.bincount(inv, minlength=ut.shape[0]).astype(float)
+    at_risk = leaving[::-1].cumsum()[::-1]
+    keep = d_all > 0
+    n, d, dc = at_risk[keep], d_all[keep], d_c[keep]
+    s = np.cumprod(1.0 - d / n)
+    s_prev = np.r_[1.0, s[:-1]]
+    f = np.cumsum(s_prev * dc / n)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        g = np.where(n > d, d / (n * (n - d)), 0.0)
+    a = s_prev * s_prev * dc * (n - dc) / n ** 3
+    b = s_prev * dc / (n * n)
+    # Var F(t_k) = Σ_{j≤k} [(F_k − F_j)² g_j + a_j − 2 (F_k − F_j) b_j], expanded in cumulative sums
+    c_g, c_fg, c_ffg = np.cumsum(g), np.cumsum(f * g), np.cumsum(f * f * g)
+    c_a, c_b, c_fb = np.cumsum(a), np.cumsum(b), np.cumsum(f * b)
+    var = f * f * c_g - 2 * f * c_fg + c_ffg + c_a - 2 * (f * c_b - c_fb)
+    return ut[keep], f, np.maximum(var, 0.0)
+
+
+def _cif_at(times: np.ndarray, values: np.ndarray, at: float) -> float:
+    """A right-continuous step function that is 0 before its first time, evaluated at ``at``."""
+    i = int(np.searchsorted(times, at, side="right"))
+    return float(np.r_[0.0, values][i])
 
 
 def _step(times: np.ndarray, surv: np.ndarray, at: np.ndarray, *, left: bool) -> np.ndarray:
@@ -151,6 +207,31 @@ def uno_c(time: object, event: object, risk: object, *, tau: float = 10.0) -> fl
     return _c(t, d, r, w, tau, "Uno's C")
 
 
+def wolbers_c(time: object, event: object, risk: object, *, tau: float = np.inf) -> float:
+    """Competing-risk concordance (Wolbers et al., Epidemiology 2009;20:555–561).
+
+    A pair (i, j) is comparable when i fractures at T_i < tau and j is known to be free of
+    fracture at T_i: T_j > T_i, or T_j ≤ T_i with j dead (event 2) before or at T_i — a death
+    keeps j fracture-free for ever. Concordant when risk_i > risk_j; risk ties count one half.
+    Censored subjects are compared only up to their censoring time (no IPCW: this is the
+    Harrell-type estimator of the paper, eq. 3). With no deaths it equals :func:`harrell_c`.
+    """
+    t, e, r = _inputs(time, event, risk, codes=True)
+    case = np.flatnonzero((e == 1) & (t < tau))
+    if case.size == 0:
+        raise MetricUndefinedError("Wolbers' C is undefined: no fractures before the horizon")
+    num = den = 0.0
+    for i in case:
+        s = t[i]
+        ctrl = (t > s) | ((t == s) & (e == 0)) | ((t <= s) & (e == 2))
+        rc = r[ctrl]
+        num += float(np.sum(r[i] > rc) + 0.5 * np.sum(r[i] == rc))
+        den += float(rc.size)
+    if den == 0:
+        raise MetricUndefinedError("Wolbers' C is undefined: no comparable pairs")
+    return num / den
+
+
 def time_dependent_auc(time: object, event: object, risk: object, *, horizon: float) -> float:
     """Cumulative/dynamic AUC at ``horizon`` years with IPCW (Uno et al. 2007; Blanche et al. 2013).
 
@@ -172,13 +253,16 @@ def time_dependent_auc(time: object, event: object, risk: object, *, horizon: fl
 
 def calibration_at_horizon(time: object, event: object, risk: object, *, horizon: float = 10.0,
                            n_bins: int = 10, level: float = 0.95) -> dict[str, object]:
-    """Predicted risk against Kaplan–Meier observed risk at ``horizon`` per risk group.
+    """Predicted risk against the observed cumulative incidence at ``horizon`` per risk group.
 
-    ``risk`` must be the predicted probability of fracture by ``horizon`` years. Returns the
-    per-group mean predicted risk, observed 1 − KM(horizon) with a Greenwood interval, and
-    overall observed/expected.
+    ``risk`` must be the predicted probability of fracture by ``horizon`` years with death
+    competing (a cumulative incidence). The observed risk is the Aalen–Johansen cumulative
+    incidence of fracture (event 1) with death (event 2) as a competing event — not
+    1 − Kaplan–Meier with deaths censored, which overstates it (see the module docstring);
+    with no deaths the two are identical. Returns per-group mean predicted and observed risk
+    with a delta-method interval, and overall observed/expected.
     """
-    t, d, r = _inputs(time, event, risk)
+    t, e, r = _inputs(time, event, risk, codes=True)
     p = as_probability(r, name="risk")
     edges = np.unique(np.quantile(p, np.linspace(0, 1, n_bins + 1)))
     b = np.clip(np.searchsorted(edges, p, side="right") - 1, 0, max(len(edges) - 2, 0))
@@ -186,31 +270,34 @@ def calibration_at_horizon(time: object, event: object, risk: object, *, horizon
     rows = []
     for q in np.unique(b):
         m = b == q
-        kt, ks, kv = kaplan_meier(t[m], d[m])
-        s = float(_step(kt, ks, np.array([horizon]), left=False)[0])
-        v = float(_step(kt, kv, np.array([horizon]), left=False)[0]) if kt.size else 0.0
-        se = np.sqrt(max(v, 0.0))
-        rows.append({"n": int(m.sum()), "mean_predicted": float(p[m].mean()), "observed": 1 - s,
-                     "lower": max(0.0, 1 - s - z * se), "upper": min(1.0, 1 - s + z * se)})
-    kt, ks, _ = kaplan_meier(t, d)
-    obs = 1 - float(_step(kt, ks, np.array([horizon]), left=False)[0])
+        at_t, f, v = aalen_johansen(t[m], e[m])
+        obs = _cif_at(at_t, f, horizon)
+        se = float(np.sqrt(_cif_at(at_t, v, horizon)))
+        rows.append({"n": int(m.sum()), "mean_predicted": float(p[m].mean()), "observed": obs,
+                     "lower": max(0.0, obs - z * se), "upper": min(1.0, obs + z * se)})
+    at_t, f, _ = aalen_johansen(t, e)
+    obs_all = _cif_at(at_t, f, horizon)
     exp = float(p.mean())
-    return {"horizon_years": horizon, "groups": rows, "observed": obs, "expected": exp,
-            "eo_ratio": exp / obs if obs > 0 else None}
+    return {"horizon_years": horizon, "observed_method": "Aalen-Johansen (death competing)",
+            "groups": rows, "observed": obs_all, "expected": exp,
+            "eo_ratio": exp / obs_all if obs_all > 0 else None}
 
 
 def survival_metrics(time: object, event: object, risk: object, *, horizons: tuple[float, ...] = (5.0, 10.0),
                      tau: float = 10.0, n_boot: int = 200, seed: int = 0, level: float = 0.95) -> dict[str, dict[str, object]]:
-    """Harrell's C, Uno's C and time-dependent AUCs with stratified-bootstrap percentile CIs.
+    """Harrell's C, Uno's C, time-dependent AUCs (and Wolbers' C when deaths are present)
+    with stratified-bootstrap percentile CIs.
 
     Resamples are stratified by fracture status and recompute the censoring weights each
     time. A metric undefined on the full data is reported as ``{"undefined": reason}``.
     """
     from .bootstrap import bootstrap_indices
 
-    t, d, r = _inputs(time, event, risk)
+    t, d, r = _inputs(time, event, risk, codes=True)
     fns = {"harrell_c": lambda tt, dd, rr: harrell_c(tt, dd, rr),
            f"uno_c_{tau:g}y": lambda tt, dd, rr: uno_c(tt, dd, rr, tau=tau)}
+    if np.any(d == 2):  # deaths compete: add the competing-risk concordance beside Harrell's
+        fns["wolbers_c"] = lambda tt, dd, rr: wolbers_c(tt, dd, rr)
     for h in horizons:
         fns[f"td_auc_{h:g}y"] = lambda tt, dd, rr, h=h: time_dependent_auc(tt, dd, rr, horizon=h)
     out: dict[str, dict[str, object]] = {}
@@ -222,7 +309,7 @@ def survival_metrics(time: object, event: object, risk: object, *, horizons: tup
         except MetricUndefinedError as exc:
             out[name] = {"undefined": str(exc)}
     if n_boot and samples:
-        for blk in bootstrap_indices(d, n_boot=n_boot, seed=seed):
+        for blk in bootstrap_indices((d == 1).astype(np.int64), n_boot=n_boot, seed=seed):
             for i in blk:
                 for name in samples:
                     try:

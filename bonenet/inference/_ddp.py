@@ -23,6 +23,7 @@ from lightning.pytorch.callbacks import BasePredictionWriter
 
 from .._atomic import output_lock
 from .._pseudo import Pseudonymizer
+from .._research import describe_categories
 from .._writer import ResumableCSV, merge_shards
 from ..data import Batch, Sample
 from ._loop import (
@@ -166,6 +167,7 @@ def _run_ddp(trainer: L.Trainer, studies: Sequence[Study], predictor: Predictor,
     summary = PredictSummary(out, len(studies), len(skip & {pseudonymizer(s.key) for s in studies}),
                              int(counts[0]), int(counts[1]), time.perf_counter() - t0,
                              extra={"world_size": trainer.world_size,
-                                    **clinical_match_summary(studies, pseudonymizer)})
+                                    **clinical_match_summary(studies, pseudonymizer),
+                                    "risk_categories": describe_categories(thresholds)})
     _write_summary(out, summary)
     return summary

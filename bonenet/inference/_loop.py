@@ -19,6 +19,7 @@ from .._atomic import output_lock, write_text_atomic
 from .._pool import RobustPool, WorkerDied, die_with_parent
 from .._progress import progress
 from .._pseudo import Pseudonymizer
+from .._research import RESEARCH_NOTICE, describe_categories
 from .._writer import ResumableCSV
 from ..data import Batch, Sample
 from ..errors import ConfigError
@@ -172,7 +173,8 @@ def prepare_output(out: Path, predictor: Predictor, studies: Sequence[Study],
     skip = done | failed_before
     todo = [s for s in studies if pseudonymizer(s.key) not in skip]
     if is_main:
-        write_text_atomic(run_json, json.dumps({**identity, "columns": columns}, indent=2) + "\n")
+        write_text_atomic(run_json, json.dumps({**identity, "notice": RESEARCH_NOTICE, "columns": columns},
+                                               indent=2) + "\n")
     return preds, errors, todo, skip
 
 
@@ -340,7 +342,8 @@ def _predict_locked(studies: Sequence[Study], predictor: Predictor, out: Path, *
     flush()
     summary = PredictSummary(out, len(studies), len(skip & {pseudonymizer(s.key) for s in studies}),
                              n_ok, n_fail, time.perf_counter() - t0,
-                             extra=clinical_match_summary(studies, pseudonymizer))
+                             extra={**clinical_match_summary(studies, pseudonymizer),
+                                    "risk_categories": describe_categories(thresholds)})
     _write_summary(out, summary)
     return summary
 
@@ -364,7 +367,11 @@ def clinical_match_summary(studies: Sequence[Study], pseudonymizer: Pseudonymize
 def _write_summary(out: Path, summary: PredictSummary) -> None:
     run_json = out / "run.json"
     data = json.loads(run_json.read_text()) if run_json.exists() else {}
+    data["notice"] = RESEARCH_NOTICE
+    extra = dict(summary.extra)
+    if "risk_categories" in extra:  # what the risk_category column means, with its source
+        data["risk_categories"] = extra.pop("risk_categories")
     data["last_run"] = {"studies": summary.n_studies, "skipped": summary.n_skipped,
                         "predicted": summary.n_predicted, "failed": summary.n_failed,
-                        "seconds": round(summary.seconds, 2), **summary.extra}
+                        "seconds": round(summary.seconds, 2), **extra}
     write_text_atomic(run_json, json.dumps(data, indent=2) + "\n")

@@ -16,8 +16,10 @@ from ._prepare import Failed, StudyPreparer
 __all__ = ["RISK_THRESHOLDS", "ModelRunner", "Predictor", "collate_studies", "head_column",
            "risk_category"]
 
-#: Default 10-year risk category cut-offs: < 10 % low, 10-20 % moderate, >= 20 % high
-#: (the 20 % major-osteoporotic-fracture treatment threshold used with FRAX in the US).
+#: Default 10-year risk category cut-offs: < 10 % low, 10-20 % moderate, >= 20 % high — research
+#: categories for a 10-year major-osteoporotic-fracture probability (Osteoporosis Canada bands,
+#: Papaioannou et al., CMAJ 2010; 20 % is also the NOF/BHOF treatment threshold, Cosman et al.
+#: 2014). They mean nothing for another outcome; ``run.json`` records them with their source.
 RISK_THRESHOLDS = (0.10, 0.20)
 
 

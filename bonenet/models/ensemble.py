@@ -9,9 +9,9 @@ exactly the trajectory it would follow alone. At prediction time the ensemble is
 
 The members' *risks* are averaged (the deep-ensemble rule of Lakshminarayanan et al., NeurIPS
 2017): ``forward`` returns raw outputs whose :meth:`FusionModel.risk` is the mean of the
-members' risks — the logit of the mean fracture probability, and per-interval hazard logits
-whose cumulative risk curve is the mean of the members' curves (so the ensemble's 10-year risk
-is the members' mean 10-year risk); ``bmd_change`` is the mean value. Everything is computed in
+members' risks — the logit of the mean fracture probability, and per-interval cause logits
+whose cumulative incidence curves (fracture and death) are the means of the members' curves (so
+the ensemble's 10-year risk is the members' mean 10-year risk); ``bmd_change`` is the mean value. Everything is computed in
 log space and in float32, so it is exact and stable for risks near 0 or 1.
 """
 
@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import ConfigError
-from .fusion import FusionModel
+from .fusion import FusionModel, survival_logits_of_mean_incidence
 
 __all__ = ["FusionEnsemble"]
 
@@ -106,8 +106,8 @@ class FusionEnsemble(nn.Module):
             z = torch.stack([o[k].float() for o in outs])  # (K, B) or (K, B, J)
             if k == "fracture":
                 combined[k] = _logit_of_mean_probability(z)
-            elif k == "survival":
-                combined[k] = _hazard_logits_of_mean_curve(z)
+            elif k == "survival":  # (K, B, J, 2): cumulative incidences averaged
+                combined[k] = survival_logits_of_mean_incidence(z)
             else:
                 combined[k] = z.mean(dim=0)
         return combined
@@ -122,15 +122,3 @@ def _logmeanexp(x: torch.Tensor) -> torch.Tensor:
 def _logit_of_mean_probability(z: torch.Tensor) -> torch.Tensor:
     """(K, B) logits → (B,) logit of the mean probability: log p̄ − log(1 − p̄)."""
     return _logmeanexp(F.logsigmoid(z)) - _logmeanexp(F.logsigmoid(-z))
-
-
-def _hazard_logits_of_mean_curve(z: torch.Tensor) -> torch.Tensor:
-    """(K, B, J) hazard logits → (B, J) hazard logits of the mean survival curve.
-
-    Member survival ``S_kj = prod_{i<=j} (1 - h_ki)``; the mean curve ``S_j = mean_k S_kj`` is
-    non-increasing, so its interval hazards ``h_j = 1 - S_j / S_{j-1}`` are in [0, 1).
-    """
-    log_s = _logmeanexp(F.logsigmoid(-z).cumsum(dim=-1))  # (B, J) log mean survival
-    prev = torch.cat([torch.zeros_like(log_s[:, :1]), log_s[:, :-1]], dim=1)
-    log_keep = (log_s - prev).clamp(max=-torch.finfo(log_s.dtype).tiny)  # log(1 - h_j) < 0
-    return torch.log(-torch.expm1(log_keep)) - log_keep  # log h - log(1 - h)

@@ -2,10 +2,20 @@
 
 One class serves every ablation: image-only (``clinical_features=0``), clinical-only
 (``image_encoder=None``) and fused (both), with concatenation, gating, FiLM or additive fusion.
+
+The ``survival`` head is a discrete-time *competing-risks* model: per yearly interval j a
+softmax over {no event, fracture, death} (logit of "no event" fixed at 0), so its 10-year
+risk is the cumulative incidence of fracture with death competing,
+``CIF_f(J) = Σ_j S(j−1) · p_fracture(j)`` with ``S(j) = Π_{i≤j} p_none(i)`` — not
+``1 − Π(1 − h)``, which treats deaths as censoring and overstates the risk of the old.
+Checkpoints written before the competing-risks head (fracture hazards only) still load: their
+weights become the fracture logits and the death logits are set to −30 (no death), which
+reproduces their old outputs.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
@@ -13,7 +23,8 @@ from torch import nn
 
 from ..errors import ConfigError
 
-__all__ = ["HEADS", "ClinicalMLP", "FusionModel"]
+__all__ = ["HEADS", "ClinicalMLP", "FusionModel", "competing_cumulative_incidence",
+           "survival_logits_of_mean_incidence"]
 
 #: Heads a FusionModel can carry.
 HEADS = ("fracture", "survival", "bmd_change")
@@ -68,7 +79,8 @@ class FusionModel(nn.Module):
         one modality is present.
     heads : sequence of str
         Any of ``"fracture"`` (binary logit), ``"survival"`` (discrete-time hazard logits for
-        ``n_intervals`` yearly intervals), ``"bmd_change"`` (regression).
+        ``n_intervals`` yearly intervals, two causes: fracture and competing death),
+        ``"bmd_change"`` (regression).
     n_intervals : int
         Number of yearly survival intervals (10 → risk to 10 years).
     hidden : int
@@ -113,7 +125,7 @@ class FusionModel(nn.Module):
 
         both = self.has_image and self.has_clinical
         self.additive = both and fusion == "additive"
-        out_dims = {"fracture": 1, "survival": self.n_intervals, "bmd_change": 1}
+        out_dims = {"fracture": 1, "survival": 2 * self.n_intervals, "bmd_change": 1}
         if self.additive:
             # the clinical side is one linear map per head; the deep trunk sees only the image
             self.clinical_encoder = None
@@ -202,8 +214,8 @@ class FusionModel(nn.Module):
         clinical: torch.Tensor | None = None,
         clinical_observed: torch.Tensor | None = None,
     ) -> dict[str, torch.Tensor]:
-        """Raw head outputs: ``fracture`` (B,) logits, ``survival`` (B, n_intervals) hazard logits,
-        ``bmd_change`` (B,)."""
+        """Raw head outputs: ``fracture`` (B,) logits, ``survival`` (B, n_intervals, 2) logits of
+        fracture and death against "no event" per interval, ``bmd_change`` (B,)."""
         z = self.embed(images, image_present, clinical, clinical_observed)
         wide = _masked(self._check_clinical(clinical), clinical_observed) if self.additive else None
         out: dict[str, torch.Tensor] = {}
@@ -211,25 +223,83 @@ class FusionModel(nn.Module):
             y = head(z)
             if wide is not None:
                 y = y + self.clinical_linear[name](wide)
-            out[name] = y if name == "survival" else y.squeeze(-1)
+            out[name] = y.view(y.shape[0], self.n_intervals, 2) if name == "survival" else y.squeeze(-1)
         return out
+
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys,  # type: ignore[override]
+                              unexpected_keys, error_msgs) -> None:
+        # a checkpoint from before the competing-risks head: (J, ·) fracture hazard logits
+        for key in (f"{prefix}heads.survival.", f"{prefix}clinical_linear.survival."):
+            w, b = state_dict.get(key + "weight"), state_dict.get(key + "bias")
+            if w is not None and b is not None and w.shape[0] == self.n_intervals:
+                state_dict[key + "weight"] = _interleave_no_death(w, 0.0)
+                state_dict[key + "bias"] = _interleave_no_death(b, _NO_DEATH_LOGIT)
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys,
+                                      unexpected_keys, error_msgs)
 
     @staticmethod
     def risk(outputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """Convert raw outputs to probabilities.
 
-        ``fracture`` → sigmoid; ``survival`` → cumulative risk by the end of the last interval,
-        ``1 - prod(1 - h_j)`` (10-year risk with yearly intervals), and ``survival_curve`` →
-        (B, n_intervals) cumulative risk at the end of each year; ``bmd_change`` passes through.
+        ``fracture`` → sigmoid; ``survival`` → the cumulative incidence of fracture by the end
+        of the last interval with death competing (10-year risk with yearly intervals), and
+        ``survival_curve`` → (B, n_intervals) cumulative incidence of fracture at the end of
+        each year (:func:`competing_cumulative_incidence`); ``bmd_change`` passes through.
         """
         out: dict[str, torch.Tensor] = {}
         if "fracture" in outputs:
             out["fracture"] = torch.sigmoid(outputs["fracture"])
         if "survival" in outputs:
-            log_surv = torch.nn.functional.logsigmoid(-outputs["survival"]).cumsum(dim=1)
-            curve = 1.0 - log_surv.exp()
+            curve, _ = competing_cumulative_incidence(outputs["survival"])
             out["survival_curve"] = curve
             out["survival"] = curve[:, -1]
         if "bmd_change" in outputs:
             out["bmd_change"] = outputs["bmd_change"]
         return out
+
+
+# ---------------------------------------------------------------- competing-risks survival head
+_NO_DEATH_LOGIT = -30.0
+
+
+def _interleave_no_death(fracture: torch.Tensor, death_value: float) -> torch.Tensor:
+    """(J, ...) fracture rows → (2J, ...) rows [f_0, d_0, f_1, d_1, ...] (the (J, 2) layout)."""
+    death = torch.full_like(fracture, death_value)
+    return torch.stack([fracture, death], dim=1).flatten(0, 1)
+
+
+def _interval_log_probs(logits: torch.Tensor) -> torch.Tensor:
+    """(..., J, 2) cause logits → (..., J, 3) log P(none, fracture, death) per interval."""
+    z = torch.cat([torch.zeros_like(logits[..., :1]), logits.float()], dim=-1)
+    return torch.log_softmax(z, dim=-1)
+
+
+def competing_cumulative_incidence(logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Cumulative incidence curves of fracture and death from (B, J, 2) interval logits.
+
+    ``S(j) = Π_{i≤j} p_none(i)``, ``CIF_c(j) = Σ_{i≤j} S(i−1) p_c(i)`` (discrete-time
+    competing risks). Returns ``(cif_fracture, cif_death)``, each (B, J), in float32.
+    """
+    lp = _interval_log_probs(logits)
+    log_s = lp[..., 0].cumsum(dim=-1)
+    log_s_prev = torch.cat([torch.zeros_like(log_s[..., :1]), log_s[..., :-1]], dim=-1)
+    cif_f = (log_s_prev + lp[..., 1]).exp().cumsum(dim=-1)
+    cif_d = (log_s_prev + lp[..., 2]).exp().cumsum(dim=-1)
+    return cif_f, cif_d
+
+
+def survival_logits_of_mean_incidence(z: torch.Tensor) -> torch.Tensor:
+    """(K, B, J, 2) members' interval logits → (B, J, 2) logits whose cumulative incidences of
+    fracture and of death are the members' mean curves (the deep-ensemble rule, exactly).
+
+    The mean curves define a mean all-cause survival ``S̄``; interval j's probabilities are
+    ``p_c = ΔCIF̄_c(j) / S̄(j−1)`` and ``p_none = S̄(j) / S̄(j−1)``, computed in log space.
+    """
+    lp = _interval_log_probs(z)  # (K, B, J, 3)
+    log_s = lp[..., 0].cumsum(dim=-1)
+    log_s_prev = torch.cat([torch.zeros_like(log_s[..., :1]), log_s[..., :-1]], dim=-1)
+    k = z.shape[0]
+    # mean over members of S(j-1) p_c(j) (the CIF increments) and of S(j), in log space
+    log_inc = torch.logsumexp(log_s_prev.unsqueeze(-1) + lp[..., 1:], dim=0) - math.log(k)  # (B, J, 2)
+    log_sbar = torch.logsumexp(log_s, dim=0) - math.log(k)  # (B, J)
+    return log_inc - log_sbar.unsqueeze(-1)  # log p_c - log p_none (the S̄(j-1) cancels)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from .bone import BoneSection, distal_section, vertebral_body
 from .cohort import MODALITIES, Cohort, make_cohort
-from .microstructure import Microstructure, noise_parameters, trabecular_noise, trabecular_rodplate
+from .microstructure import Microstructure, noise_parameters, trabecular_noise
 from .risk import (
     FRAX_COLUMNS,
     RISK_FACTORS,
@@ -25,6 +25,7 @@ from .risk import (
     simulate_clinical,
     simulate_outcomes,
 )
+from .rodplate import trabecular_rodplate
 from .scanner import (
     HRPQCT_SCANNERS,
     HrpqctScanner,

@@ -6,7 +6,8 @@ Folder written by :func:`make_cohort` (``out=DIR``)::
     DIR/clinical.csv               subject_id + canonical clinical columns
     DIR/manifest.csv               subject_id, image (relative to DIR), site, split,
                                    fracture, time_years, event, clinical columns
-    DIR/truth.csv                  latent bone quality, true morphometry, oracle_risk_10y
+    DIR/truth.csv                  latent bone quality, true morphometry, expected hip BMD
+                                   change of the treatment arm, oracle_risk_10y
     DIR/cohort.json                every parameter and the seed
 
 The same arguments give byte-identical CSV/JSON files, whatever ``workers`` is.
@@ -201,7 +202,9 @@ def make_cohort(n: int, *, modality: str = "hrpqct", seed: int = 0,
     site_by_name = {s.name: s for s in sites}
     targets = bone_targets(df, rng=np.random.default_rng(s_targets), modality=modality,
                            sites=site_by_name)
-    truth = pd.concat([df[["subject_id", "site", "bone_quality"]], targets,
+    hip_gain = pd.DataFrame({"hip_bmd_change_pct": [TREATMENTS[t].hip_pct for t in df["treatment"]]},
+                            index=df.index)
+    truth = pd.concat([df[["subject_id", "site", "bone_quality"]], targets, hip_gain,
                        outcomes[["oracle_risk_10y", "t_fracture_years", "t_death_years"]]], axis=1)
     manifest = pd.concat([df[["subject_id"]], pd.DataFrame({"image": ""}, index=df.index),
                           df[["site"]], pd.DataFrame({"split": splits}, index=df.index),
@@ -229,8 +232,7 @@ def make_cohort(n: int, *, modality: str = "hrpqct", seed: int = 0,
                        "death_per_year_of_age": model.death_per_year_of_age,
                        "table": [dict(zip(("factor", "rr", "per", "source"), r, strict=True))
                                  for r in RISK_FACTORS]},
-        "treatment_table": {k: dict(zip(("spine_pct", "fn_pct", "years", "source"), v,
-                                        strict=True)) for k, v in TREATMENTS.items()},
+        "treatment_table": {k: {**asdict(v), "rr_mof": v.rr_mof} for k, v in TREATMENTS.items()},
         "sites": [asdict(s) for s in sites],
         "failed": sorted(result.failed),
     }

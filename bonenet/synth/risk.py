@@ -1,21 +1,31 @@
 """Clinical variables, the fracture risk model, and outcomes with death as a competing event.
 
-The risk model is a proportional-hazards model for a first major osteoporotic fracture:
+The risk model is a proportional-hazards model for a first major osteoporotic fracture (MOF):
 
-``λ_fracture = h0 · exp(Σ log(RR_k) · x_k)``, ``λ_death = d0 · exp(...)``, constant over 10
-years, so the true 10-year fracture probability with death competing is
+``λ_fracture = h0 · exp(Σ log(RR_k) · x_k) · RR_treatment``, ``λ_death = d0 · exp(...)``,
+constant over 10 years, so the true 10-year fracture probability with death competing is
 
 ``CIF(10) = λf / (λf + λd) · (1 − exp(−10 (λf + λd)))``  (the *oracle* risk).
 
-Relative risks (:data:`RISK_FACTORS`) sit inside the ranges published for FRAX's meta-analyses
-(Kanis et al., Osteoporos Int 2004–2005; Kanis, FRAX technical report 2008) and for the BMD
-gradient (Marshall et al., BMJ 1996: about 1.5 per SD for any fracture). The latent
-``bone_quality`` (standard normal, independent of BMD) stands for microstructure and
-material properties that areal BMD misses; its relative risk matches the upper range of
-HR-pQCT failure-load and microstructure hazard ratios adjusted for femoral-neck aBMD
-(Samelson et al., Lancet Diabetes Endocrinol 2019), and it drives the phantom microstructure,
-so images carry risk information the clinical variables lack. ``h0`` is solved so that the
-mean 10-year fracture probability equals the cohort's ``fracture_rate``.
+Relative risks (:data:`RISK_FACTORS`) are the ones published *at given femoral-neck BMD*,
+because BMD is in the model: FRAX's meta-analyses (Kanis et al., Osteoporos Int 2004–2005;
+Kanis, FRAX technical report 2008), the BMD gradient (Marshall et al., BMJ 1996; Johnell et
+al., JBMR 2005), BMI with BMD in the model (De Laet et al., Osteoporos Int 2005: RR ≈ 1.00
+per kg/m² for any osteoporotic fracture), and secondary osteoporosis with no weight once
+femoral-neck BMD is entered (as FRAX). The latent ``bone_quality`` (standard normal,
+independent of BMD) stands for microstructure and material properties that areal BMD misses;
+its relative risk is an HR-pQCT estimate *adjusted for femoral-neck aBMD*: 1.60 per SD
+(STRAMBO, Szulc et al., JBMR 2018: distal-radius Tb.N 1.63/SD after aBMD; BoMIC, Samelson et
+al., Lancet Diabetes Endocrinol 2019: adjusted hazard ratios 1.2–1.8/SD). It drives the
+phantom microstructure, so images carry risk information the clinical variables lack.
+
+Treatments act through their trials' anti-fracture efficacy (:mod:`bonenet.synth.treatments`).
+Age-specific incidence: ``h0`` is solved so that the mean 10-year MOF probability of the
+reference population equals ``fracture_rate`` (0.20, about a FRAX-eligible referral cohort);
+the age gradient is the one *at given BMD* (1.35 per decade) plus the BMD decline with age
+(−0.55 T-score per decade), and the resulting 10-year probabilities by age decade are
+tabulated in docs/synth.md. No registry incidence is built in: a cohort made to stand for a
+particular country should set ``fracture_rate`` to that country's figure.
 """
 
 from __future__ import annotations
@@ -28,8 +38,11 @@ import pandas as pd
 from scipy import optimize
 
 from ..errors import SynthError
+from .treatments import TREATMENTS
 
 __all__ = [
+    "BONE_QUALITY_RR",
+    "DEATH_FACTORS",
     "FN_BMD_REF_MEAN",
     "FN_BMD_REF_SD",
     "FRAX_COLUMNS",
@@ -41,6 +54,10 @@ __all__ = [
     "simulate_clinical",
     "simulate_outcomes",
 ]
+
+#: Default latent bone-quality hazard ratio per SD decrease, adjusted for femoral-neck aBMD
+#: (Szulc et al., JBMR 2018, STRAMBO: Tb.N 1.63/SD; Samelson et al. 2019, BoMIC: 1.2–1.8/SD).
+BONE_QUALITY_RR = 1.60
 
 #: NHANES III femoral-neck young white women (Hologic), the FRAX T-score reference, g/cm².
 FN_BMD_REF_MEAN = 0.858
@@ -54,37 +71,39 @@ FRAX_COLUMNS = (
 )
 
 #: (variable, relative risk, per what, published range and source) — the risk-model table.
+#: Every RR is the one *at given femoral-neck BMD* (BMD is in the model).
 RISK_FACTORS: tuple[tuple[str, float, str, str], ...] = (
-    ("age", 1.35, "per 10 years", "1.3–1.6 per decade at given BMD (Kanis 2001)"),
-    ("sex F", 1.15, "female vs male", "1.0–1.3 at given BMD (Kanis 2008)"),
-    ("bmi", 0.97, "per kg/m²", "0.95–1.00 at given BMD (De Laet 2005)"),
-    ("prior_fracture", 1.80, "yes vs no", "1.6–2.2 (Kanis 2004)"),
-    ("parent_hip_fracture", 1.50, "yes vs no", "1.2–1.7 (Kanis 2004)"),
-    ("current_smoking", 1.20, "yes vs no", "1.1–1.3 (Kanis 2005)"),
-    ("glucocorticoids", 1.65, "yes vs no", "1.5–2.3 (Kanis 2004)"),
-    ("rheumatoid_arthritis", 1.35, "yes vs no", "1.2–1.6 (Kanis 2008)"),
-    ("secondary_osteoporosis", 1.20, "yes vs no", "1.0–1.5 (FRAX: none given BMD)"),
-    ("alcohol_3plus", 1.40, "yes vs no", "1.2–1.7 (Kanis 2005)"),
-    ("fn_tscore", 1.50, "per SD decrease", "1.4–2.0 (Marshall 1996; Johnell 2005)"),
-    ("bone_quality", 2.40, "per SD decrease (latent, image only)",
-     "1.5–2.5 HR-pQCT failure load / Tb. microstructure adj. for aBMD (Samelson 2019)"),
+    ("age", 1.35, "per 10 years", "1.3–1.6 per decade at given BMD (Kanis, Osteoporos Int 2001)"),
+    ("sex F", 1.15, "female vs male", "1.0–1.3 at given BMD (Kanis, FRAX technical report 2008)"),
+    ("bmi", 1.00, "per kg/m²",
+     "≈1.00 for osteoporotic fracture with BMD in the model (hip 0.98; 0.97 is without BMD) "
+     "(De Laet, Osteoporos Int 2005)"),
+    ("prior_fracture", 1.80, "yes vs no", "1.6–2.2 at given BMD (Kanis, Bone 2004)"),
+    ("parent_hip_fracture", 1.50, "yes vs no", "1.2–1.7 (Kanis, Bone 2004)"),
+    ("current_smoking", 1.20, "yes vs no", "1.1–1.3 at given BMD (Kanis, Osteoporos Int 2005)"),
+    ("glucocorticoids", 1.65, "yes vs no", "1.5–2.3 at given BMD (Kanis, JBMR 2004)"),
+    ("rheumatoid_arthritis", 1.35, "yes vs no", "1.2–1.6 (Kanis, FRAX technical report 2008)"),
+    ("secondary_osteoporosis", 1.00, "yes vs no",
+     "no weight once femoral-neck BMD is entered (FRAX; Kanis, FRAX technical report 2008)"),
+    ("alcohol_3plus", 1.40, "yes vs no", "1.2–1.7 (Kanis, Osteoporos Int 2005)"),
+    ("fn_tscore", 1.50, "per SD decrease", "1.4–2.0 (Marshall, BMJ 1996; Johnell, JBMR 2005)"),
+    ("bone_quality", BONE_QUALITY_RR, "per SD decrease (latent, image only)",
+     "1.2–1.8 HR-pQCT per SD adjusted for FN aBMD (Szulc, JBMR 2018: Tb.N 1.63; "
+     "Samelson, Lancet Diabetes Endocrinol 2019)"),
 )
 _RR = {name: rr for name, rr, _, _ in RISK_FACTORS}
 
-#: Treatment arms: (lumbar-spine %, femoral-neck %, years, source). Risk acts through the
-#: femoral-neck BMD gain and the BMD gradient; femoral neck is 0.6 × spine where not reported.
-TREATMENTS: dict[str, tuple[float, float, float, str]] = {
-    "none": (0.0, 0.0, 0.0, "placebo / untreated"),
-    "hrt": (7.0, 4.2, 4.0, "Wimalawansa, Am J Med 1998 (4-year spine)"),
-    "etidronate": (7.3, 4.4, 4.0, "Wimalawansa, Am J Med 1998 (4-year spine)"),
-    "hrt+etidronate": (10.4, 6.2, 4.0, "Wimalawansa, Am J Med 1998 (4-year spine)"),
-    "estrogen": (4.36, 2.98, 3.0, "Gallagher, JCEM 2001 (3-year ITT)"),
-    "calcitriol": (1.65, 0.10, 3.0, "Gallagher, JCEM 2001 (3-year ITT)"),
-    "estrogen+calcitriol": (4.91, 3.80, 3.0, "Gallagher, JCEM 2001 (3-year ITT)"),
-    "bisphosphonate": (6.2, 4.1, 3.0, "alendronate, FIT (Black, Lancet 1996)"),
-    "denosumab": (9.2, 4.8, 3.0, "FREEDOM (Cummings, NEJM 2009)"),
-}
-
+#: The competing death hazard: (term, value, per what, source).
+DEATH_FACTORS: tuple[tuple[str, float, str, str], ...] = (
+    ("death_rate_70", 0.017, "per year, woman aged 70 without risk factors",
+     "period life tables, women aged 70: q ≈ 0.010–0.017 (Sweden–USA)"),
+    ("death_per_year_of_age", 0.10, "log hazard per year (Gompertz slope)",
+     "0.08–0.11 in adult life tables (mortality doubles every 7–8 years)"),
+    ("male", 1.6, "men vs women", "male/female mortality ratio at ages 60–80 in life tables, 1.4–1.8"),
+    ("current_smoking", 1.8, "yes vs no", "1.7–2.5 all-cause, current vs never (Doll, BMJ 2004)"),
+    ("glucocorticoids", 1.5, "yes vs no", "assumption: chronic oral glucocorticoid users' excess mortality"),
+    ("rheumatoid_arthritis", 1.3, "yes vs no", "SMR 1.3–1.6 (Sokka, Clin Exp Rheumatol 2008)"),
+)
 
 @dataclass(frozen=True)
 class CaseMix:
@@ -127,12 +146,14 @@ class RiskModel:
     def fracture_log_hazard(self, df: pd.DataFrame) -> np.ndarray:
         """Linear predictor without the intercept (log relative hazard) per subject."""
         rr = {k: np.log(v) for k, v in self.relative_risks.items()}
-        fn_gain = np.array([TREATMENTS[t][1] for t in df["treatment"]]) / 100.0
-        tscore_eff = df["fn_tscore"].to_numpy() + fn_gain * df["fn_bmd"].to_numpy() / FN_BMD_REF_SD
+        # treatment: the trials' anti-fracture efficacy on MOF (total ITT effect, which
+        # already includes the BMD-mediated part, so the BMD gain is not added again)
+        treat = np.log([TREATMENTS[t].rr_mof for t in df["treatment"]])
         lp = (rr["age"] * (df["age"].to_numpy() - 70.0) / 10.0
               + rr["sex F"] * (df["sex"].to_numpy() == "F")
               + rr["bmi"] * (df["bmi"].to_numpy() - 27.0)
-              - rr["fn_tscore"] * (tscore_eff + 1.5)
+              + treat
+              - rr["fn_tscore"] * (df["fn_tscore"].to_numpy() + 1.5)
               - rr["bone_quality"] * df["bone_quality"].to_numpy())
         for col in ("prior_fracture", "parent_hip_fracture", "current_smoking", "glucocorticoids",
                     "rheumatoid_arthritis", "secondary_osteoporosis", "alcohol_3plus"):
@@ -153,12 +174,13 @@ class RiskModel:
         return _BASELINE_CACHE[key]
 
     def death_hazard(self, df: pd.DataFrame) -> np.ndarray:
-        """Annual death hazard per subject (Gompertz in age, higher for men and smokers)."""
+        """Annual death hazard per subject (Gompertz in age; :data:`DEATH_FACTORS` for sources)."""
+        f = {name: v for name, v, _, _ in DEATH_FACTORS}
         lp = (self.death_per_year_of_age * (df["age"].to_numpy() - 70.0)
-              + np.log(1.6) * (df["sex"].to_numpy() == "M")
-              + np.log(1.8) * df["current_smoking"].to_numpy()
-              + np.log(1.5) * df["glucocorticoids"].to_numpy()
-              + np.log(1.3) * df["rheumatoid_arthritis"].to_numpy())
+              + np.log(f["male"]) * (df["sex"].to_numpy() == "M")
+              + np.log(f["current_smoking"]) * df["current_smoking"].to_numpy()
+              + np.log(f["glucocorticoids"]) * df["glucocorticoids"].to_numpy()
+              + np.log(f["rheumatoid_arthritis"]) * df["rheumatoid_arthritis"].to_numpy())
         return self.death_rate_70 * np.exp(lp)
 
 

@@ -9,7 +9,13 @@ from __future__ import annotations
 
 from ._inference import load_for_inference
 from ._validate import validate_config
-from .losses import binary_loss, discrete_survival_targets, huber_loss, survival_nll
+from .losses import (
+    binary_loss,
+    discrete_competing_targets,
+    discrete_survival_targets,
+    huber_loss,
+    survival_nll,
+)
 from .module import FractureRiskModule
 from .resume import ExactResume, LastCheckpoint
 from .smoothing import SmoothedEarlyStopping
@@ -23,6 +29,7 @@ __all__ = [
     "Yardstick",
     "binary_loss",
     "compare_aucs",
+    "discrete_competing_targets",
     "discrete_survival_targets",
     "huber_loss",
     "load_for_inference",

@@ -1,4 +1,4 @@
-"""Losses for fracture risk: weighted BCE / focal, discrete-time survival NLL, Huber.
+"""Losses for fracture risk: weighted BCE / focal, discrete-time competing-risks NLL, Huber.
 
 Every loss ignores samples whose target is unknown (NaN, or ``event == -1``) and returns 0
 (with a gradient path) when no sample in the batch has the target.
@@ -9,7 +9,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-__all__ = ["binary_loss", "discrete_survival_targets", "huber_loss", "survival_nll"]
+__all__ = ["binary_loss", "discrete_competing_targets", "discrete_survival_targets", "huber_loss",
+           "survival_nll"]
 
 
 def _zero(like: torch.Tensor) -> torch.Tensor:
@@ -87,6 +88,36 @@ def discrete_survival_targets(
     return survived, failed, known
 
 
+def discrete_competing_targets(
+    time_years: torch.Tensor,
+    event: torch.Tensor,
+    *,
+    n_intervals: int = 10,
+    interval_years: float = 1.0,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Per-interval indicators for discrete-time competing risks (fracture vs death).
+
+    As :func:`discrete_survival_targets`, except that a death (event 2) before the horizon is
+    an event of its own: the subject survived every interval before the death's interval and
+    died in it. Event codes 0 (censored) and 1 (fracture) mean what they always meant, so a
+    table without deaths gives the single-cause targets.
+
+    Returns
+    -------
+    survived, fractured, died : (B, n) float
+    known : (B,) bool
+    """
+    survived, fractured, known = discrete_survival_targets(
+        time_years, event, n_intervals=n_intervals, interval_years=interval_years)
+    t = torch.nan_to_num(time_years.float() / interval_years, nan=0.0).clamp_min(0.0).unsqueeze(1)
+    j = torch.arange(n_intervals, device=t.device, dtype=t.dtype).unsqueeze(0)
+    is_death = (event.long() == 2).unsqueeze(1) & (t < n_intervals)
+    k = torch.floor(t).clamp(max=n_intervals - 1)
+    survived = torch.where(is_death, (j < k).float(), survived)
+    died = torch.where(is_death, (j == k).float(), torch.zeros_like(survived))
+    return survived, fractured, died, known
+
+
 def survival_nll(
     hazard_logits: torch.Tensor,
     time_years: torch.Tensor,
@@ -94,19 +125,31 @@ def survival_nll(
     *,
     interval_years: float = 1.0,
 ) -> torch.Tensor:
-    """Negative log-likelihood of a discrete-time hazard model with right censoring.
+    """Negative log-likelihood of a discrete-time survival model with right censoring.
 
-    ``-sum_j [ s_ij log(1 - h_ij) + f_ij log h_ij ]`` averaged over subjects with known outcome,
-    where ``h = sigmoid(hazard_logits)`` and ``s``, ``f`` come from
-    :func:`discrete_survival_targets` (competing death = censoring at death).
+    ``hazard_logits`` (B, J, 2) — the competing-risks head of
+    :class:`bonenet.models.FusionModel`: per interval a softmax over {none, fracture, death}
+    with the "none" logit fixed at 0; the likelihood is
+    ``-Σ_j [s_ij log p_none + f_ij log p_fracture + d_ij log p_death]`` with ``s``, ``f``, ``d``
+    from :func:`discrete_competing_targets`. ``hazard_logits`` (B, J) — a single-cause hazard
+    model ``h = sigmoid(z)`` with deaths censored (``-Σ_j [s_ij log(1 − h) + f_ij log h]``),
+    kept for single-cause models. Averaged over subjects with a known outcome.
     """
     n = hazard_logits.shape[1]
+    z = hazard_logits.float()
+    if z.ndim == 3:
+        survived, fractured, died, known = discrete_competing_targets(
+            time_years, event, n_intervals=n, interval_years=interval_years)
+        if not bool(known.any()):
+            return _zero(hazard_logits)
+        lp = torch.log_softmax(torch.cat([torch.zeros_like(z[..., :1]), z], dim=-1), dim=-1)
+        ll = survived * lp[..., 0] + fractured * lp[..., 1] + died * lp[..., 2]
+        return -(ll.sum(dim=1)[known]).mean()
     survived, failed, known = discrete_survival_targets(
         time_years, event, n_intervals=n, interval_years=interval_years
     )
     if not bool(known.any()):
         return _zero(hazard_logits)
-    z = hazard_logits.float()
     ll = survived * F.logsigmoid(-z) + failed * F.logsigmoid(z)
     return -(ll.sum(dim=1)[known]).mean()
 

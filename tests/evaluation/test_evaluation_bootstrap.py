@@ -78,3 +78,36 @@ def test_reclassification_by_hand():
     assert r["idi"]["value"] == pytest.approx(idi)
     rb = reclassification(y, new, ref, n_boot=200, seed=1)
     assert rb["idi"]["lower"] <= rb["idi"]["value"] <= rb["idi"]["upper"]
+
+
+def test_bad_configuration_is_a_config_error():
+    import numpy as np
+    import pytest
+
+    from bonenet.errors import ConfigError
+    from bonenet.evaluation import bootstrap_metrics, net_benefit
+
+    y = np.array([0, 1, 0, 1, 1, 0])
+    p = np.array([0.1, 0.8, 0.3, 0.6, 0.7, 0.2])
+    with pytest.raises(ConfigError, match="n_boot=0"):
+        bootstrap_metrics(y, p, n_boot=0)
+    with pytest.raises(ConfigError, match=r"got \[20.0\]"):
+        net_benefit(y, p, thresholds=[0.1, 20.0])
+
+
+def test_saturated_predictions_give_undefined_resamples_not_a_crash():
+    """Predictions of 1e-58 and 1 - 4e-14 (an overfitted logistic model) made the calibration
+    Newton step divide by zero; such resamples are now undefined."""
+    import numpy as np
+
+    from bonenet.evaluation import bootstrap_metrics
+
+    # the demo's external site (12 subjects) scored by an overfitted clinical logistic model
+    y = np.array([1, 0, 0, 0, 0, 1, 0, 1, 0, 1, 0, 0])
+    p = np.array([2.761404519538733e-58, 3.5976740758466326e-16, 2.1595480891234204e-24,
+                  6.894551485953855e-42, 2.8487615579603567e-32, 0.9999999999999596, 0.9141777348276542,
+                  0.9999999768918364, 5.7326986206239884e-27, 9.757649458420114e-16,
+                  3.1259700094820857e-10, 1.3287877382009157e-06])
+    r = bootstrap_metrics(y, p, n_boot=200, seed=0, thresholds=(0.2,)).to_dict()
+    assert r["auc"]["value"] is not None
+    assert r["citl"].get("undefined_resamples", 0) < 200

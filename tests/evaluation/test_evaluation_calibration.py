@@ -115,3 +115,30 @@ def test_binned_curve_bounds_hold_at_observed_rates_of_zero_and_one(tmp_path):
     df = pd.DataFrame({"subject_id": np.arange(80).astype(str), "fracture": y, "p_m": p})
     m, c = evaluate_predictions(df, n_boot=10)
     assert set(make_plots(m, c, tmp_path)) >= {"roc", "calibration", "decision", "risk"}
+
+
+def test_loess_is_a_local_quadratic_weighted_fit():
+    """The ICI smoother is Austin & Steyerberg's loess (degree 2, span 0.75, tricube)."""
+    from bonenet.evaluation._loess import loess
+
+    rng = np.random.default_rng(3)
+    x = np.sort(rng.uniform(0, 1, 400))
+    # a quadratic is reproduced exactly (degree 2; a LOWESS of degree 1 is not)
+    quad = 0.1 + 0.5 * x - 0.3 * x ** 2
+    np.testing.assert_allclose(loess(x, quad, x), quad, atol=1e-10)
+    # one point by hand: tricube weights on the 300 nearest, weighted quadratic via np.polyfit
+    y = (rng.random(400) < x).astype(float)
+    x0 = 0.37
+    d = np.abs(x - x0)
+    h = np.sort(d)[299]
+    w = np.clip(1 - (d / h) ** 3, 0, None) ** 3
+    ref = np.polyval(np.polyfit(x - x0, y, 2, w=np.sqrt(w)), 0.0)
+    assert loess(x, y, np.array([x0]))[0] == pytest.approx(ref, abs=1e-10)
+
+
+def test_ici_names_its_smoother():
+    rng = np.random.default_rng(4)
+    p = rng.uniform(0.02, 0.6, 3000)
+    y = (rng.random(3000) < p).astype(int)
+    out = integrated_calibration_index(y, p)
+    assert "degree 2" in out["smoother"] and "span 0.75" in out["smoother"]

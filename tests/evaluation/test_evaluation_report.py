@@ -84,13 +84,33 @@ def test_mismatched_ids_between_files(tmp_path):
         load_predictions([a], outcome="fracture")
 
 
-def test_single_outcome_class_reports_undefined(tmp_path):
+def test_single_outcome_class_is_an_error_naming_the_column(tmp_path, capsys):
     df = _frame(n=80).assign(fracture=0)
-    m, _ = evaluate_predictions(df, models=["fused"], n_boot=10)
-    assert "undefined" in m["models"]["fused"]["auc_delong"]
-    assert "both outcome classes" in m["models"]["fused"]["bootstrap"]["undefined"]
-    assert "warning" in m
-    assert _run_bad(tmp_path, df) == 0  # report still written, with the reason
+    with pytest.raises(EvaluationError, match=r"outcome column 'fracture': all 80 subjects have fracture=0"):
+        evaluate_predictions(df, models=["fused"], n_boot=10)
+    assert _run_bad(tmp_path, df) != 0
+    assert "outcome column 'fracture'" in capsys.readouterr().err
+    assert not (tmp_path / "r" / "metrics.json").exists()
+
+
+def test_thresholds_are_tied_to_their_outcome_and_the_report_says_research_only(tmp_path):
+    df = _frame(n=300)
+    m, _ = evaluate_predictions(df, models=["fused"], n_boot=10, outcome_type="mof", thresholds=[0.03, 0.20])
+    d = {x["threshold"]: x for x in m["threshold_definitions"]}
+    assert d[0.20]["kind"] == "published" and "major osteoporotic" in d[0.20]["label"]
+    assert "Cosman" in d[0.20]["source"]
+    assert d[0.03]["kind"] == "user"  # 3 % is the hip threshold, not an MOF one
+    m, _ = evaluate_predictions(df, models=["fused"], n_boot=10, outcome_type="hip")
+    assert m["thresholds"] == [0.03] and m["threshold_definitions"][0]["kind"] == "published"
+    m, _ = evaluate_predictions(df, models=["fused"], n_boot=10)  # generic outcome: none by default
+    assert m["thresholds"] == [] and m["outcome_type"] == "fracture"
+    m, _ = evaluate_predictions(df, models=["fused"], n_boot=10, thresholds=[0.2])
+    assert m["threshold_definitions"][0]["kind"] == "user"
+    assert _run_bad(tmp_path, df, "--outcome-type", "mof") == 0
+    page = (tmp_path / "r" / "report.html").read_text()
+    assert "research software, not a medical device" in page
+    assert "20 % (published: 10-year major osteoporotic fracture" in page
+    assert json.loads((tmp_path / "r" / "metrics.json").read_text())["notice"].startswith("bonenet is research")
 
 
 def test_empty_site_is_reported_undefined():

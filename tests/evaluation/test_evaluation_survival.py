@@ -64,3 +64,88 @@ def test_survival_metrics_bootstrap_intervals():
         assert m[k]["lower"] < m[k]["value"] < m[k]["upper"]
     none = survival_metrics(t, np.zeros_like(e), r, n_boot=5)
     assert "undefined" in none["harrell_c"]
+
+
+# ---------------------------------------------------------------- competing risks
+def _competing(n=2000, seed=5):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=n)
+    t_f = rng.exponential(1 / (0.03 * np.exp(0.7 * x)))
+    t_d = rng.exponential(1 / 0.04, n)
+    c = rng.uniform(2, 15, n)
+    t = np.minimum(np.minimum(t_f, t_d), c)
+    e = np.where(t == t_f, 1, np.where(t == t_d, 2, 0))
+    return t, e, x
+
+
+def test_aalen_johansen_matches_lifelines():
+    from lifelines import AalenJohansenFitter
+
+    from bonenet.evaluation import aalen_johansen
+
+    t, e, _ = _competing()
+    at, f, var = aalen_johansen(t, e)
+    ajf = AalenJohansenFitter(calculate_variance=True).fit(t, e, event_of_interest=1)
+    ref = ajf.cumulative_density_.iloc[:, 0]
+    np.testing.assert_allclose(f, ref.reindex(at).to_numpy(), atol=1e-10)
+    # lifelines' variance is the same delta-method (Marubini-Valsecchi) estimator
+    np.testing.assert_allclose(var[-50:], ajf.variance_.reindex(at).to_numpy()[-50:],
+                               rtol=1e-6)
+    # with no competing event it is 1 - Kaplan-Meier
+    e1 = np.where(e == 2, 0, e)
+    at1, f1, _ = aalen_johansen(t, e1)
+    kt, ks, _ = kaplan_meier(t, e1 == 1)
+    np.testing.assert_allclose(f1[np.isin(at1, kt)], 1 - ks, atol=1e-12)
+
+
+def test_calibration_at_horizon_uses_cumulative_incidence():
+    t, e, x = _competing(n=4000, seed=6)
+    lam_f, lam_d = 0.03 * np.exp(0.7 * x), 0.04
+    cif = lam_f / (lam_f + lam_d) * (1 - np.exp(-10 * (lam_f + lam_d)))  # the true risk
+    cal = calibration_at_horizon(t, e, cif, horizon=10, n_bins=5)
+    assert cal["observed_method"].startswith("Aalen-Johansen")
+    assert 0.93 < cal["eo_ratio"] < 1.07
+    for g in cal["groups"]:
+        assert g["lower"] <= g["observed"] <= g["upper"]
+        assert abs(g["observed"] - g["mean_predicted"]) < 0.05
+    # deaths censored (1 - KM) would overstate the observed risk
+    kt, ks, _ = kaplan_meier(t, e == 1)
+    km_obs = 1 - ks[np.searchsorted(kt, 10, side="right") - 1]
+    assert km_obs > cal["observed"] + 0.02
+
+
+def test_oracle_eo_within_5_percent_on_synthetic_cohort():
+    from bonenet.synth import make_cohort
+
+    c = make_cohort(5000, seed=21, images=False, show_progress=False)
+    m, truth = c.manifest, c.truth
+    cal = calibration_at_horizon(m["time_years"], m["event"], truth["oracle_risk_10y"], horizon=10)
+    assert 0.95 <= cal["eo_ratio"] <= 1.05, cal["eo_ratio"]
+
+
+def test_wolbers_c_hand_computed():
+    from bonenet.evaluation import wolbers_c
+
+    # subject: time, event, risk
+    #  A 1 fracture 0.9 | B 2 death 0.8 | C 3 fracture 0.3 | D 4 censored 0.5 | E 5 death 0.1
+    t = [1, 2, 3, 4, 5]
+    e = [1, 2, 1, 0, 2]
+    r = [0.9, 0.8, 0.3, 0.5, 0.1]
+    # case A (t=1): controls B, C, D, E (all later)      -> 4 concordant of 4
+    # case C (t=3): controls D, E (later) + B (died at 2) -> risks 0.5, 0.1, 0.8: 1 of 3
+    assert wolbers_c(t, e, r) == pytest.approx(5 / 7)
+    # Harrell's (deaths censored) drops B as a control for C: A 4/4, C 1/2
+    assert harrell_c(t, e, r) == pytest.approx(5 / 6)
+    # without deaths Wolbers' C is Harrell's C
+    tt, ee, rr, *_ = _cohort(seed=7)
+    ee = np.where(ee == 2, 0, ee)
+    assert wolbers_c(tt, ee, rr) == pytest.approx(harrell_c(tt, ee, rr), abs=1e-12)
+
+
+def test_survival_metrics_add_wolbers_c_only_when_deaths_occur():
+    t, e, x = _competing(n=400, seed=8)
+    r = 1 / (1 + np.exp(-x))
+    with_deaths = survival_metrics(t, e, r, n_boot=20)
+    assert 0.5 < with_deaths["wolbers_c"]["value"] < 1.0 and "lower" in with_deaths["wolbers_c"]
+    no_deaths = survival_metrics(t, np.where(e == 2, 0, e), r, n_boot=0)
+    assert "wolbers_c" not in no_deaths

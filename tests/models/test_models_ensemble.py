@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 import torch
-import torch.nn.functional as F
 
 from bonenet.errors import ConfigError
 from bonenet.models import FusionEnsemble, FusionModel, build_fusion_model
@@ -46,17 +45,23 @@ def test_build_gives_members_with_their_own_weights_and_averaged_outputs():
 
 
 def test_averaging_is_stable_at_extreme_risks():
-    from bonenet.models.ensemble import _hazard_logits_of_mean_curve, _logit_of_mean_probability
+    from bonenet.models.ensemble import _logit_of_mean_probability
+    from bonenet.models.fusion import (
+        competing_cumulative_incidence,
+        survival_logits_of_mean_incidence,
+    )
 
     z = torch.tensor([[-40.0, 0.0, 40.0], [-38.0, 2.0, 30.0]])
     p = torch.sigmoid(_logit_of_mean_probability(z))
     torch.testing.assert_close(p, torch.sigmoid(z).mean(0))
-    h = torch.tensor([[[-60.0, 50.0, -3.0]], [[-60.0, -60.0, 0.0]]])  # (K=2, B=1, J=3)
-    out = _hazard_logits_of_mean_curve(h)
+    h = torch.tensor([[[[-60.0, -5.0], [50.0, -2.0], [-3.0, 40.0]]],
+                      [[[-60.0, 30.0], [-60.0, -60.0], [0.0, 0.0]]]])  # (K=2, B=1, J=3, causes=2)
+    out = survival_logits_of_mean_incidence(h)
     assert torch.isfinite(out).all()
-    curve = 1 - torch.exp(F.logsigmoid(-out).cumsum(-1))
-    want = (1 - torch.exp(F.logsigmoid(-h).cumsum(-1))).mean(0)
-    torch.testing.assert_close(curve, want, atol=1e-6, rtol=1e-5)
+    for got, want in zip(competing_cumulative_incidence(out),
+                         (torch.stack(c).mean(0) for c in zip(*map(competing_cumulative_incidence, h), strict=True)),
+                         strict=True):
+        torch.testing.assert_close(got, want, atol=1e-6, rtol=1e-5)
 
 
 def test_ensemble_of_one_is_a_plain_fusion_model_and_bad_sizes_fail():

@@ -17,6 +17,7 @@ from bonenet.synth import (
     oracle_risk,
     simulate_clinical,
 )
+from bonenet.synth.treatments import MOF_SITE_SHARES
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +40,8 @@ def test_clinical_auc_in_frax_range_and_oracle_gap(big):
     auc_clin = roc_auc_score(y[half:], lr.predict_proba(x[half:])[:, 1])
     auc_oracle = roc_auc_score(y[half:], t["oracle_risk_10y"].to_numpy()[half:])
     assert 0.62 <= auc_clin <= 0.72, auc_clin
-    assert auc_oracle >= auc_clin + 0.08, (auc_clin, auc_oracle)
+    # the latent quality adds what microarchitecture adds beyond aBMD + FRAX in the literature
+    assert 0.02 <= auc_oracle - auc_clin <= 0.07, (auc_clin, auc_oracle)
 
 
 def test_oracle_is_calibrated(big):
@@ -76,27 +78,46 @@ def test_marginals_as_documented(big):
     assert set(big.manifest["split"]) == {"train", "val", "test", "external"}
 
 
-def test_bmd_gradient_and_quality_effect_in_published_range():
+def test_relative_risks_are_the_ones_at_given_bmd():
     rr = {r[0]: r[1] for r in RISK_FACTORS}
     assert 1.4 <= rr["fn_tscore"] <= 2.0
     assert 1.5 <= rr["prior_fracture"] <= 2.2
-    assert rr["bone_quality"] > 1.5
+    # HR-pQCT adjusted for femoral-neck aBMD: 1.2-1.8 per SD (Szulc 2018, Samelson 2019)
+    assert 1.2 <= rr["bone_quality"] <= 1.8
+    assert rr["bmi"] == 1.00  # De Laet 2005 with BMD in the model
+    assert rr["secondary_osteoporosis"] == 1.00  # FRAX: no weight once FN BMD is entered
+    # and the oracle really does not move with them
+    df = simulate_clinical(200, seed=4)
+    a = oracle_risk(df, baseline=0.02)[0]
+    b = oracle_risk(df.assign(secondary_osteoporosis=1 - df["secondary_osteoporosis"],
+                              bmi=df["bmi"] + 5), baseline=0.02)[0]
+    np.testing.assert_allclose(a, b)
 
 
-def test_treatment_arms_lower_risk_by_literature_bmd_change():
-    assert TREATMENTS["hrt"][0] == 7.0 and TREATMENTS["etidronate"][0] == 7.3
-    assert TREATMENTS["hrt+etidronate"][0] == 10.4
-    assert TREATMENTS["estrogen+calcitriol"][0] > max(TREATMENTS["estrogen"][0],
-                                                      TREATMENTS["calcitriol"][0])
+def test_treatments_reported_site_gains_and_trial_efficacy():
+    # Wimalawansa, Am J Med 1998 (established osteoporosis, 4 years): spine and hip as reported
+    assert (TREATMENTS["hrt"].spine_pct, TREATMENTS["hrt"].hip_pct) == (7.0, 4.8)
+    assert (TREATMENTS["etidronate"].spine_pct, TREATMENTS["etidronate"].hip_pct) == (7.3, 0.9)
+    assert (TREATMENTS["hrt+etidronate"].spine_pct, TREATMENTS["hrt+etidronate"].hip_pct) == (10.4, 7.0)
+    # FREEDOM (Cummings, NEJM 2009): vertebral 0.32, hip 0.60, non-vertebral 0.80
+    d = TREATMENTS["denosumab"]
+    assert (d.rr_vertebral, d.rr_hip, d.rr_other) == (0.32, 0.60, 0.80)
+    assert sum(MOF_SITE_SHARES.values()) == pytest.approx(1.0)
+    assert d.rr_mof == pytest.approx(sum(MOF_SITE_SHARES[k] * v for k, v in
+                                         (("vertebral", 0.32), ("hip", 0.60), ("other", 0.80))))
+    # efficacy acts on the hazard exactly: at a tiny baseline CIF ∝ hazard
     df = simulate_clinical(4000, seed=3, case_mix=CaseMix(female_fraction=1.0))
     model = RiskModel()
-    base = oracle_risk(df.assign(treatment="none"), model=model, baseline=0.02)[0]
-    combo = oracle_risk(df.assign(treatment="hrt+etidronate"), model=model, baseline=0.02)[0]
-    hrt = oracle_risk(df.assign(treatment="hrt"), model=model, baseline=0.02)[0]
-    assert np.all(combo < hrt) and np.all(hrt < base)
+    lam = {t: oracle_risk(df.assign(treatment=t), model=model, baseline=1e-6)[0]
+           for t in ("none", "hrt", "etidronate", "hrt+etidronate", "denosumab")}
+    for t in ("hrt", "etidronate", "denosumab"):
+        np.testing.assert_allclose(lam[t] / lam["none"], TREATMENTS[t].rr_mof, rtol=1e-4)
+    assert np.all(lam["hrt+etidronate"] < lam["hrt"]) and np.all(lam["etidronate"] < lam["none"])
     c = make_cohort(400, seed=2, images=False, treatments=("none", "hrt", "etidronate",
                                                            "hrt+etidronate"), show_progress=False)
     assert set(c.clinical["treatment"]) == {"none", "hrt", "etidronate", "hrt+etidronate"}
+    gains = c.truth.groupby(c.clinical["treatment"])["hip_bmd_change_pct"].first()
+    assert gains["etidronate"] == 0.9 and gains["hrt+etidronate"] == 7.0
 
 
 def test_bad_arguments_raise_synth_error():
