@@ -12,7 +12,8 @@ from collections import defaultdict
 from pathlib import Path
 
 PKG = Path(__file__).resolve().parents[1] / "bonenet"
-BASE = {"errors", "volume", "_atomic", "_progress", "_writer", "_pseudo", "_pool", "tables", "device",
+BASE = {"errors", "volume", "_atomic", "_progress", "_writer", "_pseudo", "_pool", "_fmt",
+        "_research", "tables", "device",
         "__version__"}
 ALLOWED = {
     "io": set(),

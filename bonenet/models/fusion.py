@@ -242,7 +242,8 @@ class FusionModel(nn.Module):
         """Convert raw outputs to probabilities.
 
         ``fracture`` → sigmoid; ``survival`` → the cumulative incidence of fracture by the end
-        of the last interval with death competing (10-year risk with yearly intervals), and
+        of the last interval with death competing (10-year risk with yearly intervals; a
+        single-cause (B, J) hazard output gives ``1 - prod(1 - h_j)``), and
         ``survival_curve`` → (B, n_intervals) cumulative incidence of fracture at the end of
         each year (:func:`competing_cumulative_incidence`); ``bmd_change`` passes through.
         """
@@ -250,7 +251,11 @@ class FusionModel(nn.Module):
         if "fracture" in outputs:
             out["fracture"] = torch.sigmoid(outputs["fracture"])
         if "survival" in outputs:
-            curve, _ = competing_cumulative_incidence(outputs["survival"])
+            z = outputs["survival"]
+            if z.ndim == 2:  # a single-cause (B, J) hazard head (a network of the older contract)
+                curve = 1.0 - torch.nn.functional.logsigmoid(-z.float()).cumsum(dim=1).exp()
+            else:
+                curve, _ = competing_cumulative_incidence(z)
             out["survival_curve"] = curve
             out["survival"] = curve[:, -1]
         if "bmd_change" in outputs:

@@ -67,7 +67,7 @@ def test_non_finite_model_output_is_an_error_row_not_a_blank_risk(tmp_path):
     class NaNNet(torch.nn.Module):
         def forward(self, **kw):
             return {"fracture": torch.full((kw["images"].shape[0],), float("nan")),
-                    "survival": torch.zeros(kw["images"].shape[0], 10)}
+                    "survival": torch.zeros(kw["images"].shape[0], 10, 2)}
 
     pred.runner.network = NaNNet()
     s = _run(tmp_path, discover_studies(studies, clinical=clinical), pred)
