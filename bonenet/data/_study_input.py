@@ -94,12 +94,12 @@ def load_study_image(path: str | os.PathLike[str], *, units: str | None = None,
         entries = [e for e in path.iterdir() if not e.name.startswith(".")]
         if not entries:
             raise StudyError(f"{path}: empty folder, no images to read", stage="read")
-        files = [e for e in entries if e.is_file()]
-        dirs = [e for e in entries if e.is_dir()]
-        images = [f for f in files if _is_image_file(f)]
         from ..io.scanco_masks import is_scanco_mask_file
 
-        files = [f for f in files if not is_scanco_mask_file(f)]  # masks ride beside the grey AIM
+        # Scanco's mask AIMs ride beside the grey AIM: they are not files of the study
+        files = [e for e in entries if e.is_file() and not is_scanco_mask_file(e)]
+        dirs = [e for e in entries if e.is_dir()]
+        images = [f for f in files if _is_image_file(f)]
         if len(images) == 1 and len(files) == 1 and not dirs:
             path = images[0]
         elif not files and len(dirs) == 1:
