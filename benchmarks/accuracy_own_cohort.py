@@ -37,11 +37,20 @@ import pandas as pd
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = {"fused": "hrpqct_fused.yaml", "clinical": "hrpqct_clinical.yaml"}
+#: choose the checkpoint on the smoothed validation loss instead of the smoothed AUROC
+_ON_LOSS = ["early_stopping.monitor=val/loss", "early_stopping.mode=min", "checkpoint.monitor=val/loss_smooth",
+            "checkpoint.mode=min"]
 #: model name -> (base config, extra --set overrides)
 VARIANTS: dict[str, tuple[str, list[str]]] = {
     "fused": ("fused", []),
     "clinical": ("clinical", []),
-    "clinical_reg": ("clinical", ["model.hidden=16", "model.dropout=0.5", "model.weight_decay=0.05"]),
+    "clinical_mlp": ("clinical", ["model.clinical_path=mlp"]),
+    "clinical_linear": ("clinical", ["model.clinical_path=linear"]),
+    "clinical_wide_deep": ("clinical", ["model.clinical_path=wide_deep"]),
+    "clinical_linear_loss": ("clinical", ["model.clinical_path=linear", *_ON_LOSS]),
+    "clinical_wide_deep_loss": ("clinical", ["model.clinical_path=wide_deep", *_ON_LOSS]),
+    "clinical_reg": ("clinical", ["model.clinical_path=mlp", "model.hidden=16", "model.dropout=0.5",
+                                  "model.weight_decay=0.05"]),
     "fused_additive": ("fused", ["model.fusion=additive"]),
     "fused_raw": ("fused", ["checkpoint.monitor=val/auroc", "early_stopping.patience=0"]),
 }
@@ -87,6 +96,9 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--sizes", type=int, nargs="+", default=[300, 600, 1000])
     ap.add_argument("--splits", type=int, default=3, help="split seeds per size (0..N-1)")
+    ap.add_argument("--seeds", type=int, nargs="+", default=None, help="these split seeds instead of 0..N-1")
+    ap.add_argument("--append", action="store_true",
+                    help="keep the runs already in --out's .json (same size, model and seed are replaced)")
     ap.add_argument("--models", nargs="+", default=["fused", "clinical"], choices=list(VARIANTS))
     ap.add_argument("--epochs", type=int, default=None, help="override trainer.max_epochs (default: the config's)")
     ap.add_argument("--work", type=Path, default=Path("bench_own_cohort"), help="cohorts and run folders")
@@ -99,22 +111,37 @@ def main(argv: list[str] | None = None) -> int:
 
     torch.set_num_threads(a.threads)
     mk = _cohort_module()
-    rows = []
+    rows: list[dict] = []
+    out_json = a.out.with_suffix(".json")
+    if a.append and out_json.is_file():
+        rows = json.loads(out_json.read_text())["runs"]
+    seeds = a.seeds if a.seeds is not None else list(range(a.splits))
     for n in a.sizes:
         cdir = a.work / f"cohort_{n}"
         if not (cdir / "manifest.csv").is_file():
             mk.write_cohort(cdir, n, seed=n)
         oracle = pd.read_csv(cdir / "oracle.csv")
-        for s in range(a.splits):
+        for s in seeds:
             for model in a.models:
                 r = run_one(model, cdir / "manifest.csv", a.work / f"runs_{n}", s, a.epochs, oracle, a.device)
                 r["size"] = n
-                rows.append(r)
+                rows = [x for x in rows if (x["size"], x["model"], x["seed"]) != (n, model, s)] + [r]
+                _write(a, rows)
                 print(json.dumps(r), flush=True)
+    text = _write(a, rows)
+    print(text)
     df = pd.DataFrame(rows)
+    ratio = df.groupby("model")["auc"].mean() - float(np.mean(df["lr_auc"]))
+    print("mean AUROC minus mean LR AUROC:", ratio.round(3).to_dict())
+    return 0
+
+
+def _write(a: argparse.Namespace, rows: list[dict]) -> str:
+    """Write the runs so far (.json) and their table (.txt); return the table."""
+    df = pd.DataFrame(rows).sort_values(["size", "model", "seed"], kind="stable")
     a.out.parent.mkdir(parents=True, exist_ok=True)
-    meta = {"argv": argv if argv is not None else __import__("sys").argv[1:], "epochs": a.epochs,
-            "models": a.models, "sizes": a.sizes, "splits": a.splits}
+    meta = {"argv": __import__("sys").argv[1:], "epochs": a.epochs, "models": sorted(set(df["model"])),
+            "sizes": sorted(set(int(x) for x in df["size"]))}
     a.out.with_suffix(".json").write_text(json.dumps({"meta": meta, "runs": rows}, indent=2) + "\n")
     lines = [f"# accuracy_own_cohort {' '.join(meta['argv'])}", "",
              "size  model            test AUROC (mean ± sd over splits)   LR      oracle  model−LR CI below 0",
@@ -126,10 +153,7 @@ def main(argv: list[str] | None = None) -> int:
                      f"   {below}/{len(g)}   epochs {list(g['selected_epoch'])}  {g['seconds'].sum():.0f} s")
     text = "\n".join(lines) + "\n"
     a.out.with_suffix(".txt").write_text(text)
-    print(text)
-    ratio = df.groupby("model")["auc"].mean() - float(np.mean(df["lr_auc"]))
-    print("mean AUROC minus mean LR AUROC:", ratio.round(3).to_dict())
-    return 0
+    return text
 
 
 if __name__ == "__main__":

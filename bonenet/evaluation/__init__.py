@@ -40,6 +40,7 @@ from .subgroups import age_bands, external_validation, metrics_by_group
 from .survival import (
     aalen_johansen,
     calibration_at_horizon,
+    competing_td_auc,
     harrell_c,
     kaplan_meier,
     survival_metrics,
@@ -64,6 +65,7 @@ __all__ = [
     "calibration_curve_binned",
     "calibration_curve_lowess",
     "calibration_intercept_slope",
+    "competing_td_auc",
     "decision_curve",
     "delong_auc",
     "delong_compare",

@@ -67,7 +67,7 @@ def _check_kwargs(path: Path, value: Any, where: str) -> None:
 
 def _check_network_config(path: Path, cfg: dict[str, Any]) -> None:
     from ..models import list_models
-    from ..models.fusion import FUSIONS, HEADS
+    from ..models.fusion import CLINICAL_PATHS, FUSIONS, HEADS
 
     for key, (lo, hi) in NETWORK_BOUNDS.items():
         if key not in cfg:
@@ -83,12 +83,14 @@ def _check_network_config(path: Path, cfg: dict[str, Any]) -> None:
         raise _bad(path, f"unknown head(s) {heads!r}; bonenet heads are {', '.join(HEADS)}")
     if cfg.get("fusion", "concat") not in FUSIONS:
         raise _bad(path, f"unknown fusion {cfg.get('fusion')!r}; known: {', '.join(FUSIONS)}")
+    if cfg.get("clinical_path", "mlp") not in CLINICAL_PATHS:
+        raise _bad(path, f"unknown clinical_path {cfg.get('clinical_path')!r}; known: {', '.join(CLINICAL_PATHS)}")
     backbone = cfg.get("backbone")
     if backbone is not None and backbone not in list_models():
         raise _bad(path, f"unknown backbone {backbone!r}; known: {', '.join(list_models())}")
     _check_kwargs(path, cfg.get("backbone_kwargs") or {}, "backbone_kwargs")
     unknown = set(cfg) - set(NETWORK_BOUNDS) - {"dropout", "heads", "fusion", "backbone",
-                                               "backbone_kwargs"}
+                                               "backbone_kwargs", "clinical_path"}
     if unknown:
         raise _bad(path, f"unknown network setting(s) {sorted(unknown)}")
 

@@ -29,6 +29,7 @@ def build_fusion_model(
     hidden: int = 64,
     dropout: float = 0.2,
     ensemble: int = 1,
+    clinical_path: str = "mlp",
 ) -> nn.Module:
     """Build a :class:`FusionModel` from plain values (what checkpoints store).
 
@@ -49,7 +50,8 @@ def build_fusion_model(
             encoder = create_model(backbone, spatial_dims=spatial_dims, in_channels=in_channels,
                                    pretrained=pretrained, **(backbone_kwargs or {}))
         return FusionModel(encoder, clinical_features, fusion=fusion, heads=heads,
-                           n_intervals=n_intervals, hidden=hidden, dropout=dropout)
+                           n_intervals=n_intervals, hidden=hidden, dropout=dropout,
+                           clinical_path=clinical_path)
 
     if k == 1:
         return one()

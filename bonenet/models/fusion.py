@@ -2,6 +2,9 @@
 
 One class serves every ablation: image-only (``clinical_features=0``), clinical-only
 (``image_encoder=None``) and fused (both), with concatenation, gating, FiLM or additive fusion.
+The clinical variables reach the heads through an MLP, a linear ("wide") term, or both
+(``clinical_path``): the linear term is the log-linear form of logistic regression, which a
+small cohort can estimate where an MLP overfits.
 
 The ``survival`` head is a discrete-time *competing-risks* model: per yearly interval j a
 softmax over {no event, fracture, death} (logit of "no event" fixed at 0), so its 10-year
@@ -23,12 +26,14 @@ from torch import nn
 
 from ..errors import ConfigError
 
-__all__ = ["HEADS", "ClinicalMLP", "FusionModel", "competing_cumulative_incidence",
+__all__ = ["CLINICAL_PATHS", "HEADS", "ClinicalMLP", "FusionModel", "competing_cumulative_incidence",
            "survival_logits_of_mean_incidence"]
 
 #: Heads a FusionModel can carry.
 HEADS = ("fracture", "survival", "bmd_change")
 FUSIONS = ("concat", "gated", "film", "additive")
+#: How clinical values reach the heads: MLP embedding, linear term, or both.
+CLINICAL_PATHS = ("mlp", "linear", "wide_deep")
 
 
 def _masked(clinical: torch.Tensor, observed: torch.Tensor | None) -> torch.Tensor:
@@ -87,6 +92,16 @@ class FusionModel(nn.Module):
         Embedding width.
     dropout : float
         Dropout in the fused trunk and the clinical MLP.
+    clinical_path : {"mlp", "linear", "wide_deep"}
+        ``"mlp"`` (default): the clinical values are embedded by :class:`ClinicalMLP` and fused
+        as ``fusion`` says. ``"linear"`` (clinical-only models): each head is one linear map of
+        the clinical values and their observed-mask — logistic regression on the encoded
+        variables for the fracture head. ``"wide_deep"``: a linear clinical term is added to
+        every head's output beside the deep path (Cheng et al., "Wide & Deep Learning for
+        Recommender Systems", DLRS 2016); the deep heads start at zero, so training starts from
+        the linear model and the deep path only adds what the data support. For image +
+        clinical models ``"wide_deep"`` keeps ``fusion`` and adds the linear term;
+        ``fusion="additive"`` is the variant without a clinical MLP.
     """
 
     def __init__(
@@ -99,6 +114,7 @@ class FusionModel(nn.Module):
         n_intervals: int = 10,
         hidden: int = 64,
         dropout: float = 0.2,
+        clinical_path: str = "mlp",
     ) -> None:
         super().__init__()
         heads = tuple(heads)
@@ -109,6 +125,13 @@ class FusionModel(nn.Module):
             raise ConfigError(f"fusion must be one of {FUSIONS}, got {fusion!r}")
         if image_encoder is None and clinical_features <= 0:
             raise ConfigError("a FusionModel needs an image encoder, clinical features, or both")
+        if clinical_path not in CLINICAL_PATHS:
+            raise ConfigError(f"clinical_path must be one of {CLINICAL_PATHS}, got {clinical_path!r}")
+        if clinical_path == "linear" and image_encoder is not None:
+            raise ConfigError("clinical_path='linear' is for clinical-only models (backbone: null); with images "
+                              "use fusion='additive' (linear clinical term, no clinical MLP) or "
+                              "clinical_path='wide_deep'")
+        self.clinical_path = clinical_path if clinical_features > 0 else "mlp"
         self.fusion = fusion
         self.head_names = heads
         self.n_intervals = int(n_intervals)
@@ -125,12 +148,19 @@ class FusionModel(nn.Module):
 
         both = self.has_image and self.has_clinical
         self.additive = both and fusion == "additive"
+        #: no deep path at all: every head is a linear map of the clinical values
+        self.linear_only = self.clinical_path == "linear"
+        #: a linear clinical term is added to every head's output
+        self.wide = self.additive or self.clinical_path in ("linear", "wide_deep")
         out_dims = {"fracture": 1, "survival": 2 * self.n_intervals, "bmd_change": 1}
-        if self.additive:
-            # the clinical side is one linear map per head; the deep trunk sees only the image
+        if self.additive or self.linear_only:
+            # the clinical side is only the linear term; the deep trunk (if any) sees the image
             self.clinical_encoder = None
+        if self.wide:
             self.clinical_linear = nn.ModuleDict(
                 {h: nn.Linear(2 * self.clinical_features, out_dims[h]) for h in heads})
+        if self.linear_only:
+            return
         trunk_in = hidden
         if both and fusion == "concat":
             trunk_in = 2 * hidden
@@ -143,6 +173,10 @@ class FusionModel(nn.Module):
             trunk_in = 2 * hidden
         self.trunk = nn.Sequential(nn.Dropout(dropout), nn.Linear(trunk_in, hidden), nn.ReLU(inplace=True))
         self.heads = nn.ModuleDict({h: nn.Linear(hidden, out_dims[h]) for h in heads})
+        if self.clinical_path == "wide_deep":
+            for head in self.heads.values():  # start from the linear model
+                nn.init.zeros_(head.weight)
+                nn.init.zeros_(head.bias)
 
     # ------------------------------------------------------------------ parts
     def encode_images(self, images: torch.Tensor, image_present: torch.Tensor | None = None) -> torch.Tensor:
@@ -166,8 +200,12 @@ class FusionModel(nn.Module):
         """The fused (B, hidden) representation the heads read.
 
         With ``additive`` fusion this is the image representation only; the clinical term is
-        added to the head outputs in :meth:`forward`.
+        added to the head outputs in :meth:`forward`. A ``clinical_path='linear'`` model has no
+        representation (its heads read the clinical values directly).
         """
+        if self.linear_only:
+            raise ConfigError("a clinical_path='linear' model has no embedding: its heads are linear in the "
+                              "clinical values (see clinical_coefficients)")
         img = clin = None
         if self.has_image:
             if images is None:
@@ -201,10 +239,13 @@ class FusionModel(nn.Module):
         return clinical
 
     def clinical_coefficients(self, head: str = "fracture") -> torch.Tensor:
-        """Additive fusion: the (n_outputs, 2F) weights of the clinical linear term for ``head``
-        (first F columns per standardised value, last F per observed-indicator)."""
-        if not self.additive:
-            raise ConfigError(f"clinical coefficients exist for fusion='additive' only, this model is {self.fusion!r}")
+        """The (n_outputs, 2F) weights of the linear clinical term for ``head`` (first F columns
+        per standardised value, last F per observed-indicator): models with
+        ``fusion='additive'`` or ``clinical_path`` ``'linear'``/``'wide_deep'``."""
+        if not self.wide:
+            raise ConfigError("clinical coefficients exist for fusion='additive' or clinical_path 'linear'/"
+                              f"'wide_deep' only; this model has fusion {self.fusion!r}, clinical_path "
+                              f"{self.clinical_path!r}")
         return self.clinical_linear[head].weight.detach()
 
     def forward(
@@ -216,13 +257,16 @@ class FusionModel(nn.Module):
     ) -> dict[str, torch.Tensor]:
         """Raw head outputs: ``fracture`` (B,) logits, ``survival`` (B, n_intervals, 2) logits of
         fracture and death against "no event" per interval, ``bmd_change`` (B,)."""
-        z = self.embed(images, image_present, clinical, clinical_observed)
-        wide = _masked(self._check_clinical(clinical), clinical_observed) if self.additive else None
+        wide = _masked(self._check_clinical(clinical), clinical_observed) if self.wide else None
+        z = None if self.linear_only else self.embed(images, image_present, clinical, clinical_observed)
         out: dict[str, torch.Tensor] = {}
-        for name, head in self.heads.items():
-            y = head(z)
-            if wide is not None:
-                y = y + self.clinical_linear[name](wide)
+        for name in self.head_names:
+            if z is None:
+                y = self.clinical_linear[name](wide)
+            else:
+                y = self.heads[name](z)
+                if wide is not None:
+                    y = y + self.clinical_linear[name](wide)
             out[name] = y.view(y.shape[0], self.n_intervals, 2) if name == "survival" else y.squeeze(-1)
         return out
 

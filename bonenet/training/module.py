@@ -22,7 +22,7 @@ __all__ = ["NETWORK_KEYS", "FractureRiskModule"]
 
 #: Hyperparameters that define the network (what inference needs to rebuild it).
 NETWORK_KEYS = ("backbone", "spatial_dims", "in_channels", "clinical_features", "backbone_kwargs",
-                "fusion", "heads", "n_intervals", "hidden", "dropout", "ensemble")
+                "fusion", "heads", "n_intervals", "hidden", "dropout", "ensemble", "clinical_path")
 
 
 class FractureRiskModule(pl.LightningModule):
@@ -46,6 +46,11 @@ class FractureRiskModule(pl.LightningModule):
     n_intervals : int
         Yearly survival intervals (10 → 10-year risk).
     hidden, dropout : network width and dropout.
+    clinical_path : {"mlp", "linear", "wide_deep"}
+        How the clinical values reach the heads (:class:`bonenet.models.FusionModel`):
+        ``"wide_deep"`` adds a linear term (logistic regression) beside the deep path and starts
+        from it — the default of the shipped clinical-only config, which at 300–600 subjects
+        keeps the network level with a logistic regression (``docs/own_data.md``).
     ensemble : int
         K ≥ 2 trains a deep ensemble of K networks with independent initial weights and
         dropout on the same batches (:class:`bonenet.models.FusionEnsemble`): the training loss
@@ -80,6 +85,7 @@ class FractureRiskModule(pl.LightningModule):
         hidden: int = 64,
         dropout: float = 0.2,
         ensemble: int = 1,
+        clinical_path: str = "mlp",
         loss_weights: dict[str, float] | None = None,
         pos_weight: float | None = None,
         focal_gamma: float = 0.0,
@@ -101,6 +107,7 @@ class FractureRiskModule(pl.LightningModule):
                 clinical_features=clinical_features, pretrained=pretrained,
                 backbone_kwargs=backbone_kwargs, fusion=fusion, heads=heads,
                 n_intervals=n_intervals, hidden=hidden, dropout=dropout, ensemble=ensemble,
+                clinical_path=clinical_path,
             )
         except ValueError as exc:
             raise ConfigError(f"model: {exc}") from exc

@@ -6,6 +6,7 @@ from lifelines import KaplanMeierFitter
 from lifelines.utils import concordance_index
 from sklearn.metrics import roc_auc_score
 
+from bonenet.errors import EvaluationError
 from bonenet.evaluation import (
     calibration_at_horizon,
     harrell_c,
@@ -149,3 +150,87 @@ def test_survival_metrics_add_wolbers_c_only_when_deaths_occur():
     assert 0.5 < with_deaths["wolbers_c"]["value"] < 1.0 and "lower" in with_deaths["wolbers_c"]
     no_deaths = survival_metrics(t, np.where(e == 2, 0, e), r, n_boot=0)
     assert "wolbers_c" not in no_deaths
+
+
+def _competing_latent(n, seed, censor=True):
+    """Fracture and death both faster for high x (deaths among the high-risk make the
+    cause-specific and competing-risk AUCs differ); optional independent censoring."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=n)
+    t_f = rng.exponential(1 / (0.03 * np.exp(0.7 * x)))
+    t_d = rng.exponential(1 / (0.04 * np.exp(0.6 * x)))
+    c = rng.uniform(2, 15, n) if censor else np.full(n, np.inf)
+    t = np.minimum(np.minimum(t_f, t_d), c)
+    e = np.where(t == t_f, 1, np.where(t == t_d, 2, 0))
+    return t, e, x
+
+
+def test_competing_td_auc_without_censoring_is_the_plain_auc():
+    from bonenet.evaluation import competing_td_auc
+
+    t, e, x = _competing_latent(3000, seed=11, censor=False)
+    r = np.round(x, 1)  # ties
+    case = (t <= 8) & (e == 1)
+    # definition 2: controls are everyone else (alive at 8 years, or dead first)
+    assert competing_td_auc(t, e, r, horizon=8) == pytest.approx(roc_auc_score(case, r), abs=1e-12)
+    # definition 1: controls only those alive and fracture-free at 8 years
+    keep = case | (t > 8)
+    assert competing_td_auc(t, e, r, horizon=8, definition=1) == pytest.approx(
+        roc_auc_score(case[keep], r[keep]), abs=1e-12)
+
+
+def test_competing_td_auc_equals_cause_specific_without_deaths():
+    from bonenet.evaluation import competing_td_auc
+
+    t, e, r, *_ = _cohort(seed=12)
+    e = np.where(e == 2, 0, e)
+    for d in (1, 2):
+        assert competing_td_auc(t, e, r, horizon=7, definition=d) == pytest.approx(
+            time_dependent_auc(t, e, r, horizon=7), abs=1e-12)
+
+
+def test_competing_td_auc_ipcw_recovers_the_uncensored_value():
+    """Same subjects with and without independent censoring: the IPCW estimate on the
+    censored data is within sampling error of the uncensored AUC, and definition 2 differs
+    from the cause-specific AUC (deaths are commoner among the high-risk)."""
+    from bonenet.evaluation import competing_td_auc
+
+    t0, e0, x = _competing_latent(20000, seed=13, censor=False)
+    c = np.random.default_rng(99).uniform(2, 15, x.size)
+    t = np.minimum(t0, c)
+    e = np.where(t0 <= c, e0, 0)
+    full = competing_td_auc(t0, e0, x, horizon=8)
+    est = competing_td_auc(t, e, x, horizon=8)
+    assert est == pytest.approx(full, abs=0.01)
+    assert competing_td_auc(t, e, x, horizon=8, definition=1) == pytest.approx(
+        competing_td_auc(t0, e0, x, horizon=8, definition=1), abs=0.01)
+    assert abs(est - time_dependent_auc(t, e, x, horizon=8)) > 0.02
+
+
+def test_competing_td_auc_brute_force_weights_and_errors():
+    from bonenet.evaluation import competing_td_auc
+    from bonenet.evaluation._checks import MetricUndefinedError
+
+    # hand case: times, events, risks; censoring at 3 (event 0) halves the weight after it
+    t = np.array([1.0, 2.0, 3.0, 4.0, 5.0, 6.0])
+    e = np.array([1, 2, 0, 1, 0, 2])
+    r = np.array([0.9, 0.8, 0.1, 0.5, 0.3, 0.5])
+    # censoring KM: G = 1 before 3, 1 - 1/4 = 0.75 after 3 (4 at risk at t=3), then 0.75*(1-1/2)=0.375 after 5
+    # horizon 4.5: cases 1 (w 1) and 4 (w 1/0.75); controls: dead at 2 (w 1), alive after 4.5: subjects 5, 6 (w 1/0.75)
+    wc = np.array([1.0, 1 / 0.75])
+    rc, wk = np.array([0.8, 0.3, 0.5]), np.array([1.0, 1 / 0.75, 1 / 0.75])
+    num = sum(wi * wj * ((ri > rj) + 0.5 * (ri == rj)) for ri, wi in zip([0.9, 0.5], wc, strict=True)
+              for rj, wj in zip(rc, wk, strict=True))
+    expect = num / (wc.sum() * wk.sum())
+    assert competing_td_auc(t, e, r, horizon=4.5) == pytest.approx(expect, abs=1e-12)
+    with pytest.raises(MetricUndefinedError, match="undefined"):
+        competing_td_auc(t, np.where(e == 1, 0, e), r, horizon=4.5)
+    with pytest.raises(EvaluationError, match="definition"):
+        competing_td_auc(t, e, r, horizon=4.5, definition=3)
+
+
+def test_survival_metrics_add_competing_auc_when_deaths_occur():
+    t, e, x = _competing_latent(600, seed=14)
+    out = survival_metrics(t, e, x, n_boot=10)
+    assert {"td_auc_cr_5y", "td_auc_cr_10y"} <= set(out) and "lower" in out["td_auc_cr_10y"]
+    assert "td_auc_cr_10y" not in survival_metrics(t, np.where(e == 2, 0, e), x, n_boot=0)

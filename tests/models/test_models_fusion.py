@@ -71,6 +71,71 @@ def test_additive_fusion_is_image_term_plus_linear_clinical_term():
         FusionModel(create_model("trabecular_cnn", spatial_dims=3), F, fusion="film").clinical_coefficients()
 
 
+def test_linear_clinical_path_is_logistic_regression():
+    """clinical_path='linear': the fracture logit is one linear map of [x·m, m]; fitted by
+    maximum likelihood it reproduces an unpenalised scikit-learn logistic regression."""
+    from sklearn.linear_model import LogisticRegression
+
+    g = torch.Generator().manual_seed(3)
+    n = 600
+    x = torch.randn(n, F, generator=g)
+    beta = torch.tensor([0.8, -0.5, 0.0, 0.3, 1.2])
+    y = (torch.rand(n, generator=g) < torch.sigmoid(x @ beta - 0.7)).float()
+    observed = torch.ones(n, F)
+    net = FusionModel(None, F, clinical_path="linear", heads=("fracture", "survival"))
+    assert net.linear_only and not hasattr(net, "trunk")
+    opt = torch.optim.LBFGS(net.clinical_linear["fracture"].parameters(), max_iter=200, line_search_fn="strong_wolfe")
+
+    def closure():
+        opt.zero_grad()
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(net(clinical=x, clinical_observed=observed)["fracture"], y)
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    ref = LogisticRegression(C=1e9, max_iter=5000).fit(x.numpy(), y.numpy())
+    w = net.clinical_coefficients("fracture")[0, :F].numpy()
+    assert w == pytest.approx(ref.coef_[0], abs=2e-3)
+    # the observed-indicator weights are collinear with the bias when nothing is missing: the
+    # intercept is their sum plus the bias
+    b = float(net.clinical_linear["fracture"].bias) + float(net.clinical_coefficients("fracture")[0, F:].sum())
+    assert b == pytest.approx(float(ref.intercept_[0]), abs=2e-3)
+    assert net(clinical=x[:4], clinical_observed=observed[:4])["survival"].shape == (4, 10, 2)
+    with pytest.raises(ConfigError, match="no embedding"):
+        net.embed(clinical=x, clinical_observed=observed)
+    with pytest.raises(ConfigError, match="clinical-only"):
+        FusionModel(create_model("trabecular_cnn", spatial_dims=3), F, clinical_path="linear")
+    with pytest.raises(ConfigError, match="clinical_path must be one of"):
+        FusionModel(None, F, clinical_path="wide")
+
+
+@pytest.mark.parametrize("backbone", [None, "trabecular_cnn"])
+def test_wide_deep_starts_from_the_linear_term_and_learns_both(backbone):
+    torch.manual_seed(0)
+    enc = create_model(backbone, spatial_dims=3) if backbone else None
+    net = FusionModel(enc, F, fusion="film", clinical_path="wide_deep", heads=("fracture", "survival"))
+    images, present, clinical, observed = _inputs()
+    kw = {"images": images, "image_present": present} if backbone else {}
+    out = net(clinical=clinical, clinical_observed=observed, **kw)
+    # at initialisation the deep heads are zero: the output is exactly the linear clinical term
+    from bonenet.models.fusion import _masked
+
+    wide = net.clinical_linear["fracture"](_masked(clinical, observed)).squeeze(-1)
+    assert torch.allclose(out["fracture"], wide, atol=1e-6)
+    assert out["survival"].shape == (3, 10, 2)
+    assert net.clinical_encoder is not None  # the deep clinical path is kept
+    out["fracture"].sum().backward()
+    assert net.clinical_linear["fracture"].weight.grad.abs().sum() > 0
+    assert net.heads["fracture"].weight.grad.abs().sum() > 0  # the deep head leaves zero
+
+
+def test_clinical_path_is_stored_and_rebuilt():
+    ens = build_fusion_model(backbone=None, clinical_features=F, clinical_path="linear", ensemble=3)
+    assert all(m.linear_only for m in ens.members)
+    single = build_fusion_model(backbone=None, clinical_features=F)
+    assert single.clinical_path == "mlp" and not single.wide
+
+
 def test_trabecular_cnn_features_carry_the_input_level():
     """With input_stats the pooled input mean (the region's density) is part of the features,
     so two inputs that differ by a constant offset never collapse to the same features."""
