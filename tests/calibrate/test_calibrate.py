@@ -85,7 +85,7 @@ def test_poor_fit_and_missing_rod_raise():
 
 def test_phantom_messages_print_numpy_values_as_plain_numbers():
     # issue 15: values from arrays reach messages as 1.7, not np.float64(1.7)
-    vol, centres, _ = _synthetic_qct()
+    vol, _, _ = _synthetic_qct()
     with pytest.raises(CalibrationError) as info:
         phantom_calibration(vol, [np.float64(1.7)], radius_mm=5.6)
     assert "1.7" in str(info.value) and "np.float64" not in str(info.value)
