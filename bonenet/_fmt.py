@@ -18,7 +18,7 @@ def plain(value: Any) -> Any:
     if isinstance(value, np.generic):
         return value.item()
     if isinstance(value, np.ndarray):
-        return value.tolist()
+        return plain(value.tolist())  # object arrays keep numpy scalars in tolist()
     if isinstance(value, tuple | list):
         return type(value)(plain(v) for v in value)
     return value

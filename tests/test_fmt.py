@@ -14,6 +14,8 @@ def test_plain_unwraps_numpy_values():
     assert repr(plain((np.float64(0.5), np.int64(2)))) == "(0.5, 2)"
     assert plain(np.array([[1.0, 2.0]])) == [[1.0, 2.0]]
     assert plain("x") == "x"
+    # object arrays keep numpy scalars in tolist(): they are unwrapped too
+    assert repr(plain(np.array([np.float64(1.7), "rod"], dtype=object))) == "[1.7, 'rod']"
 
 
 def _message(fn) -> str:
@@ -32,6 +34,11 @@ def _message(fn) -> str:
         np.array([0, 1]), np.array([0.2, np.float64(1.7)])),
     lambda: __import__("bonenet.evaluation", fromlist=["x"]).brier_score(
         np.array([0, 1.7]), np.array([0.2, 0.3])),
+    lambda: __import__("bonenet.morphometry", fromlist=["x"]).euler_characteristic(
+        np.ones((3, 3, 3)), connectivity=np.float64(1.7)),
+    lambda: __import__("bonenet.calibrate", fromlist=["x"]).phantom_calibration(
+        __import__("bonenet").volume.Volume(np.zeros((2, 8, 8)), spacing=(1.0, 1.0, 1.0)),
+        np.array([np.float64(1.7), "rod"], dtype=object), radius_mm=2.0),
 ])
 def test_messages_show_plain_numbers(make):
     msg = _message(make)

@@ -14,23 +14,25 @@ from ._phantom import fit_linear
 __all__ = ["HU_PER_MG_K2HPO4", "INTERNAL_EXPECTED_ERROR", "INTERNAL_REFERENCE_HU",
            "internal_calibration"]
 
-#: Nominal CT numbers (HU, 120 kVp) of the reference tissues. Sources (docs/morphometry.md,
-#: "Constants and their sources"): air −1000 HU is the definition of the Hounsfield scale;
-#: fat −100, muscle +50 and blood +40 HU are typical textbook values of adipose tissue,
-#: skeletal muscle and unenhanced blood at 120 kVp. The internal-calibration literature uses
-#: the same tissues (air with aortic blood or hip adipose: Lee et al., Bone 2017;103:325–333;
-#: air, adipose, muscle, blood, cortical bone: Michalski et al. 2020 and its follow-up,
-#: PLoS One 2022, doi:10.1371/journal.pone.0273203) but *measures* each tissue's value per
-#: scanner instead of assuming it; the values here were not checked against a primary source
-#: in this release — override them with ``reference_hu`` for your protocol.
+#: Nominal CT numbers (HU, 120 kVp) of the reference tissues — documented parameters; the
+#: sources and published ranges are in docs/morphometry.md ("Constants and their sources"):
+#: air −1000 HU is the definition of the Hounsfield scale; fat −100 HU (visceral adipose
+#: tissue −93.9 HU, individual means −105.7 to −79.0, Framingham CT substudy); muscle +50 HU
+#: (mid-thigh muscle 49.2 ± 2.8 HU in lean, 33.9–39.3 HU in obese adults: Goodpaster et al.,
+#: J Appl Physiol 2000;89:104–110); blood +40 HU (unenhanced aortic blood about 25–50 HU,
+#: set by haematocrit). Internal-calibration methods measure the tissues per scan instead
+#: (Lee et al., Bone 2017;103:325–333: air with aortic blood or hip adipose; Michalski et
+#: al., Med Eng Phys 2020: air, adipose, blood, bone, muscle); override with ``reference_hu``.
 INTERNAL_REFERENCE_HU = {"air": -1000.0, "fat": -100.0, "muscle": 50.0, "blood": 40.0}
 #: Relative error of internal calibration against a simultaneous phantom. Kaesmacher et al.
 #: (J Comput Assist Tomogr 2017;41:217–223) found a root-mean-square deviation of 7.8 %
 #: between internally calibrated unenhanced MDCT and QCT; 0.10 is a rounded-up bound.
 INTERNAL_EXPECTED_ERROR = 0.10
-#: Default CT-number increase per mg/cm³ of K2HPO4 (120 kVp). No primary source was verified
-#: for this value: it depends on the scanner, kVp, filtration and patient size, so set it
-#: for your scanner (e.g. from one phantom scan: the slope of HU against rod density).
+#: Default CT-number increase per mg/cm³ of K2HPO4 (120 kVp). No primary literature source
+#: was found for this value (docs/morphometry.md lists what was searched); it is of the order
+#: of a Mindways phantom fit (σ_CT ≈ 1.25 HU per mg/cm³ in Bonelab Ogo's example), and it
+#: depends on the scanner, kVp, filtration and patient size: set it for your scanner (e.g.
+#: from one phantom scan: the slope of HU against rod density).
 HU_PER_MG_K2HPO4 = 1.22
 
 

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from .._fmt import plain
 from ..errors import CalibrationError
 from ..volume import Volume
 from ._model import Calibration, units_for
@@ -146,7 +147,12 @@ def phantom_calibration(
         poor (R² below ``min_r2`` or a residual above ``max_residual``).
     """
     units = units_for(material)
-    dens = [float(x) for x in densities]
+    try:
+        dens = [float(x) for x in densities]
+    except (TypeError, ValueError):
+        raise CalibrationError(
+            f"rod densities must be numbers in mg/cm³; got {plain(densities)!r}"
+        ) from None
     if len(dens) < 2:
         raise CalibrationError(f"need at least 2 rod densities; got {dens}")
     found = rods is None

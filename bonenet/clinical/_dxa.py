@@ -21,10 +21,21 @@ Norland    0.985   0.006
 
 ``sBMD = slope × BMD + intercept``; a device's BMD on the Hologic scale is
 ``(sBMD − 0.019) / 1.087``. A Lunar 0.80 g/cm² → sBMD 0.7282 → Hologic 0.6525 g/cm², a
-T-score 1.23 SD lower than the unconverted value gives. The equations are restated in
-Fan B et al., Osteoporos Int 2010;21:1227–1236 (eq. for sBMD_Neck). They were derived on
-pencil-beam scanners; Fan et al. found residual differences on current fan-beam systems, and
-their standard error (4–7 %) makes them a tool for pooling cohorts, not for one patient.
+T-score 1.23 SD lower than the unconverted value gives.
+
+Where the numbers were checked (the paper's own table was not available to us; its abstract,
+PMID 11446558, doi:10.1007/s001980170087, confirms the cohort and the three devices): the
+Hologic (1.087, 0.019) and Lunar (0.939, −0.023) femoral-neck equations are quoted, citing Lu
+et al., by Fan B, Lu Y, Genant H, Fuerst T, Shepherd J, "Does standardized BMD still remove
+differences between Hologic and GE-Lunar state-of-the-art DXA systems?", Osteoporos Int
+2010;21(7) (doi:10.1007/s00198-009-1062-3), which compares only those two makers; all three
+femoral-neck equations, Norland (0.985, 0.006) included, appear in the table "sBMD = 1000 (a +
+b × BMD)" of the University of Washington bone-physiology course page
+(courses.washington.edu/bonephys/opBMDs.html), whose femoral-neck column matches Fan et al.
+for Hologic and Lunar. The Norland equation therefore rests on a secondary source only. The
+equations were derived on pencil-beam scanners; Fan et al. found residual differences on
+fan-beam systems, and their standard error (4–7 %) makes them a tool for pooling cohorts, not
+for one patient.
 """
 
 from __future__ import annotations

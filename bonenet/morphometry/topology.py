@@ -20,6 +20,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from .._fmt import plain
 from ..errors import MorphometryError
 from ._validate import binary, same_shape, spacing3
 
@@ -72,7 +73,7 @@ def _window_codes(m: np.ndarray) -> np.ndarray:
 
 def _check_conn(connectivity: int) -> None:
     if connectivity not in (6, 26):
-        raise MorphometryError(f"connectivity must be 6 or 26 (of the structure); got {connectivity!r}")
+        raise MorphometryError(f"connectivity must be 6 or 26 (of the structure); got {plain(connectivity)!r}")
 
 
 def euler_characteristic(mask: np.ndarray, *, connectivity: int = 26) -> int:

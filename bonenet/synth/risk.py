@@ -24,8 +24,12 @@ Age-specific incidence: ``h0`` is solved so that the mean 10-year MOF probabilit
 reference population equals ``fracture_rate`` (0.20, about a FRAX-eligible referral cohort);
 the age gradient is the one *at given BMD* (1.35 per decade) plus the BMD decline with age
 (−0.55 T-score per decade), and the resulting 10-year probabilities by age decade are
-tabulated in docs/synth.md. No registry incidence is built in: a cohort made to stand for a
-particular country should set ``fracture_rate`` to that country's figure.
+tabulated in docs/synth.md beside the Malmö and SOF 10-year probabilities (Ettinger et al.,
+Osteoporos Int 2010;21:25–33, Table 5) and FRAX UK (Kanis et al., Osteoporos Int
+2008;19:385–397, Table 3) — ``benchmarks/synth_incidence_vs_literature.py``: the synthetic
+referral cohort is 1.06–1.53× Malmö women (ages 50–85) and its age gradient is flatter. No registry
+incidence is built in: a cohort made to stand for a particular country should set
+``fracture_rate`` to that country's figure.
 """
 
 from __future__ import annotations
@@ -86,7 +90,9 @@ RISK_FACTORS: tuple[tuple[str, float, str, str], ...] = (
     ("secondary_osteoporosis", 1.00, "yes vs no",
      "no weight once femoral-neck BMD is entered (FRAX; Kanis, FRAX technical report 2008)"),
     ("alcohol_3plus", 1.40, "yes vs no", "1.2–1.7 (Kanis, Osteoporos Int 2005)"),
-    ("fn_tscore", 1.50, "per SD decrease", "1.4–2.0 (Marshall, BMJ 1996; Johnell, JBMR 2005)"),
+    ("fn_tscore", 1.50, "per SD decrease",
+     "any osteoporotic fracture at 65: 1.38 (women) / 1.41 (men) per SD, rising with age "
+     "(Johnell, JBMR 2005); Marshall, BMJ 1996"),
     ("bone_quality", BONE_QUALITY_RR, "per SD decrease (latent, image only)",
      "1.2–1.8 HR-pQCT per SD adjusted for FN aBMD (Szulc, JBMR 2018: Tb.N 1.63; "
      "Samelson, Lancet Diabetes Endocrinol 2019)"),

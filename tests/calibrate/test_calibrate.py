@@ -83,6 +83,22 @@ def test_poor_fit_and_missing_rod_raise():
         phantom_calibration(empty, RODS_MG, radius_mm=5.6)
 
 
+def test_phantom_messages_print_numpy_values_as_plain_numbers():
+    # issue 15: values from arrays reach messages as 1.7, not np.float64(1.7)
+    vol, _, _ = _synthetic_qct()
+    with pytest.raises(CalibrationError) as info:
+        phantom_calibration(vol, [np.float64(1.7)], radius_mm=5.6)
+    assert "1.7" in str(info.value) and "np.float64" not in str(info.value)
+    with pytest.raises(CalibrationError) as info:
+        phantom_calibration(vol, np.array([np.float64(1.7), "rod"], dtype=object), radius_mm=5.6)
+    msg = str(info.value)
+    assert "1.7" in msg and "'rod'" in msg and "np.float64" not in msg and "mg/cm³" in msg
+    empty = vol.replace(array=np.full(vol.shape, -1000.0, np.float32))
+    with pytest.raises(CalibrationError) as info:
+        phantom_calibration(empty, RODS_MG, radius_mm=np.float64(1.7))
+    assert "radius 1.7 mm" in str(info.value) and "np.float64" not in str(info.value)
+
+
 def test_internal_calibration_within_stated_error():
     vol, _, vert = _synthetic_qct(noise=5.0)
     arr = vol.array.copy()

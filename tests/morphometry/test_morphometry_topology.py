@@ -101,3 +101,13 @@ def test_bad_input():
         connectivity_density(np.ones((4, 4, 4)), spacing=1, roi=np.ones((4, 4, 5), bool))
     with pytest.raises(MorphometryError, match="interface"):
         degree_of_anisotropy(np.ones((4, 4, 4)), spacing=1)
+
+
+def test_numpy_values_print_as_plain_numbers():
+    # issue 15: a value read from an array reaches the message as 8, not np.int64(8)
+    with pytest.raises(MorphometryError) as info:
+        euler_characteristic(np.ones((3, 3, 3)), connectivity=np.int64(8))
+    assert "got 8" in str(info.value) and "np." not in str(info.value)
+    with pytest.raises(MorphometryError) as info:
+        euler_characteristic(np.ones((3, 3, 3)), connectivity=np.float64(1.7))
+    assert "1.7" in str(info.value) and "np.float64" not in str(info.value)

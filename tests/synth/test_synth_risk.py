@@ -127,3 +127,27 @@ def test_bad_arguments_raise_synth_error():
         make_cohort(5, images=False, treatments=("magic",))
     with pytest.raises(SynthError, match="fracture_rate"):
         oracle_risk(simulate_clinical(10), model=RiskModel(fracture_rate=0.95))
+
+
+def test_docs_incidence_comparison_matches_the_model():
+    """docs/synth.md's bonenet-vs-FRAX-UK table is what the default model gives (issue 15)."""
+    import importlib.util
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    spec = importlib.util.spec_from_file_location(
+        "incidence", root / "benchmarks" / "synth_incidence_vs_literature.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    fp = mod.fixed_profile().set_index(["sex", "age", "tscore"])
+    doc = (root / "docs" / "synth.md").read_text(encoding="utf-8")
+    rows = re.findall(r"^\| (\d\d) \| ((?:[\d.]+ / [\d.]+ \| ){7}[\d.]+ / [\d.]+) \|$", doc, re.M)
+    assert len(rows) == 5
+    for age, cells in rows:
+        pairs = [tuple(map(float, c.split(" / "))) for c in cells.split(" | ")]
+        for k, (ours, frax) in enumerate(pairs):
+            sex, t = ("F" if k < 4 else "M"), (0, -1, -2, -3)[k % 4]
+            row = fp.loc[(sex, int(age), t)]
+            assert ours == pytest.approx(row["bonenet_pct"], abs=0.051), (sex, age, t)
+            assert frax == row["frax_uk_pct"]  # the published FRAX UK value, copied once
