@@ -111,17 +111,19 @@ def tables(m: dict[str, Any]) -> list[tuple[str, list[str], list[list[str]], str
             continue
         c10 = s.get("calibration_10y", {})
         rows.append([name, _ci(s["harrell_c"]), _ci(s.get("wolbers_c")), _ci(s["uno_c_10y"]), _ci(s["td_auc_5y"]),
-                     _ci(s["td_auc_10y"]),
+                     _ci(s["td_auc_10y"]), _ci(s.get("td_auc_cr_10y")),
                      _f(c10.get("observed")) if "undefined" not in c10 else "undefined",
                      _f(c10.get("expected")) if "undefined" not in c10 else "undefined",
                      _f(c10.get("eo_ratio")) if "undefined" not in c10 else "undefined"])
     if rows:
         out.append(("Time to fracture", ["model", "Harrell's C", "Wolbers' C", "Uno's C (τ=10 y)", "AUC(5 y)",
-                                         "AUC(10 y)", "observed 10-y risk (Aalen–Johansen)", "mean predicted",
+                                         "AUC(10 y)", "AUC(10 y), deaths as controls",
+                                         "observed 10-y risk (Aalen–Johansen)", "mean predicted",
                                          "E/O at 10 y"], rows,
                     "Observed risk: Aalen–Johansen cumulative incidence, deaths competing. Harrell's C, Uno's C "
                     "and the cumulative/dynamic AUC (IPCW) treat deaths as censoring (cause-specific); "
-                    "Wolbers' C (shown when deaths occur) keeps those who died as fracture-free controls. "
+                    "Wolbers' C and the competing-risk AUC (Blanche 2013, definition 2; shown when deaths occur) "
+                    "keep those who died as fracture-free controls. "
                     "Bootstrap CIs (at most 200 resamples)."))
     rows = []
     for key, comp in m.get("comparisons", {}).items():

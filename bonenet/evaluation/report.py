@@ -100,7 +100,8 @@ def _model(y: np.ndarray, p: np.ndarray, df: pd.DataFrame, *, n_boot: int, seed:
             "calibration_10y": safe_metric(calibration_at_horizon, t, e, p, horizon=10.0),
             "note": "observed 10-year risk: Aalen-Johansen cumulative incidence with deaths (event=2) "
                     "competing; Harrell's C, Uno's C and time-dependent AUC treat deaths as censoring "
-                    "(cause-specific); Wolbers' C keeps the dead as fracture-free controls; CIs from "
+                    "(cause-specific); Wolbers' C and td_auc_cr (Blanche 2013, definition 2) keep the dead as "
+                    "fracture-free controls; CIs from "
                     f"{min(n_boot, 200)} stratified bootstrap resamples",
         }
     return m, curves

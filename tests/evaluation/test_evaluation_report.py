@@ -52,6 +52,19 @@ def test_cli_writes_complete_report(tmp_path, capsys):
     assert "report.html" in capsys.readouterr().out
 
 
+def test_report_shows_competing_risk_metrics_when_deaths_occur(tmp_path):
+    df = _frame(seed=3)
+    died = (df["event"] == 0) & (np.arange(len(df)) % 3 == 0)
+    df.loc[died, "event"] = 2
+    f = tmp_path / "p.csv"
+    df.drop(columns="p_clinical").to_csv(f, index=False)
+    assert main(["evaluate", str(f), "--models", "fused", "--n-boot", "20", "--report", str(tmp_path / "r")]) == 0
+    surv = json.loads((tmp_path / "r" / "metrics.json").read_text())["models"]["fused"]["survival"]
+    assert {"wolbers_c", "td_auc_cr_5y", "td_auc_cr_10y"} <= set(surv)
+    assert 0.5 < surv["td_auc_cr_10y"]["value"] < 1.0
+    assert "AUC(10 y), deaths as controls" in (tmp_path / "r" / "report.md").read_text()
+
+
 def _run_bad(tmp_path, df, *extra):
     f = tmp_path / "p.csv"
     df.to_csv(f, index=False)
