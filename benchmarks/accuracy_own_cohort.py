@@ -12,9 +12,11 @@ on the test split:
 
 * ``fused`` — ``configs/experiment/hrpqct_fused.yaml`` (images + clinical),
 * ``clinical`` — ``configs/experiment/hrpqct_clinical.yaml`` (the clinical-only network),
-* ``clinical_reg`` / ``fused_additive`` / ``fused_raw`` — variants (``VARIANTS`` below: a more
-  regularised clinical network, additive "wide & deep" fusion, the old choice of best.ckpt on
-  the raw per-epoch val/auroc without early stopping),
+* variants (``VARIANTS`` below): the clinical-only network as it was before ``clinical_path``
+  (``clinical_mlp``), more regularised (``clinical_reg``), wide & deep, linear at the old and
+  the new learning rate, with the checkpoint on the validation loss (``*_loss``); the fused
+  model as one network (``fused_single``), with additive fusion, or with the old choice of
+  best.ckpt on the raw per-epoch val/auroc (``fused_raw``),
 * ``LR`` — the run's yardstick: logistic regression on the same encoded clinical variables and
   split (``yardstick.json``), with the paired bootstrap interval of fused − LR,
 * ``oracle`` — the true probabilities of the generating model on the same test subjects.
@@ -40,17 +42,24 @@ CONFIGS = {"fused": "hrpqct_fused.yaml", "clinical": "hrpqct_clinical.yaml"}
 #: choose the checkpoint on the smoothed validation loss instead of the smoothed AUROC
 _ON_LOSS = ["early_stopping.monitor=val/loss", "early_stopping.mode=min", "checkpoint.monitor=val/loss_smooth",
             "checkpoint.mode=min"]
-#: model name -> (base config, extra --set overrides)
+#: the clinical-only config before clinical_path existed (an MLP, lr 0.002, 5-member ensemble)
+_OLD_CLIN = ["model.lr=0.002", "model.ensemble=5"]
+#: model name -> (base config, extra --set overrides). ``fused`` and ``clinical`` are the
+#: shipped configs as they are; the variants spell out every setting they change.
 VARIANTS: dict[str, tuple[str, list[str]]] = {
     "fused": ("fused", []),
     "clinical": ("clinical", []),
-    "clinical_mlp": ("clinical", ["model.clinical_path=mlp"]),
-    "clinical_linear": ("clinical", ["model.clinical_path=linear"]),
-    "clinical_wide_deep": ("clinical", ["model.clinical_path=wide_deep"]),
-    "clinical_linear_loss": ("clinical", ["model.clinical_path=linear", *_ON_LOSS]),
-    "clinical_wide_deep_loss": ("clinical", ["model.clinical_path=wide_deep", *_ON_LOSS]),
-    "clinical_reg": ("clinical", ["model.clinical_path=mlp", "model.hidden=16", "model.dropout=0.5",
+    "clinical_mlp": ("clinical", ["model.clinical_path=mlp", *_OLD_CLIN]),
+    "clinical_reg": ("clinical", ["model.clinical_path=mlp", *_OLD_CLIN, "model.hidden=16", "model.dropout=0.5",
                                   "model.weight_decay=0.05"]),
+    "clinical_wide_deep": ("clinical", ["model.clinical_path=wide_deep", *_OLD_CLIN]),
+    "clinical_wide_deep_loss": ("clinical", ["model.clinical_path=wide_deep", *_OLD_CLIN, *_ON_LOSS]),
+    "clinical_linear": ("clinical", ["model.clinical_path=linear", *_OLD_CLIN]),
+    "clinical_linear_loss": ("clinical", ["model.clinical_path=linear", *_OLD_CLIN, *_ON_LOSS]),
+    "clinical_linear_fast": ("clinical", ["model.clinical_path=linear", "model.lr=0.02", "model.ensemble=5"]),
+    "clinical_linear_fast_loss": ("clinical", ["model.clinical_path=linear", "model.lr=0.02", "model.ensemble=5",
+                                               *_ON_LOSS]),
+    "fused_single": ("fused", ["model.ensemble=1"]),
     "fused_additive": ("fused", ["model.fusion=additive"]),
     "fused_raw": ("fused", ["checkpoint.monitor=val/auroc", "early_stopping.patience=0"]),
 }

@@ -140,8 +140,10 @@ def _train_config(out: Path, name: str, manifest: Path, external: str, s: dict[s
             "use_clinical": True, "split": "site", "external_site": external,
             "batch_size": s["batch_size"], "num_workers": 0, "augment": images,
             "cache_dir": str(out / "cache")}},
-        "model": {"backbone": "trabecular_cnn" if images else None, "fusion": "film",
-                  "heads": ["fracture"], "lr": 2e-3},
+        # the clinical network is the shipped clinical-only recipe (configs/model/clinical_only.yaml):
+        # one linear map of the encoded variables
+        "model": ({"backbone": "trabecular_cnn", "fusion": "film", "heads": ["fracture"], "lr": 2e-3} if images
+                  else {"backbone": None, "clinical_path": "linear", "heads": ["fracture"], "lr": 2e-2}),
         "trainer": {"max_epochs": s["epochs"], "default_root_dir": str(out / "train" / name),
                     "log_every_n_steps": 5, "enable_model_summary": False},
     }
