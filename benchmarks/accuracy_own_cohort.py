@@ -153,13 +153,15 @@ def _write(a: argparse.Namespace, rows: list[dict]) -> str:
             "sizes": sorted(set(int(x) for x in df["size"]))}
     a.out.with_suffix(".json").write_text(json.dumps({"meta": meta, "runs": rows}, indent=2) + "\n")
     lines = [f"# accuracy_own_cohort {' '.join(meta['argv'])}", "",
-             "size  model            test AUROC (mean ± sd over splits)   LR      oracle  model−LR CI below 0",
-             ]
+             f"{'size':<5} {'model':<26} {'test AUROC mean ± sd':<22} {'splits':>6} {'LR':>6} {'model−LR':>9} "
+             f"{'oracle':>7} {'CI<0':>5}  best epochs, seconds"]
     for (n, model), g in df.groupby(["size", "model"], sort=False):
         below = int((g["diff_upper"] < 0).sum())
-        lines.append(f"{n:<5} {model:<16} {g['auc'].mean():.3f} ± {g['auc'].std(ddof=1) if len(g) > 1 else 0:.3f}"
-                     f"  (n_splits={len(g)})            {g['lr_auc'].mean():.3f}   {g['oracle_auc'].mean():.3f}"
-                     f"   {below}/{len(g)}   epochs {list(g['selected_epoch'])}  {g['seconds'].sum():.0f} s")
+        sd = g["auc"].std(ddof=1) if len(g) > 1 else 0.0
+        lines.append(f"{n:<5} {model:<26} {g['auc'].mean():.3f} ± {sd:.3f}{'':<9} {len(g):>6} "
+                     f"{g['lr_auc'].mean():>6.3f} {(g['auc'] - g['lr_auc']).mean():>+9.3f} "
+                     f"{g['oracle_auc'].mean():>7.3f} {below:>3}/{len(g)}  {list(g['selected_epoch'])} "
+                     f"{g['seconds'].sum():.0f} s")
     text = "\n".join(lines) + "\n"
     a.out.with_suffix(".txt").write_text(text)
     return text
