@@ -306,14 +306,94 @@ def _flat_gap(table, nz_, ny_, nx_, depth):
 _ND_PER_VOXEL = float(_ND)
 
 
+@nb.njit(**_NB)
+def _tensor(d, z, y, x, s0, s1, s2, out):
+    """Gradient structure tensor of the distance map over the 3×3×3 block around (z, y, x).
+
+    Central differences (mm per mm) at the block voxels whose six face neighbours are all
+    inside the array and the structure; on the flanks of a plate the gradient is ±n, so
+    the principal eigenvector of ``Σ g gᵀ`` is the plate normal — unlike slopes read at the
+    ridge voxel itself, whose distance is selected for being high. Writes the six
+    independent entries (zz, yy, xx, zy, zx, yx) into ``out``.
+    """
+    nz, ny, nx = d.shape
+    t0 = 0.0
+    t1 = 0.0
+    t2 = 0.0
+    t3 = 0.0
+    t4 = 0.0
+    t5 = 0.0
+    for qz in range(max(z - 1, 1), min(z + 2, nz - 1)):
+        for qy in range(max(y - 1, 1), min(y + 2, ny - 1)):
+            for qx in range(max(x - 1, 1), min(x + 2, nx - 1)):
+                if d[qz, qy, qx] <= 0.0:
+                    continue
+                az = d[qz + 1, qy, qx]
+                bz = d[qz - 1, qy, qx]
+                ay = d[qz, qy + 1, qx]
+                by = d[qz, qy - 1, qx]
+                ax = d[qz, qy, qx + 1]
+                bx = d[qz, qy, qx - 1]
+                if az <= 0.0 or bz <= 0.0 or ay <= 0.0 or by <= 0.0 or ax <= 0.0 or bx <= 0.0:
+                    continue
+                gz = (az - bz) / (2.0 * s0)
+                gy = (ay - by) / (2.0 * s1)
+                gx = (ax - bx) / (2.0 * s2)
+                t0 += gz * gz
+                t1 += gy * gy
+                t2 += gx * gx
+                t3 += gz * gy
+                t4 += gz * gx
+                t5 += gy * gx
+    out[0] = t0
+    out[1] = t1
+    out[2] = t2
+    out[3] = t3
+    out[4] = t4
+    out[5] = t5
+
+
+@nb.njit(**_NB)
+def _principal(t0, t1, t2, t3, t4, t5):
+    """|components| of the unit principal eigenvector of a 3×3 PSD tensor (power iteration).
+
+    Returns (0, 0, 0) for a zero tensor.
+    """
+    if t0 >= t1 and t0 >= t2:
+        v0, v1, v2 = t0, t3, t4
+    elif t1 >= t2:
+        v0, v1, v2 = t3, t1, t5
+    else:
+        v0, v1, v2 = t4, t5, t2
+    nn = math.sqrt(v0 * v0 + v1 * v1 + v2 * v2)
+    if nn <= 0.0:
+        return 0.0, 0.0, 0.0
+    v0 /= nn
+    v1 /= nn
+    v2 /= nn
+    for _ in range(12):
+        w0 = t0 * v0 + t3 * v1 + t4 * v2
+        w1 = t3 * v0 + t1 * v1 + t5 * v2
+        w2 = t4 * v0 + t5 * v1 + t2 * v2
+        nn = math.sqrt(w0 * w0 + w1 * w1 + w2 * w2)
+        if nn <= 0.0:
+            break
+        v0 = w0 / nn
+        v1 = w1 / nn
+        v2 = w2 / nn
+    return abs(v0), abs(v1), abs(v2)
+
+
 @nb.njit(parallel=True, **_NB)
 def ridge_collect(d, s0, s1, s2, ze, flags, starts, cz, cy, cx, pk_f, pk_c, heffs, nrm2, curved,
-                  k_flat, k_curved):
+                  k_flat, k_curved, tens):
     """Ridge voxels in raster order, each with what :func:`blend` needs to size its sphere.
 
     ``pk_f``/``pk_c``: sub-voxel apex height (mm) if the ridge is flat / curved there;
     ``heffs``: spacing along the ridge normal (mm); ``nrm2``: squared components of the
-    ridge normal in voxel units; ``curved``: the voxel's own curvedness (0 … 1).
+    ridge normal in voxel units; ``curved``: the voxel's own curvedness (0 … 1);
+    ``tens``: the gradient structure tensor around the voxel (:func:`_tensor`; zero where
+    the voxel's own curvedness is 1 — it then carries no weight in the flat estimate).
     """
     nz, ny, nx = d.shape
     for z in nb.prange(nz):
@@ -339,7 +419,13 @@ def ridge_collect(d, s0, s1, s2, ze, flags, starts, cz, cy, cx, pk_f, pk_c, heff
                         nrm2[i, 0] = 1.0
                         nrm2[i, 1] = 0.0
                         nrm2[i, 2] = 0.0
-                    curved[i] = _curvedness(k, k_flat, k_curved)
+                    c = _curvedness(k, k_flat, k_curved)
+                    curved[i] = c
+                    if c < 1.0:
+                        _tensor(d, z, y, x, s0, s1, s2, tens[i])
+                    else:
+                        for t in range(6):
+                            tens[i, t] = 0.0
                     i += 1
 
 
@@ -463,9 +549,94 @@ def raster_rows(cz, cy, shape):
     return rows
 
 
+@nb.njit(**_NB)
+def _pair_apex(d, z, y, x, n0, n1, n2, table, s0, s1, s2, ze):
+    """Surface-corrected apex (mm) of a flat ridge from the axis pairs around (z, y, x).
+
+    Along axis i the two neighbours p ± e_i lie on opposite flanks of the tent when the
+    apex lies between them, and then ``½(d(p+e_i) + d(p−e_i)) + |n_i|·s_i`` is the apex
+    height whatever its sub-voxel offset (the offset cancels). Unlike the ridge voxel's own
+    distance — selected for being high, which biased thin oblique plates by up to +0.4
+    voxel — the two neighbours are not selected, so their digitisation gap is the
+    lattice average: the gap of a plane of normal n at their depth
+    (:func:`bonenet.morphometry._gap.gap_table`) is subtracted from each. The axes are
+    weighted by n_i² (steep crossings; a shallow axis may see the apex more than a step
+    away). Returns the half-thickness in mm, or −1 when no axis applies.
+    """
+    # normal in voxel units and the spacing along it, for the voxel-unit gap table
+    u0 = n0 * s0
+    u1 = n1 * s1
+    u2 = n2 * s2
+    h = n0 * n0 * s0 + n1 * n1 * s1 + n2 * n2 * s2
+    acc = 0.0
+    wt = 0.0
+    for ax in range(3):
+        if ax == 0:
+            ni = n0
+            si = s0
+            a = _at(d, z + 1, y, x, ze)
+            b = _at(d, z - 1, y, x, ze)
+        elif ax == 1:
+            ni = n1
+            si = s1
+            a = _at(d, z, y + 1, x, ze)
+            b = _at(d, z, y - 1, x, ze)
+        else:
+            ni = n2
+            si = s2
+            a = _at(d, z, y, x + 1, ze)
+            b = _at(d, z, y, x - 1, ze)
+        w = ni * ni
+        if w <= 0.0 or a <= 0.0 or b <= 0.0:
+            continue
+        ga = _flat_gap(table, u0, u1, u2, a / h) * h
+        gb = _flat_gap(table, u0, u1, u2, b / h) * h
+        acc += w * (0.5 * (a - ga + b - gb) + ni * si)
+        wt += w
+    if wt <= 0.0:
+        return -1.0
+    return acc / wt
+
+
+@nb.njit(**_NB)
+def _flat_apex(d, cz, cy, cx, rows, ny, nz, i, curved, n0, n1, n2, table, s0, s1, s2, ze):
+    """Flatness-weighted mean of :func:`_pair_apex` over the 3×3×3 ridge neighbourhood of i.
+
+    Returns the half-thickness (mm) or −1 when no neighbour gives one.
+    """
+    acc = 0.0
+    wt = 0.0
+    for dz in range(-1, 2):
+        z = cz[i] + dz
+        if z < 0 or z >= nz:
+            continue
+        for dy in range(-1, 2):
+            y = cy[i] + dy
+            if y < 0 or y >= ny:
+                continue
+            r = np.int64(z) * ny + y
+            x0 = cx[i] - 1
+            for j in range(rows[r], rows[r + 1]):
+                c = cx[j]
+                if c < x0:
+                    continue
+                if c > x0 + 2:
+                    break
+                wf = 1.0 - curved[j]
+                if wf <= 0.0:
+                    continue
+                a = _pair_apex(d, z, y, c, n0, n1, n2, table, s0, s1, s2, ze)
+                if a > 0.0:
+                    acc += wf * a
+                    wt += wf
+    if wt <= 0.0:
+        return -1.0
+    return acc / wt
+
+
 @nb.njit(parallel=True, **_NB)
 def blend(cz, cy, cx, rows, shape, curved, vote_lo, vote_hi, min_sheet, pk_f, pk_c, heffs, nrm2,
-          table, b_curved, peak, value):
+          table, b_curved, peak, value, d, s0, s1, s2, ze, tens):
     """Size each ridge sphere from its 3×3×3 ridge neighbourhood.
 
     Two per-voxel estimates are noisy on oblique plates, where the binary lattice makes the
@@ -495,6 +666,12 @@ def blend(cz, cy, cx, rows, shape, curved, vote_lo, vote_hi, min_sheet, pk_f, pk
         m2 = 0.0
         sp_f = 0.0
         sw_f = 0.0
+        t0 = 0.0
+        t1 = 0.0
+        t2 = 0.0
+        t3 = 0.0
+        t4 = 0.0
+        t5 = 0.0
         for dz in range(-1, 2):
             z = cz[i] + dz
             if z < 0 or z >= nz:
@@ -520,6 +697,13 @@ def blend(cz, cy, cx, rows, shape, curved, vote_lo, vote_hi, min_sheet, pk_f, pk
                     m2 += nrm2[j, 2]
                     sp_f += (1.0 - cj) * pk_f[j]
                     sw_f += 1.0 - cj
+                    wf = 1.0 - cj
+                    t0 += wf * tens[j, 0]
+                    t1 += wf * tens[j, 1]
+                    t2 += wf * tens[j, 2]
+                    t3 += wf * tens[j, 3]
+                    t4 += wf * tens[j, 4]
+                    t5 += wf * tens[j, 5]
         cm = acc / cnt
         lo = vote_lo
         hi = vote_hi
@@ -540,6 +724,13 @@ def blend(cz, cy, cx, rows, shape, curved, vote_lo, vote_hi, min_sheet, pk_f, pk
         # the largest covering value, so scatter along the ridge would bias it upwards
         pf = sp_f / sw_f if sw_f > 0.0 else pk_f[i]
         vf = 2.0 * (pf - bf * h)
+        if c < 1.0:
+            n0, n1, n2 = _principal(t0, t1, t2, t3, t4, t5)
+            if n0 + n1 + n2 > 0.0:
+                a = _flat_apex(d, cz, cy, cx, rows, ny, nz, i, curved, n0, n1, n2, table, s0, s1, s2,
+                               ze)
+                if a > 0.0:
+                    vf = 2.0 * a
         vc = 2.0 * (pk_c[i] - b_curved * h)
         peak[i] = pk_f[i] + c * (pk_c[i] - pk_f[i])
         value[i] = vf + c * (vc - vf)
