@@ -263,11 +263,11 @@ def _curvedness(k, k_flat, k_curved):
 
 
 @nb.njit(**_NB)
-def _flat_gap(table, nz_, ny_, nx_, depth):
-    """Gap (voxels) of a flat surface of normal (nz_, ny_, nx_) at ``depth`` voxels.
+def _gap_cell(table, nz_, ny_, nx_):
+    """Cell of :func:`bonenet.morphometry._gap.gap_table` for a surface normal (voxel units).
 
-    Trilinear lookup in :func:`bonenet.morphometry._gap.gap_table` after sorting the
-    absolute normal components (the lattice's symmetries).
+    Sorts the absolute normal components (the lattice's symmetries) and returns the
+    (u, v) cell and its bilinear weights ``(i0, j0, tu, tv)``; ``i0 = -1`` for a zero normal.
     """
     a = abs(nz_)
     b = abs(ny_)
@@ -279,27 +279,39 @@ def _flat_gap(table, nz_, ny_, nx_, depth):
     if a < b:
         a, b = b, a
     if a <= 0.0:
-        return 0.5
+        return -1, 0, 0.0, 0.0
     nuv = table.shape[0] - 1
-    nd = table.shape[2] - 1
     fu = b / a * nuv
     fv = c / a * nuv
-    fd = min(max(depth * _ND_PER_VOXEL, 0.0), float(nd))
     i0 = min(int(fu), nuv - 1)
     j0 = min(int(fv), nuv - 1)
+    return i0, j0, fu - i0, fv - j0
+
+
+@nb.njit(**_NB)
+def _gap_at(table, i0, j0, tu, tv, depth):
+    """Gap (voxels) at ``depth`` voxels in the cell from :func:`_gap_cell` (trilinear)."""
+    if i0 < 0:
+        return 0.5
+    nd = table.shape[2] - 1
+    fd = min(max(depth * _ND_PER_VOXEL, 0.0), float(nd))
     k0 = min(int(fd), nd - 1)
-    tu = fu - i0
-    tv = fv - j0
     td = fd - k0
     acc = 0.0
     for di in range(2):
         wu = tu if di else 1.0 - tu
         for dj in range(2):
             wv = tv if dj else 1.0 - tv
-            for dk in range(2):
-                wd = td if dk else 1.0 - td
-                acc += wu * wv * wd * table[i0 + di, j0 + dj, k0 + dk]
+            r = table[i0 + di, j0 + dj]
+            acc += wu * wv * ((1.0 - td) * r[k0] + td * r[k0 + 1])
     return acc
+
+
+@nb.njit(**_NB)
+def _flat_gap(table, nz_, ny_, nx_, depth):
+    """Gap (voxels) of a flat surface of normal (nz_, ny_, nx_) at ``depth`` voxels."""
+    i0, j0, tu, tv = _gap_cell(table, nz_, ny_, nx_)
+    return _gap_at(table, i0, j0, tu, tv, depth)
 
 
 #: Depth samples per voxel in the gap table (``_gap._ND``).
@@ -307,14 +319,28 @@ _ND_PER_VOXEL = float(_ND)
 
 
 @nb.njit(**_NB)
-def _tensor(d, z, y, x, s0, s1, s2, out):
-    """Gradient structure tensor of the distance map over the 3×3×3 block around (z, y, x).
+def _grad(d, z, y, x, s0, s1, s2):
+    """Central-difference gradient (mm per mm) of d at an interior voxel; ok=False where a
+    face neighbour is background (the difference would straddle the surface)."""
+    az = d[z + 1, y, x]
+    bz = d[z - 1, y, x]
+    ay = d[z, y + 1, x]
+    by = d[z, y - 1, x]
+    ax = d[z, y, x + 1]
+    bx = d[z, y, x - 1]
+    ok = az > 0.0 and bz > 0.0 and ay > 0.0 and by > 0.0 and ax > 0.0 and bx > 0.0
+    return ok, (az - bz) / (2.0 * s0), (ay - by) / (2.0 * s1), (ax - bx) / (2.0 * s2)
 
-    Central differences (mm per mm) at the block voxels whose six face neighbours are all
-    inside the array and the structure; on the flanks of a plate the gradient is ±n, so
-    the principal eigenvector of ``Σ g gᵀ`` is the plate normal — unlike slopes read at the
-    ridge voxel itself, whose distance is selected for being high. Writes the six
-    independent entries (zz, yy, xx, zy, zx, yx) into ``out``.
+
+@nb.njit(**_NB)
+def _tensor_normal(d, z, y, x, s0, s1, s2):
+    """Plate normal (|components|, mm) from the gradient structure tensor around (z, y, x).
+
+    Central differences at the voxel and its six face neighbours (those away from the
+    array edge whose own face neighbours are all in the structure); on the flanks of a
+    plate the gradient is ±n, so the principal eigenvector of ``Σ g gᵀ`` is the plate
+    normal — unlike slopes read at the ridge voxel itself, whose distance is selected for
+    being high. (0, 0, 0) when no gradient is available.
     """
     nz, ny, nx = d.shape
     t0 = 0.0
@@ -323,34 +349,36 @@ def _tensor(d, z, y, x, s0, s1, s2, out):
     t3 = 0.0
     t4 = 0.0
     t5 = 0.0
-    for qz in range(max(z - 1, 1), min(z + 2, nz - 1)):
-        for qy in range(max(y - 1, 1), min(y + 2, ny - 1)):
-            for qx in range(max(x - 1, 1), min(x + 2, nx - 1)):
-                if d[qz, qy, qx] <= 0.0:
-                    continue
-                az = d[qz + 1, qy, qx]
-                bz = d[qz - 1, qy, qx]
-                ay = d[qz, qy + 1, qx]
-                by = d[qz, qy - 1, qx]
-                ax = d[qz, qy, qx + 1]
-                bx = d[qz, qy, qx - 1]
-                if az <= 0.0 or bz <= 0.0 or ay <= 0.0 or by <= 0.0 or ax <= 0.0 or bx <= 0.0:
-                    continue
-                gz = (az - bz) / (2.0 * s0)
-                gy = (ay - by) / (2.0 * s1)
-                gx = (ax - bx) / (2.0 * s2)
-                t0 += gz * gz
-                t1 += gy * gy
-                t2 += gx * gx
-                t3 += gz * gy
-                t4 += gz * gx
-                t5 += gy * gx
-    out[0] = t0
-    out[1] = t1
-    out[2] = t2
-    out[3] = t3
-    out[4] = t4
-    out[5] = t5
+    for k in range(7):
+        qz = np.int64(z)
+        qy = np.int64(y)
+        qx = np.int64(x)
+        if k == 1:
+            qz -= 1
+        elif k == 2:
+            qz += 1
+        elif k == 3:
+            qy -= 1
+        elif k == 4:
+            qy += 1
+        elif k == 5:
+            qx -= 1
+        elif k == 6:
+            qx += 1
+        if qz < 1 or qy < 1 or qx < 1 or qz >= nz - 1 or qy >= ny - 1 or qx >= nx - 1:
+            continue
+        if d[qz, qy, qx] <= 0.0:
+            continue
+        ok, gz, gy, gx = _grad(d, qz, qy, qx, s0, s1, s2)
+        if not ok:
+            continue
+        t0 += gz * gz
+        t1 += gy * gy
+        t2 += gx * gx
+        t3 += gz * gy
+        t4 += gz * gx
+        t5 += gy * gx
+    return _principal(t0, t1, t2, t3, t4, t5)
 
 
 @nb.njit(**_NB)
@@ -371,7 +399,7 @@ def _principal(t0, t1, t2, t3, t4, t5):
     v0 /= nn
     v1 /= nn
     v2 /= nn
-    for _ in range(12):
+    for _ in range(6):
         w0 = t0 * v0 + t3 * v1 + t4 * v2
         w1 = t3 * v0 + t1 * v1 + t5 * v2
         w2 = t4 * v0 + t5 * v1 + t2 * v2
@@ -386,14 +414,16 @@ def _principal(t0, t1, t2, t3, t4, t5):
 
 @nb.njit(parallel=True, **_NB)
 def ridge_collect(d, s0, s1, s2, ze, flags, starts, cz, cy, cx, pk_f, pk_c, heffs, nrm2, curved,
-                  k_flat, k_curved, tens):
+                  k_flat, k_curved, table, pa):
     """Ridge voxels in raster order, each with what :func:`blend` needs to size its sphere.
 
     ``pk_f``/``pk_c``: sub-voxel apex height (mm) if the ridge is flat / curved there;
     ``heffs``: spacing along the ridge normal (mm); ``nrm2``: squared components of the
     ridge normal in voxel units; ``curved``: the voxel's own curvedness (0 … 1);
-    ``tens``: the gradient structure tensor around the voxel (:func:`_tensor`; zero where
-    the voxel's own curvedness is 1 — it then carries no weight in the flat estimate).
+    ``pa``: the half-thickness (mm) if the ridge is flat there, from the axis pairs around
+    the voxel with the normal of the gradient structure tensor (:func:`_pair_apex`); −1
+    where the voxel's own curvedness is 1 (it then carries no weight in the flat estimate)
+    or no axis pair applies.
     """
     nz, ny, nx = d.shape
     for z in nb.prange(nz):
@@ -421,11 +451,11 @@ def ridge_collect(d, s0, s1, s2, ze, flags, starts, cz, cy, cx, pk_f, pk_c, heff
                         nrm2[i, 2] = 0.0
                     c = _curvedness(k, k_flat, k_curved)
                     curved[i] = c
+                    pa[i] = -1.0
                     if c < 1.0:
-                        _tensor(d, z, y, x, s0, s1, s2, tens[i])
-                    else:
-                        for t in range(6):
-                            tens[i, t] = 0.0
+                        m0, m1, m2 = _tensor_normal(d, z, y, x, s0, s1, s2)
+                        if m0 + m1 + m2 > 0.0:
+                            pa[i] = _pair_apex(d, z, y, x, m0, m1, m2, table, s0, s1, s2, ze)
                     i += 1
 
 
@@ -568,6 +598,7 @@ def _pair_apex(d, z, y, x, n0, n1, n2, table, s0, s1, s2, ze):
     u1 = n1 * s1
     u2 = n2 * s2
     h = n0 * n0 * s0 + n1 * n1 * s1 + n2 * n2 * s2
+    i0, j0, tu, tv = _gap_cell(table, u0, u1, u2)
     acc = 0.0
     wt = 0.0
     for ax in range(3):
@@ -589,46 +620,9 @@ def _pair_apex(d, z, y, x, n0, n1, n2, table, s0, s1, s2, ze):
         w = ni * ni
         if w <= 0.0 or a <= 0.0 or b <= 0.0:
             continue
-        ga = _flat_gap(table, u0, u1, u2, a / h) * h
-        gb = _flat_gap(table, u0, u1, u2, b / h) * h
-        acc += w * (0.5 * (a - ga + b - gb) + ni * si)
+        pm = 0.5 * (a + b)
+        acc += w * (pm - _gap_at(table, i0, j0, tu, tv, pm / h) * h + ni * si)
         wt += w
-    if wt <= 0.0:
-        return -1.0
-    return acc / wt
-
-
-@nb.njit(**_NB)
-def _flat_apex(d, cz, cy, cx, rows, ny, nz, i, curved, n0, n1, n2, table, s0, s1, s2, ze):
-    """Flatness-weighted mean of :func:`_pair_apex` over the 3×3×3 ridge neighbourhood of i.
-
-    Returns the half-thickness (mm) or −1 when no neighbour gives one.
-    """
-    acc = 0.0
-    wt = 0.0
-    for dz in range(-1, 2):
-        z = cz[i] + dz
-        if z < 0 or z >= nz:
-            continue
-        for dy in range(-1, 2):
-            y = cy[i] + dy
-            if y < 0 or y >= ny:
-                continue
-            r = np.int64(z) * ny + y
-            x0 = cx[i] - 1
-            for j in range(rows[r], rows[r + 1]):
-                c = cx[j]
-                if c < x0:
-                    continue
-                if c > x0 + 2:
-                    break
-                wf = 1.0 - curved[j]
-                if wf <= 0.0:
-                    continue
-                a = _pair_apex(d, z, y, c, n0, n1, n2, table, s0, s1, s2, ze)
-                if a > 0.0:
-                    acc += wf * a
-                    wt += wf
     if wt <= 0.0:
         return -1.0
     return acc / wt
@@ -636,7 +630,7 @@ def _flat_apex(d, cz, cy, cx, rows, ny, nz, i, curved, n0, n1, n2, table, s0, s1
 
 @nb.njit(parallel=True, **_NB)
 def blend(cz, cy, cx, rows, shape, curved, vote_lo, vote_hi, min_sheet, pk_f, pk_c, heffs, nrm2,
-          table, b_curved, peak, value, d, s0, s1, s2, ze, tens):
+          table, b_curved, peak, value, pa):
     """Size each ridge sphere from its 3×3×3 ridge neighbourhood.
 
     Two per-voxel estimates are noisy on oblique plates, where the binary lattice makes the
@@ -666,12 +660,8 @@ def blend(cz, cy, cx, rows, shape, curved, vote_lo, vote_hi, min_sheet, pk_f, pk
         m2 = 0.0
         sp_f = 0.0
         sw_f = 0.0
-        t0 = 0.0
-        t1 = 0.0
-        t2 = 0.0
-        t3 = 0.0
-        t4 = 0.0
-        t5 = 0.0
+        sp_a = 0.0
+        sw_a = 0.0
         for dz in range(-1, 2):
             z = cz[i] + dz
             if z < 0 or z >= nz:
@@ -697,13 +687,9 @@ def blend(cz, cy, cx, rows, shape, curved, vote_lo, vote_hi, min_sheet, pk_f, pk
                     m2 += nrm2[j, 2]
                     sp_f += (1.0 - cj) * pk_f[j]
                     sw_f += 1.0 - cj
-                    wf = 1.0 - cj
-                    t0 += wf * tens[j, 0]
-                    t1 += wf * tens[j, 1]
-                    t2 += wf * tens[j, 2]
-                    t3 += wf * tens[j, 3]
-                    t4 += wf * tens[j, 4]
-                    t5 += wf * tens[j, 5]
+                    if pa[j] > 0.0:
+                        sp_a += (1.0 - cj) * pa[j]
+                        sw_a += 1.0 - cj
         cm = acc / cnt
         lo = vote_lo
         hi = vote_hi
@@ -724,13 +710,8 @@ def blend(cz, cy, cx, rows, shape, curved, vote_lo, vote_hi, min_sheet, pk_f, pk
         # the largest covering value, so scatter along the ridge would bias it upwards
         pf = sp_f / sw_f if sw_f > 0.0 else pk_f[i]
         vf = 2.0 * (pf - bf * h)
-        if c < 1.0:
-            n0, n1, n2 = _principal(t0, t1, t2, t3, t4, t5)
-            if n0 + n1 + n2 > 0.0:
-                a = _flat_apex(d, cz, cy, cx, rows, ny, nz, i, curved, n0, n1, n2, table, s0, s1, s2,
-                               ze)
-                if a > 0.0:
-                    vf = 2.0 * a
+        if sw_a > 0.0:
+            vf = 2.0 * sp_a / sw_a
         vc = 2.0 * (pk_c[i] - b_curved * h)
         peak[i] = pk_f[i] + c * (pk_c[i] - pk_f[i])
         value[i] = vf + c * (vc - vf)

@@ -181,16 +181,16 @@ def _ridge(m: np.ndarray, sp: tuple[float, float, float], zero_edge: bool):
     cx = np.empty(n, np.int32)
     pk_f, pk_c, heffs, curved = (np.empty(n, np.float32) for _ in range(4))
     nrm2 = np.empty((n, 3), np.float32)
-    tens = np.empty((n, 6), np.float32)
+    pa = np.empty(n, np.float32)
     K.ridge_collect(d, sp[0], sp[1], sp[2], zero_edge, flags, starts, cz, cy, cx,
-                    pk_f, pk_c, heffs, nrm2, curved, _GAP[2], _GAP[3], tens)
+                    pk_f, pk_c, heffs, nrm2, curved, _GAP[2], _GAP[3], gap_table(), pa)
     shape = np.array(m.shape, np.int64)
     rows = K.raster_rows(cz, cy, shape)
     peak = np.empty(n, np.float32)
     value = np.empty(n, np.float32)
     K.blend(cz, cy, cx, rows, shape, curved, _VOTE[0], _VOTE[1], _VOTE[2], pk_f, pk_c, heffs, nrm2,
-            gap_table(), _GAP[1], peak, value, d, sp[0], sp[1], sp[2], zero_edge, tens)
-    del pk_f, pk_c, heffs, curved, rows, nrm2, tens
+            gap_table(), _GAP[1], peak, value, pa)
+    del pk_f, pk_c, heffs, curved, rows, nrm2, pa
     # second, sub-voxel pass: drop spheres a neighbour's sphere nearly contains (fewer,
     # equally placed spheres to paint; measured effect on Tb.Sp ≈ −0.5 %). The radii are
     # written into the distance map at the ridge voxels (no extra array): a ridge voxel is
