@@ -53,7 +53,7 @@ _SLACK = 0.5
 #: Second pass on the sub-voxel radii: same test with slack 0.7.
 _PRUNE = 0.7
 #: Digitisation gap in voxels for flat and curved ridges, and the codimension breakpoints.
-_GAP = (0.5, 0.12, 1.15, 1.4)
+_GAP = (0.5, 0.06, 1.15, 1.4)
 #: Neighbourhood vote on curvedness: mean curvedness below the first reads flat, above the
 #: second curved.
 _VOTE = (0.3, 0.6, 5)
