@@ -147,17 +147,20 @@ def _peak(d, z, y, x, s0, s1, s2, ze):
     r2 = 0.0
     a = _at(d, z + 1, y, x, ze)
     b = _at(d, z - 1, y, x, ze)
+    p0 = 0.5 * (a + b) if (a > 0.0 and b > 0.0) else -1.0
     if not _rim(d, d0, a, b, z, y, x, 1, 0, 0, s0, ze):
         r0 = _axis_rise(b, d0, a, s0)
     a = _at(d, z, y + 1, x, ze)
     b = _at(d, z, y - 1, x, ze)
+    p1 = 0.5 * (a + b) if (a > 0.0 and b > 0.0) else -1.0
     if not _rim(d, d0, a, b, z, y, x, 0, 1, 0, s1, ze):
         r1 = _axis_rise(b, d0, a, s1)
     a = _at(d, z, y, x + 1, ze)
     b = _at(d, z, y, x - 1, ze)
+    p2 = 0.5 * (a + b) if (a > 0.0 and b > 0.0) else -1.0
     if not _rim(d, d0, a, b, z, y, x, 0, 0, 1, s2, ze):
         r2 = _axis_rise(b, d0, a, s2)
-    return r0, r1, r2
+    return r0, r1, r2, p0, p1, p2
 
 
 #: Exponent of the normal components weighting the per-axis apex rises on flat ridges.
@@ -338,59 +341,44 @@ _ND_PER_VOXEL = float(_ND)
 
 
 @nb.njit(**_NB)
-def _grad(d, z, y, x, s0, s1, s2):
-    """Central-difference gradient (mm per mm) of d at an interior voxel; ok=False where a
-    face neighbour is background (the difference would straddle the surface)."""
-    az = d[z + 1, y, x]
-    bz = d[z - 1, y, x]
-    ay = d[z, y + 1, x]
-    by = d[z, y - 1, x]
-    ax = d[z, y, x + 1]
-    bx = d[z, y, x - 1]
-    ok = az > 0.0 and bz > 0.0 and ay > 0.0 and by > 0.0 and ax > 0.0 and bx > 0.0
-    return ok, (az - bz) / (2.0 * s0), (ay - by) / (2.0 * s1), (ax - bx) / (2.0 * s2)
-
-
-@nb.njit(**_NB)
 def _tensor_normal(d, z, y, x, s0, s1, s2):
     """Plate normal (|components|, mm) from the gradient structure tensor around (z, y, x).
 
-    Central differences at the voxel and its six face neighbours (those away from the
-    array edge whose own face neighbours are all in the structure); on the flanks of a
-    plate the gradient is ±n, so the principal eigenvector of ``Σ g gᵀ`` is the plate
-    normal — unlike slopes read at the ridge voxel itself, whose distance is selected for
-    being high. (0, 0, 0) when no gradient is available.
+    Central differences at the six face neighbours of the voxel (those whose own face
+    neighbours are all in the structure; voxels within two of the array edge get none); on
+    the flanks of a plate the gradient is ±n, so the principal eigenvector of ``Σ g gᵀ`` is
+    the plate normal — unlike slopes read at the ridge voxel itself, whose distance is
+    selected for being high. (0, 0, 0) when no gradient is available.
     """
     nz, ny, nx = d.shape
+    if z < 2 or y < 2 or x < 2 or z >= nz - 2 or y >= ny - 2 or x >= nx - 2:
+        return 0.0, 0.0, 0.0
+    h0 = 0.5 / s0
+    h1 = 0.5 / s1
+    h2 = 0.5 / s2
     t0 = 0.0
     t1 = 0.0
     t2 = 0.0
     t3 = 0.0
     t4 = 0.0
     t5 = 0.0
-    for k in range(7):
-        qz = np.int64(z)
-        qy = np.int64(y)
-        qx = np.int64(x)
-        if k == 1:
-            qz -= 1
-        elif k == 2:
-            qz += 1
-        elif k == 3:
-            qy -= 1
-        elif k == 4:
-            qy += 1
-        elif k == 5:
-            qx -= 1
-        elif k == 6:
-            qx += 1
-        if qz < 1 or qy < 1 or qx < 1 or qz >= nz - 1 or qy >= ny - 1 or qx >= nx - 1:
+    for k in range(6):
+        ax = k >> 1
+        sg = 1 if (k & 1) else -1
+        qz = z + (sg if ax == 0 else 0)
+        qy = y + (sg if ax == 1 else 0)
+        qx = x + (sg if ax == 2 else 0)
+        az = d[qz + 1, qy, qx]
+        bz = d[qz - 1, qy, qx]
+        ay = d[qz, qy + 1, qx]
+        by = d[qz, qy - 1, qx]
+        ax_ = d[qz, qy, qx + 1]
+        bx = d[qz, qy, qx - 1]
+        if min(min(az, bz), min(min(ay, by), min(ax_, bx))) <= 0.0:
             continue
-        if d[qz, qy, qx] <= 0.0:
-            continue
-        ok, gz, gy, gx = _grad(d, qz, qy, qx, s0, s1, s2)
-        if not ok:
-            continue
+        gz = (az - bz) * h0
+        gy = (ay - by) * h1
+        gx = (ax_ - bx) * h2
         t0 += gz * gz
         t1 += gy * gy
         t2 += gx * gx
@@ -402,8 +390,10 @@ def _tensor_normal(d, z, y, x, s0, s1, s2):
 
 @nb.njit(**_NB)
 def _principal(t0, t1, t2, t3, t4, t5):
-    """|components| of the unit principal eigenvector of a 3×3 PSD tensor (power iteration).
+    """|components| of the unit principal eigenvector of a 3×3 PSD tensor.
 
+    Power iteration from the tensor's column of largest diagonal — for the nearly rank-one
+    tensor of a plate that column already points along the normal — with three products.
     Returns (0, 0, 0) for a zero tensor.
     """
     if t0 >= t1 and t0 >= t2:
@@ -412,23 +402,18 @@ def _principal(t0, t1, t2, t3, t4, t5):
         v0, v1, v2 = t3, t1, t5
     else:
         v0, v1, v2 = t4, t5, t2
+    tr = t0 + t1 + t2
+    if tr <= 0.0:
+        return 0.0, 0.0, 0.0
+    for _ in range(3):
+        w0 = (t0 * v0 + t3 * v1 + t4 * v2) / tr
+        w1 = (t3 * v0 + t1 * v1 + t5 * v2) / tr
+        w2 = (t4 * v0 + t5 * v1 + t2 * v2) / tr
+        v0, v1, v2 = w0, w1, w2
     nn = math.sqrt(v0 * v0 + v1 * v1 + v2 * v2)
     if nn <= 0.0:
         return 0.0, 0.0, 0.0
-    v0 /= nn
-    v1 /= nn
-    v2 /= nn
-    for _ in range(6):
-        w0 = t0 * v0 + t3 * v1 + t4 * v2
-        w1 = t3 * v0 + t1 * v1 + t5 * v2
-        w2 = t4 * v0 + t5 * v1 + t2 * v2
-        nn = math.sqrt(w0 * w0 + w1 * w1 + w2 * w2)
-        if nn <= 0.0:
-            break
-        v0 = w0 / nn
-        v1 = w1 / nn
-        v2 = w2 / nn
-    return abs(v0), abs(v1), abs(v2)
+    return abs(v0) / nn, abs(v1) / nn, abs(v2) / nn
 
 
 @nb.njit(parallel=True, **_NB)
@@ -440,7 +425,7 @@ def ridge_collect(d, s0, s1, s2, ze, flags, starts, cz, cy, cx, pk_f, pk_c, heff
     ``heffs``: spacing along the ridge normal (mm); ``nrm2``: squared components of the
     ridge normal in voxel units; ``curved``: the voxel's own curvedness (0 … 1);
     ``pa``: the half-thickness (mm) if the ridge is flat there, from the axis pairs around
-    the voxel with the normal of the gradient structure tensor (:func:`_pair_apex`); −1
+    the voxel with the normal of the gradient structure tensor (:func:`_flat_half`); −1
     where the voxel's own curvedness is 1 (it then carries no weight in the flat estimate)
     or no axis pair applies.
     """
@@ -453,7 +438,7 @@ def ridge_collect(d, s0, s1, s2, ze, flags, starts, cz, cy, cx, pk_f, pk_c, heff
                     cz[i] = z
                     cy[i] = y
                     cx[i] = x
-                    r0, r1, r2 = _peak(d, z, y, x, s0, s1, s2, ze)
+                    r0, r1, r2, p0, p1, p2 = _peak(d, z, y, x, s0, s1, s2, ze)
                     k, heff, n0, n1, n2 = _codim_heff(d, z, y, x, s0, s1, s2, ze)
                     d0 = d[z, y, x]
                     pk_c[i] = d0 + _cone_rise(r0, r1, r2, n0 / s0, n1 / s1, n2 / s2)
@@ -474,7 +459,7 @@ def ridge_collect(d, s0, s1, s2, ze, flags, starts, cz, cy, cx, pk_f, pk_c, heff
                     if c < 1.0:
                         m0, m1, m2 = _tensor_normal(d, z, y, x, s0, s1, s2)
                         if m0 + m1 + m2 > 0.0:
-                            pa[i] = _pair_apex(d, z, y, x, m0, m1, m2, table, s0, s1, s2, ze)
+                            pa[i] = _flat_half(p0, p1, p2, m0, m1, m2, table, s0, s1, s2)
                     i += 1
 
 
@@ -599,18 +584,18 @@ def raster_rows(cz, cy, shape):
 
 
 @nb.njit(**_NB)
-def _pair_apex(d, z, y, x, n0, n1, n2, table, s0, s1, s2, ze):
-    """Surface-corrected apex (mm) of a flat ridge from the axis pairs around (z, y, x).
+def _flat_half(p0, p1, p2, n0, n1, n2, table, s0, s1, s2):
+    """Surface-corrected half-thickness (mm) of a flat ridge from its axis-pair means.
 
-    Along axis i the two neighbours p ± e_i lie on opposite flanks of the tent when the
-    apex lies between them, and then ``½(d(p+e_i) + d(p−e_i)) + |n_i|·s_i`` is the apex
-    height whatever its sub-voxel offset (the offset cancels). Unlike the ridge voxel's own
-    distance — selected for being high, which biased thin oblique plates by up to +0.4
-    voxel — the two neighbours are not selected, so their digitisation gap is the
-    lattice average: the gap of a plane of normal n at their depth
-    (:func:`bonenet.morphometry._gap.gap_table`) is subtracted from each. The axes are
-    weighted by n_i² (steep crossings; a shallow axis may see the apex more than a step
-    away). Returns the half-thickness in mm, or −1 when no axis applies.
+    ``p_i = ½(d(p+e_i) + d(p−e_i))`` (≤ 0 where a neighbour is background). Along axis i
+    the two neighbours lie on opposite flanks of the tent when the apex lies between them,
+    and then ``p_i + |n_i|·s_i`` is the apex height whatever its sub-voxel offset (the offset
+    cancels). Unlike the ridge voxel's own distance — selected for being high, which biased
+    thin oblique plates by up to +0.4 voxel — the neighbours are not selected, so their
+    digitisation gap is the lattice average: the gap of a plane of normal n at their
+    depth (:func:`bonenet.morphometry._gap.gap_table`) is subtracted. The axes are weighted
+    by n_i² (steep crossings; a shallow axis may see the apex more than a step away).
+    ``n``: |components| of the unit normal in mm. Returns −1 when no axis applies.
     """
     # normal in voxel units and the spacing along it, for the voxel-unit gap table
     u0 = n0 * s0
@@ -622,24 +607,14 @@ def _pair_apex(d, z, y, x, n0, n1, n2, table, s0, s1, s2, ze):
     wt = 0.0
     for ax in range(3):
         if ax == 0:
-            ni = n0
-            si = s0
-            a = _at(d, z + 1, y, x, ze)
-            b = _at(d, z - 1, y, x, ze)
+            ni, si, pm = n0, s0, p0
         elif ax == 1:
-            ni = n1
-            si = s1
-            a = _at(d, z, y + 1, x, ze)
-            b = _at(d, z, y - 1, x, ze)
+            ni, si, pm = n1, s1, p1
         else:
-            ni = n2
-            si = s2
-            a = _at(d, z, y, x + 1, ze)
-            b = _at(d, z, y, x - 1, ze)
+            ni, si, pm = n2, s2, p2
         w = ni * ni
-        if w <= 0.0 or a <= 0.0 or b <= 0.0:
+        if w <= 0.0 or pm <= 0.0:
             continue
-        pm = 0.5 * (a + b)
         acc += w * (pm - _gap_at(table, i0, j0, tu, tv, pm / h) * h + ni * si)
         wt += w
     if wt <= 0.0:
