@@ -2,8 +2,11 @@
 
 Three passes over a Euclidean distance map ``d`` (mm to the nearest background voxel centre):
 
-1. ``ridge_counts`` / ``ridge_collect``: the distance ridge — voxels whose inscribed ball is
-   not (nearly) contained in a neighbour's ball — with a sub-voxel peak estimate per axis;
+1. ``ridge_counts`` / ``ridge_collect`` / ``blend``: the distance ridge — voxels whose
+   inscribed ball is not (nearly) contained in a neighbour's ball — with a sub-voxel apex
+   per axis, the plate/rod call, and on flat ridges the axis-pair half-thickness at the
+   gradient-tensor normal (``_flat_half``, ``_tensor_normal``), voted over the 3×3×3 ridge
+   neighbourhood;
 2. ``paint``: every ridge ball paints its diameter into the voxels it covers (max wins),
    parallel over output slices so no two threads write the same voxel;
 3. ``to_fallback`` / ``finish``: the distance buffer is reused as the output, so foreground

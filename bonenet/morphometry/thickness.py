@@ -10,13 +10,18 @@ fits inside the structure. Two conventions (``docs/morphometry.md``, "Convention
 2. the distance ridge: voxels whose inscribed ball is not (to within 50 % of a step)
    contained in a neighbour's ball — the only sphere centres that matter;
 3. for each ridge voxel the apex height of the tent the distance map forms across the
-   ridge (per axis), its local codimension (flat: plates; curved: rods, spheres) and its
-   normal, with a rim test so that the end of a flat ridge (a plate's edge, or where the
-   array edge cuts it) is not read as a cone apex;
-4. a neighbourhood vote: curvedness, normal and flat apex height are averaged over the
-   3×3×3 ridge neighbourhood; the radius is the apex minus the digitisation gap between
-   background voxel centres and the true surface — computed exactly from the lattice for
-   flat ridges (``_gap.py``), 0.12 voxel on curved ones;
+   ridge (per axis), its local codimension (flat: plates; curved: rods, spheres), with a
+   rim test so that the end of a flat ridge (a plate's edge, or where the array edge cuts
+   it) is not read as a cone apex. Flat ridges also get their half-thickness from the two
+   neighbours along each axis, ``½(d(p+e_i) + d(p−e_i)) + |n_i|·s_i`` minus the lattice gap
+   at their depth (exact for a plane whatever the sub-voxel position of its mid-surface;
+   the neighbours, unlike the ridge voxel, are not selected for being high), with the
+   normal n from the gradient structure tensor of the distance map around the voxel;
+   curved ridges the cone apex from the per-axis rises scaled by the axis slopes (an axis
+   crossing a rod obliquely sees the offset to its axis stretched);
+4. a neighbourhood vote: curvedness and flat half-thickness are averaged over the 3×3×3
+   ridge neighbourhood (painting keeps the largest value, so scatter would bias upwards);
+   the curved radius is the apex minus a fitted 0.06-voxel gap;
 5. sphere painting, parallel over output slices, every voxel keeping the largest diameter of
    the spheres that cover it (numba).
 
@@ -25,10 +30,12 @@ radius = distance to the nearest background voxel centre), as in BoneJ and pores
 direct indices of Scanco's software; identical to a brute-force computation (tested).
 
 Voxel-centred sphere fitting (ORMIR-XCT, BoneJ, porespy with integer radii) is biased by
-about one voxel — 15–25 % at the 3–4 voxel trabeculae of HR-pQCT; the sub-voxel estimator
-reads plates of 4–12 voxels in any orientation within about ¼ voxel (oblique 4-voxel plates
-+0.35), rods and spheres of 8 voxels or more within 5 % (``benchmarks/validate_morphometry.py``,
-``tests/measure``).
+about one voxel — 15–25 % at the 3–4 voxel trabeculae of HR-pQCT. The sub-voxel estimator
+reads plates of 4–12 voxels in any orientation within 0.25 voxel (mean over positions;
+anisotropic 1 × 0.5 × 0.5 mm voxels too), rods and spheres of 6–12 voxels within 5 %
+(``benchmarks/validate_morphometry.py``, ``tests/morphometry``). Known limits: rods and
+spheres of 3–4 voxels (±6–14 % per position), rods only two slices thick along a coarse
+axis (+40 %), square plate rims (+0.3 voxel within N/2 of the edge).
 """
 
 from __future__ import annotations
