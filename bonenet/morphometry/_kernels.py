@@ -25,7 +25,7 @@ import math
 import numba as nb
 import numpy as np
 
-from ._gap import _ND
+from ._gap import _ND, _NDD
 
 _NB = {"cache": True, "nogil": True, "fastmath": False}
 
@@ -150,20 +150,17 @@ def _peak(d, z, y, x, s0, s1, s2, ze):
     r2 = 0.0
     a = _at(d, z + 1, y, x, ze)
     b = _at(d, z - 1, y, x, ze)
-    p0 = 0.5 * (a + b) if (a > 0.0 and b > 0.0) else -1.0
     if not _rim(d, d0, a, b, z, y, x, 1, 0, 0, s0, ze):
         r0 = _axis_rise(b, d0, a, s0)
     a = _at(d, z, y + 1, x, ze)
     b = _at(d, z, y - 1, x, ze)
-    p1 = 0.5 * (a + b) if (a > 0.0 and b > 0.0) else -1.0
     if not _rim(d, d0, a, b, z, y, x, 0, 1, 0, s1, ze):
         r1 = _axis_rise(b, d0, a, s1)
     a = _at(d, z, y, x + 1, ze)
     b = _at(d, z, y, x - 1, ze)
-    p2 = 0.5 * (a + b) if (a > 0.0 and b > 0.0) else -1.0
     if not _rim(d, d0, a, b, z, y, x, 0, 0, 1, s2, ze):
         r2 = _axis_rise(b, d0, a, s2)
-    return r0, r1, r2, p0, p1, p2
+    return r0, r1, r2
 
 
 #: Exponent of the normal components weighting the per-axis apex rises on flat ridges.
@@ -341,6 +338,8 @@ def _flat_gap(table, nz_, ny_, nx_, depth):
 
 #: Depth samples per voxel in the gap table (``_gap._ND``).
 _ND_PER_VOXEL = float(_ND)
+#: Distance bins per voxel in the gap-by-distance table (``_gap._NDD``).
+_NDD_PER_VOXEL = float(_NDD)
 
 
 @nb.njit(**_NB)
@@ -421,7 +420,7 @@ def _principal(t0, t1, t2, t3, t4, t5):
 
 @nb.njit(parallel=True, **_NB)
 def ridge_collect(d, s0, s1, s2, ze, flags, starts, cz, cy, cx, pk_f, pk_c, heffs, nrm2, curved,
-                  k_flat, k_curved, table, pa):
+                  k_flat, k_curved, tabd, pa):
     """Ridge voxels in raster order, each with what :func:`blend` needs to size its sphere.
 
     ``pk_f``/``pk_c``: sub-voxel apex height (mm) if the ridge is flat / curved there;
@@ -441,7 +440,7 @@ def ridge_collect(d, s0, s1, s2, ze, flags, starts, cz, cy, cx, pk_f, pk_c, heff
                     cz[i] = z
                     cy[i] = y
                     cx[i] = x
-                    r0, r1, r2, p0, p1, p2 = _peak(d, z, y, x, s0, s1, s2, ze)
+                    r0, r1, r2 = _peak(d, z, y, x, s0, s1, s2, ze)
                     k, heff, n0, n1, n2 = _codim_heff(d, z, y, x, s0, s1, s2, ze)
                     d0 = d[z, y, x]
                     pk_c[i] = d0 + _cone_rise(r0, r1, r2, n0 / s0, n1 / s1, n2 / s2)
@@ -462,7 +461,7 @@ def ridge_collect(d, s0, s1, s2, ze, flags, starts, cz, cy, cx, pk_f, pk_c, heff
                     if c < 1.0:
                         m0, m1, m2 = _tensor_normal(d, z, y, x, s0, s1, s2)
                         if m0 + m1 + m2 > 0.0:
-                            pa[i] = _flat_half(p0, p1, p2, m0, m1, m2, table, s0, s1, s2)
+                            pa[i] = _flat_half(d, z, y, x, ze, m0, m1, m2, tabd, s0, s1, s2)
                     i += 1
 
 
@@ -587,38 +586,59 @@ def raster_rows(cz, cy, shape):
 
 
 @nb.njit(**_NB)
-def _flat_half(p0, p1, p2, n0, n1, n2, table, s0, s1, s2):
-    """Surface-corrected half-thickness (mm) of a flat ridge from its axis-pair means.
+def _gapd_at(tabd, i0, j0, tu, tv, dist):
+    """Gap (voxels) given the observed distance ``dist`` (voxels), in the cell from
+    :func:`_gap_cell` of :func:`bonenet.morphometry._gap.gap_by_distance` (nearest distance
+    bin, as the table was binned; bilinear in the normal)."""
+    if i0 < 0:
+        return 0.5
+    nb_ = tabd.shape[2] - 1
+    k = min(max(int(dist * _NDD_PER_VOXEL + 0.5), 0), nb_)
+    return ((1.0 - tu) * ((1.0 - tv) * tabd[i0, j0, k] + tv * tabd[i0, j0 + 1, k])
+            + tu * ((1.0 - tv) * tabd[i0 + 1, j0, k] + tv * tabd[i0 + 1, j0 + 1, k]))
 
-    ``p_i = ½(d(p+e_i) + d(p−e_i))`` (≤ 0 where a neighbour is background). Along axis i
-    the two neighbours lie on opposite flanks of the tent when the apex lies between them,
-    and then ``p_i + |n_i|·s_i`` is the apex height whatever its sub-voxel offset (the offset
-    cancels). Unlike the ridge voxel's own distance — selected for being high, which biased
-    thin oblique plates by up to +0.4 voxel — the neighbours are not selected, so their
-    digitisation gap is the lattice average: the gap of a plane of normal n at their
-    depth (:func:`bonenet.morphometry._gap.gap_table`) is subtracted. The axes are weighted
-    by n_i² (steep crossings; a shallow axis may see the apex more than a step away).
-    ``n``: |components| of the unit normal in mm. Returns −1 when no axis applies.
+
+@nb.njit(**_NB)
+def _flat_half(d, z, y, x, ze, n0, n1, n2, tabd, s0, s1, s2):
+    """Surface-corrected half-thickness (mm) of a flat ridge from the axis pairs at (z, y, x).
+
+    Along axis i the two neighbours p ± e_i lie on opposite flanks of the tent when the
+    apex lies between them, and then ``½(d(p+e_i) + d(p−e_i)) + |n_i|·s_i`` is the apex
+    height whatever its sub-voxel offset (the offset cancels). Unlike the ridge voxel's own
+    distance — selected for being high, which biased thin oblique plates by up to +0.4
+    voxel — the neighbours are not selected, so the digitisation gap subtracted from each
+    is the lattice mean given its observed distance
+    (:func:`bonenet.morphometry._gap.gap_by_distance`). The axes are weighted by n_i²
+    (steep crossings; a shallow axis may see the apex more than a step away). ``n``:
+    |components| of the unit normal in mm. Returns −1 when no axis applies.
     """
     # normal in voxel units and the spacing along it, for the voxel-unit gap table
     u0 = n0 * s0
     u1 = n1 * s1
     u2 = n2 * s2
     h = n0 * n0 * s0 + n1 * n1 * s1 + n2 * n2 * s2
-    i0, j0, tu, tv = _gap_cell(table, u0, u1, u2)
+    i0, j0, tu, tv = _gap_cell(tabd, u0, u1, u2)
     acc = 0.0
     wt = 0.0
     for ax in range(3):
         if ax == 0:
-            ni, si, pm = n0, s0, p0
+            ni, si = n0, s0
+            a = _at(d, z + 1, y, x, ze)
+            b = _at(d, z - 1, y, x, ze)
         elif ax == 1:
-            ni, si, pm = n1, s1, p1
+            ni, si = n1, s1
+            a = _at(d, z, y + 1, x, ze)
+            b = _at(d, z, y - 1, x, ze)
         else:
-            ni, si, pm = n2, s2, p2
+            ni, si = n2, s2
+            a = _at(d, z, y, x + 1, ze)
+            b = _at(d, z, y, x - 1, ze)
         w = ni * ni
-        if w <= 0.0 or pm <= 0.0:
+        if w <= 0.0 or a <= 0.0 or b <= 0.0:
             continue
-        acc += w * (pm - _gap_at(table, i0, j0, tu, tv, pm / h) * h + ni * si)
+        ga = _gapd_at(tabd, i0, j0, tu, tv, a / h) * h
+        gb = _gapd_at(tabd, i0, j0, tu, tv, b / h) * h
+        acc += w * (0.5 * (a - ga + b - gb) + ni * si)
         wt += w
     if wt <= 0.0:
         return -1.0

@@ -46,7 +46,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from ..errors import MorphometryError
-from ._gap import gap_table
+from ._gap import gap_by_distance, gap_table
 from ._validate import binary, spacing3
 
 __all__ = ["CONVENTIONS", "local_thickness", "thickness_stats"]
@@ -190,7 +190,7 @@ def _ridge(m: np.ndarray, sp: tuple[float, float, float], zero_edge: bool):
     nrm2 = np.empty((n, 3), np.float32)
     pa = np.empty(n, np.float32)
     K.ridge_collect(d, sp[0], sp[1], sp[2], zero_edge, flags, starts, cz, cy, cx,
-                    pk_f, pk_c, heffs, nrm2, curved, _GAP[2], _GAP[3], gap_table(), pa)
+                    pk_f, pk_c, heffs, nrm2, curved, _GAP[2], _GAP[3], gap_by_distance(), pa)
     shape = np.array(m.shape, np.int64)
     rows = K.raster_rows(cz, cy, shape)
     peak = np.empty(n, np.float32)
