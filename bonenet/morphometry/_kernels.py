@@ -176,9 +176,9 @@ def _flat_rise(r0, r1, r2, n0, n1, n2):
     and the largest of three noisy estimates is biased upwards; weighting by the normal's
     components trusts the axes that cross the plate most steeply.
     """
-    w0 = abs(n0) ** _RISE_POW
-    w1 = abs(n1) ** _RISE_POW
-    w2 = abs(n2) ** _RISE_POW
+    w0 = abs(n0) ** _RISE_POW if _RISE_POW != 2.0 else n0 * n0
+    w1 = abs(n1) ** _RISE_POW if _RISE_POW != 2.0 else n1 * n1
+    w2 = abs(n2) ** _RISE_POW if _RISE_POW != 2.0 else n2 * n2
     wt = w0 + w1 + w2
     if wt <= 0.0:
         return max(r0, r1, r2)
@@ -205,7 +205,27 @@ def _cone_rise(r0, r1, r2, k0, k1, k2):
 
 
 @nb.njit(**_NB)
-def _codim_heff(d, z, y, x, s0, s1, s2, ze):
+def _directions(s0, s1, s2):
+    """The 13 neighbour directions of :func:`_codim_heff` (one per antipodal pair): length
+    (mm) and squared direction cosines, computed once per call instead of per voxel."""
+    geo = np.empty((13, 4))
+    t = 0
+    for dz in range(-1, 2):
+        for dy in range(-1, 2):
+            for dx in range(-1, 2):
+                if dz * 9 + dy * 3 + dx <= 0:
+                    continue
+                ln = math.sqrt((dz * s0) ** 2 + (dy * s1) ** 2 + (dx * s2) ** 2)
+                geo[t, 0] = ln
+                geo[t, 1] = (dz * s0 / ln) ** 2
+                geo[t, 2] = (dy * s1 / ln) ** 2
+                geo[t, 3] = (dx * s2 / ln) ** 2
+                t += 1
+    return geo
+
+
+@nb.njit(**_NB)
+def _codim_heff(d, z, y, x, s0, s1, s2, ze, geo):
     """Local ridge codimension k, the spacing along the normal and the ridge normal.
 
     k is about 1 on a plate's mid-surface and larger on the axes of rods and centres of
@@ -229,16 +249,18 @@ def _codim_heff(d, z, y, x, s0, s1, s2, ze):
     f0 = 0.0
     f1 = 0.0
     f2 = 0.0
+    t = -1
     for dz in range(-1, 2):
         for dy in range(-1, 2):
             for dx in range(-1, 2):
                 # one representative per antipodal pair
                 if dz * 9 + dy * 3 + dx <= 0:
                     continue
-                ln = math.sqrt((dz * s0) ** 2 + (dy * s1) ** 2 + (dx * s2) ** 2)
-                f0 += (dz * s0 / ln) ** 2
-                f1 += (dy * s1 / ln) ** 2
-                f2 += (dx * s2 / ln) ** 2
+                t += 1
+                ln = geo[t, 0]
+                f0 += geo[t, 1]
+                f1 += geo[t, 2]
+                f2 += geo[t, 3]
                 if interior:
                     a = d[z + dz, y + dy, x + dx]
                     b = d[z - dz, y - dy, x - dx]
@@ -336,6 +358,9 @@ def _flat_gap(table, nz_, ny_, nx_, depth):
     return _gap_at(table, i0, j0, tu, tv, depth)
 
 
+#: Least cosine between the gradient-tensor normal and the voxel's own slope normal for the
+#: axis-pair estimate to apply (a guard against sheet ends; chosen, 60°, not fitted).
+_AGREE = 0.5
 #: Depth samples per voxel in the gap table (``_gap._ND``).
 _ND_PER_VOXEL = float(_ND)
 #: Distance bins per voxel in the gap-by-distance table (``_gap._NDD``).
@@ -431,6 +456,7 @@ def ridge_collect(d, s0, s1, s2, ze, flags, starts, cz, cy, cx, pk_f, pk_c, heff
     where the voxel's own curvedness is 1 (it then carries no weight in the flat estimate)
     or no axis pair applies.
     """
+    geo = _directions(s0, s1, s2)
     nz, ny, nx = d.shape
     for z in nb.prange(nz):
         i = starts[z]
@@ -441,7 +467,7 @@ def ridge_collect(d, s0, s1, s2, ze, flags, starts, cz, cy, cx, pk_f, pk_c, heff
                     cy[i] = y
                     cx[i] = x
                     r0, r1, r2 = _peak(d, z, y, x, s0, s1, s2, ze)
-                    k, heff, n0, n1, n2 = _codim_heff(d, z, y, x, s0, s1, s2, ze)
+                    k, heff, n0, n1, n2 = _codim_heff(d, z, y, x, s0, s1, s2, ze, geo)
                     d0 = d[z, y, x]
                     pk_c[i] = d0 + _cone_rise(r0, r1, r2, n0 / s0, n1 / s1, n2 / s2)
                     pk_f[i] = d0 + _flat_rise(r0, r1, r2, n0, n1, n2)
@@ -460,7 +486,14 @@ def ridge_collect(d, s0, s1, s2, ze, flags, starts, cz, cy, cx, pk_f, pk_c, heff
                     pa[i] = -1.0
                     if c < 1.0:
                         m0, m1, m2 = _tensor_normal(d, z, y, x, s0, s1, s2)
-                        if m0 + m1 + m2 > 0.0:
+                        # the tensor normal must agree with the voxel's own axis slopes:
+                        # near a surface that ends the sheet (a plate's edge, the array
+                        # edge) the neighbours' gradients point along the sheet
+                        k0 = n0 / s0
+                        k1 = n1 / s1
+                        k2 = n2 / s2
+                        kk = math.sqrt(k0 * k0 + k1 * k1 + k2 * k2)
+                        if m0 * k0 + m1 * k1 + m2 * k2 >= _AGREE * kk > 0.0:
                             pa[i] = _flat_half(d, z, y, x, ze, m0, m1, m2, tabd, s0, s1, s2)
                     i += 1
 
