@@ -14,9 +14,11 @@ fits inside the structure. Two conventions (``docs/morphometry.md``, "Convention
    rim test so that the end of a flat ridge (a plate's edge, or where the array edge cuts
    it) is not read as a cone apex. Flat ridges also get their half-thickness from the two
    neighbours along each axis, ``½(d(p+e_i) + d(p−e_i)) + |n_i|·s_i`` minus the lattice gap
-   at their depth (exact for a plane whatever the sub-voxel position of its mid-surface;
-   the neighbours, unlike the ridge voxel, are not selected for being high), with the
-   normal n from the gradient structure tensor of the distance map around the voxel;
+   given each neighbour's observed distance (``_gap.gap_by_distance``; the formula is exact
+   for a plane whatever the sub-voxel position of its mid-surface, and the neighbours,
+   unlike the ridge voxel, are not selected for being high), with the normal n from the
+   gradient structure tensor of the distance map around the voxel (used where it agrees
+   with the voxel's own slopes to within 60°);
    curved ridges the cone apex from the per-axis rises scaled by the axis slopes (an axis
    crossing a rod obliquely sees the offset to its axis stretched);
 4. a neighbourhood vote: curvedness and flat half-thickness are averaged over the 3×3×3
@@ -31,11 +33,12 @@ direct indices of Scanco's software; identical to a brute-force computation (tes
 
 Voxel-centred sphere fitting (ORMIR-XCT, BoneJ, porespy with integer radii) is biased by
 about one voxel — 15–25 % at the 3–4 voxel trabeculae of HR-pQCT. The sub-voxel estimator
-reads plates of 4–12 voxels in any orientation within 0.25 voxel (mean over positions;
-anisotropic 1 × 0.5 × 0.5 mm voxels too), rods and spheres of 6–12 voxels within 5 %
-(``benchmarks/validate_morphometry.py``, ``tests/morphometry``). Known limits: rods and
-spheres of 3–4 voxels (±6–14 % per position), rods only two slices thick along a coarse
-axis (+40 %), square plate rims (+0.3 voxel within N/2 of the edge).
+reads plates of 4–12 voxels in any orientation within 0.06 voxel (mean over positions;
+anisotropic 1 × 0.5 × 0.5 mm voxels within 0.17 in-plane voxel), spheres of 4–20 voxels
+and rods of 8–20 voxels within 5 % (oblique 6-voxel rods +5.2 %;
+``benchmarks/validate_morphometry.py``, ``tests/morphometry``). Known limits: rods of 4
+voxels (+13 % along an axis, ±13 % per position), rods only two slices thick along a coarse
+axis (+46 %), square plate rims (up to +0.3 voxel within N/2 of the edge).
 """
 
 from __future__ import annotations

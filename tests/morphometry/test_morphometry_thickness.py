@@ -203,3 +203,16 @@ def test_hildebrand_convention_on_digital_plates(layers):
 def test_unknown_convention_raises():
     with pytest.raises(MorphometryError, match="convention"):
         local_thickness(A.sphere(8, shape=(12, 12, 12)), spacing=1, convention="scanco")
+
+
+def test_gap_by_distance_matches_hand_computed_lattice_cases():
+    from bonenet.morphometry._gap import _NDD, gap_by_distance
+
+    t = gap_by_distance()
+    # axis-aligned plane: background rows lie 0.5 voxel beyond the surface on average
+    assert t[0, 0, 2 * _NDD] == pytest.approx(0.5, abs=0.02)
+    # (1,1,1): a point with d = √3 has its nearest background centre straight along the
+    # normal, three planes out; its depth is uniform over (2, 3] planes of 1/√3, so the
+    # mean gap is half a plane spacing, 1/(2√3) = 0.289
+    k = round(float(np.sqrt(3.0)) * _NDD)
+    assert t[-1, -1, k] == pytest.approx(0.5 / np.sqrt(3.0), abs=0.01)
