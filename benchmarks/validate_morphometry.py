@@ -170,7 +170,7 @@ def main(argv=None) -> int:
     p.add_argument("--positions", type=int, default=None)
     args = p.parse_args(argv)
     sizes = [3, 4, 8, 12] if args.quick else [3, 4, 6, 8, 12, 20]
-    positions = args.positions or (2 if args.quick else 8)
+    positions = args.positions or (4 if args.quick else 16)
     rows, names, times = run_table(sizes, positions, args.skip_ormir, args.skip_porespy)
     print_table(rows, names)
     summary(rows, names)
