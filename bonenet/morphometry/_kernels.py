@@ -651,21 +651,24 @@ def _flat_half(d, z, y, x, ze, n0, n1, n2, tabd, s0, s1, s2):
     u2 = n2 * s2
     h = n0 * n0 * s0 + n1 * n1 * s1 + n2 * n2 * s2
     i0, j0, tu, tv = _gap_cell(tabd, u0, u1, u2)
+    nz, ny, nx = d.shape
+    interior = 0 < z < nz - 1 and 0 < y < ny - 1 and 0 < x < nx - 1
     acc = 0.0
     wt = 0.0
     for ax in range(3):
-        if ax == 0:
-            ni, si = n0, s0
-            a = _at(d, z + 1, y, x, ze)
-            b = _at(d, z - 1, y, x, ze)
-        elif ax == 1:
-            ni, si = n1, s1
-            a = _at(d, z, y + 1, x, ze)
-            b = _at(d, z, y - 1, x, ze)
+        dz = 1 if ax == 0 else 0
+        dy = 1 if ax == 1 else 0
+        dx = 1 if ax == 2 else 0
+        ni = n0 if ax == 0 else (n1 if ax == 1 else n2)
+        si = s0 if ax == 0 else (s1 if ax == 1 else s2)
+        if ni <= 0.0:
+            continue
+        if interior:
+            a = d[z + dz, y + dy, x + dx]
+            b = d[z - dz, y - dy, x - dx]
         else:
-            ni, si = n2, s2
-            a = _at(d, z, y, x + 1, ze)
-            b = _at(d, z, y, x - 1, ze)
+            a = _at(d, z + dz, y + dy, x + dx, ze)
+            b = _at(d, z - dz, y - dy, x - dx, ze)
         w = ni * ni
         if w <= 0.0 or a <= 0.0 or b <= 0.0:
             continue
