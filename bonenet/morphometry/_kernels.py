@@ -47,17 +47,21 @@ def _at(d, z, y, x, zero_edge):
 
 
 @nb.njit(**_NB)
-def _is_ridge(d, z, y, x, s0, s1, s2, slack, ze):
-    """True unless a 26-neighbour one step v away is higher by ≥ (1 - slack)·|v|."""
+def _is_ridge(d, z, y, x, thr, ze):
+    """True unless a 26-neighbour one step v away is higher by ≥ (1 - slack)·|v|.
+
+    ``thr[(dz+1)·9 + (dy+1)·3 + dx+1] = (1 - slack)·|v|`` (from :func:`_thresholds`).
+    """
     v = d[z, y, x]
     if v <= 0.0:
         return False
     nz, ny, nx = d.shape
-    f = 1.0 - slack
     interior = 0 < z < nz - 1 and 0 < y < ny - 1 and 0 < x < nx - 1
+    t = -1
     for dz in range(-1, 2):
         for dy in range(-1, 2):
             for dx in range(-1, 2):
+                t += 1
                 if dz == 0 and dy == 0 and dx == 0:
                     continue
                 if interior:
@@ -66,10 +70,23 @@ def _is_ridge(d, z, y, x, s0, s1, s2, slack, ze):
                     q = _at(d, z + dz, y + dy, x + dx, ze)
                 if q <= v:
                     continue
-                dist = math.sqrt((dz * s0) ** 2 + (dy * s1) ** 2 + (dx * s2) ** 2)
-                if q >= v + dist * f:
+                if q >= v + thr[t]:
                     return False
     return True
+
+
+@nb.njit(**_NB)
+def _thresholds(s0, s1, s2, f):
+    """f·|v| for the 27 steps v of the 3×3×3 block (once per call, not per voxel)."""
+    thr = np.zeros(27)
+    t = 0
+    for dz in range(-1, 2):
+        for dy in range(-1, 2):
+            for dx in range(-1, 2):
+                dist = math.sqrt((dz * s0) ** 2 + (dy * s1) ** 2 + (dx * s2) ** 2)
+                thr[t] = dist * f
+                t += 1
+    return thr
 
 
 @nb.njit(parallel=True, **_NB)
@@ -77,11 +94,12 @@ def ridge_counts(d, s0, s1, s2, slack, ze, flags):
     """Mark ridge voxels in ``flags`` (uint8) and return the count per slice."""
     nz, ny, nx = d.shape
     counts = np.zeros(nz, dtype=np.int64)
+    thr = _thresholds(s0, s1, s2, 1.0 - slack)
     for z in nb.prange(nz):
         c = 0
         for y in range(ny):
             for x in range(nx):
-                if d[z, y, x] > 0.0 and _is_ridge(d, z, y, x, s0, s1, s2, slack, ze):
+                if d[z, y, x] > 0.0 and _is_ridge(d, z, y, x, thr, ze):
                     flags[z, y, x] = 1
                     c += 1
                 else:
@@ -579,14 +597,17 @@ def prune_contained(pmap, flags, cz, cy, cx, peak, s0, s1, s2, f, keep):
     covers all of sphere i but a crescent thinner than (1 − f)·|v| at the surface.
     """
     nz, ny, nx = pmap.shape
+    thr = _thresholds(s0, s1, s2, f)
     for i in nb.prange(cz.shape[0]):
         z = cz[i]
         y = cy[i]
         x = cx[i]
         r = peak[i]
+        t = -1
         for dz in range(-1, 2):
             for dy in range(-1, 2):
                 for dx in range(-1, 2):
+                    t += 1
                     if dz == 0 and dy == 0 and dx == 0:
                         continue
                     zz = z + dz
@@ -597,7 +618,7 @@ def prune_contained(pmap, flags, cz, cy, cx, peak, s0, s1, s2, f, keep):
                     if not flags[zz, yy, xx]:
                         continue
                     q = pmap[zz, yy, xx]
-                    if q > r and q >= r + f * math.sqrt((dz * s0) ** 2 + (dy * s1) ** 2 + (dx * s2) ** 2):
+                    if q > r and q >= r + thr[t]:
                         keep[i] = False
 
 
