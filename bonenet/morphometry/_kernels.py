@@ -2,8 +2,11 @@
 
 Three passes over a Euclidean distance map ``d`` (mm to the nearest background voxel centre):
 
-1. ``ridge_counts`` / ``ridge_collect``: the distance ridge — voxels whose inscribed ball is
-   not (nearly) contained in a neighbour's ball — with a sub-voxel peak estimate per axis;
+1. ``ridge_counts`` / ``ridge_collect`` / ``blend``: the distance ridge — voxels whose
+   inscribed ball is not (nearly) contained in a neighbour's ball — with a sub-voxel apex
+   per axis, the plate/rod call, and on flat ridges the axis-pair half-thickness at the
+   gradient-tensor normal (``_flat_half``, ``_tensor_normal``), voted over the 3×3×3 ridge
+   neighbourhood;
 2. ``paint``: every ridge ball paints its diameter into the voxels it covers (max wins),
    parallel over output slices so no two threads write the same voxel;
 3. ``to_fallback`` / ``finish``: the distance buffer is reused as the output, so foreground
@@ -22,7 +25,7 @@ import math
 import numba as nb
 import numpy as np
 
-from ._gap import _ND
+from ._gap import _ND, _NDD
 
 _NB = {"cache": True, "nogil": True, "fastmath": False}
 
@@ -44,17 +47,21 @@ def _at(d, z, y, x, zero_edge):
 
 
 @nb.njit(**_NB)
-def _is_ridge(d, z, y, x, s0, s1, s2, slack, ze):
-    """True unless a 26-neighbour one step v away is higher by ≥ (1 - slack)·|v|."""
+def _is_ridge(d, z, y, x, thr, ze):
+    """True unless a 26-neighbour one step v away is higher by ≥ (1 - slack)·|v|.
+
+    ``thr[(dz+1)·9 + (dy+1)·3 + dx+1] = (1 - slack)·|v|`` (from :func:`_thresholds`).
+    """
     v = d[z, y, x]
     if v <= 0.0:
         return False
     nz, ny, nx = d.shape
-    f = 1.0 - slack
     interior = 0 < z < nz - 1 and 0 < y < ny - 1 and 0 < x < nx - 1
+    t = -1
     for dz in range(-1, 2):
         for dy in range(-1, 2):
             for dx in range(-1, 2):
+                t += 1
                 if dz == 0 and dy == 0 and dx == 0:
                     continue
                 if interior:
@@ -63,10 +70,23 @@ def _is_ridge(d, z, y, x, s0, s1, s2, slack, ze):
                     q = _at(d, z + dz, y + dy, x + dx, ze)
                 if q <= v:
                     continue
-                dist = math.sqrt((dz * s0) ** 2 + (dy * s1) ** 2 + (dx * s2) ** 2)
-                if q >= v + dist * f:
+                if q >= v + thr[t]:
                     return False
     return True
+
+
+@nb.njit(**_NB)
+def _thresholds(s0, s1, s2, f):
+    """f·|v| for the 27 steps v of the 3×3×3 block (once per call, not per voxel)."""
+    thr = np.zeros(27)
+    t = 0
+    for dz in range(-1, 2):
+        for dy in range(-1, 2):
+            for dx in range(-1, 2):
+                dist = math.sqrt((dz * s0) ** 2 + (dy * s1) ** 2 + (dx * s2) ** 2)
+                thr[t] = dist * f
+                t += 1
+    return thr
 
 
 @nb.njit(parallel=True, **_NB)
@@ -74,11 +94,12 @@ def ridge_counts(d, s0, s1, s2, slack, ze, flags):
     """Mark ridge voxels in ``flags`` (uint8) and return the count per slice."""
     nz, ny, nx = d.shape
     counts = np.zeros(nz, dtype=np.int64)
+    thr = _thresholds(s0, s1, s2, 1.0 - slack)
     for z in nb.prange(nz):
         c = 0
         for y in range(ny):
             for x in range(nx):
-                if d[z, y, x] > 0.0 and _is_ridge(d, z, y, x, s0, s1, s2, slack, ze):
+                if d[z, y, x] > 0.0 and _is_ridge(d, z, y, x, thr, ze):
                     flags[z, y, x] = 1
                     c += 1
                 else:
@@ -173,9 +194,9 @@ def _flat_rise(r0, r1, r2, n0, n1, n2):
     and the largest of three noisy estimates is biased upwards; weighting by the normal's
     components trusts the axes that cross the plate most steeply.
     """
-    w0 = abs(n0) ** _RISE_POW
-    w1 = abs(n1) ** _RISE_POW
-    w2 = abs(n2) ** _RISE_POW
+    w0 = abs(n0) ** _RISE_POW if _RISE_POW != 2.0 else n0 * n0
+    w1 = abs(n1) ** _RISE_POW if _RISE_POW != 2.0 else n1 * n1
+    w2 = abs(n2) ** _RISE_POW if _RISE_POW != 2.0 else n2 * n2
     wt = w0 + w1 + w2
     if wt <= 0.0:
         return max(r0, r1, r2)
@@ -183,7 +204,46 @@ def _flat_rise(r0, r1, r2, n0, n1, n2):
 
 
 @nb.njit(**_NB)
-def _codim_heff(d, z, y, x, s0, s1, s2, ze):
+def _cone_rise(r0, r1, r2, k0, k1, k2):
+    """Apex rise of a curved ridge from the per-axis rises r_i and the axis slopes k_i.
+
+    Near the axis of a rod of direction a, the 3-point tent along axis i sees the offset
+    o to the axis as ``r_i = |o_i| / √(1 − a_i²)`` (the axis crosses the rod obliquely), and
+    the slope of the distance map along axis i is ``k_i = √(1 − a_i²)``, so
+    ``|o| = √Σ (r_i k_i)²``; near a sphere's centre k_i = 1 and this is the plain norm.
+    The slopes are the steeper-side axis slopes of :func:`_codim_heff` (read at the ridge
+    voxel, so a digital sphere's centre reads 0.5–0.9 rather than 1: spheres read about
+    2 % thinner than with the plain norm, compensated by the smaller fitted curved gap).
+    The plain norm read oblique rods up to +7 % thick.
+    """
+    k0 = min(max(k0, 0.0), 1.0)
+    k1 = min(max(k1, 0.0), 1.0)
+    k2 = min(max(k2, 0.0), 1.0)
+    return math.sqrt((r0 * k0) ** 2 + (r1 * k1) ** 2 + (r2 * k2) ** 2)
+
+
+@nb.njit(**_NB)
+def _directions(s0, s1, s2):
+    """The 13 neighbour directions of :func:`_codim_heff` (one per antipodal pair): length
+    (mm) and squared direction cosines, computed once per call instead of per voxel."""
+    geo = np.empty((13, 4))
+    t = 0
+    for dz in range(-1, 2):
+        for dy in range(-1, 2):
+            for dx in range(-1, 2):
+                if dz * 9 + dy * 3 + dx <= 0:
+                    continue
+                ln = math.sqrt((dz * s0) ** 2 + (dy * s1) ** 2 + (dx * s2) ** 2)
+                geo[t, 0] = ln
+                geo[t, 1] = (dz * s0 / ln) ** 2
+                geo[t, 2] = (dy * s1 / ln) ** 2
+                geo[t, 3] = (dx * s2 / ln) ** 2
+                t += 1
+    return geo
+
+
+@nb.njit(**_NB)
+def _codim_heff(d, z, y, x, s0, s1, s2, ze, geo):
     """Local ridge codimension k, the spacing along the normal and the ridge normal.
 
     k is about 1 on a plate's mid-surface and larger on the axes of rods and centres of
@@ -207,16 +267,18 @@ def _codim_heff(d, z, y, x, s0, s1, s2, ze):
     f0 = 0.0
     f1 = 0.0
     f2 = 0.0
+    t = -1
     for dz in range(-1, 2):
         for dy in range(-1, 2):
             for dx in range(-1, 2):
                 # one representative per antipodal pair
                 if dz * 9 + dy * 3 + dx <= 0:
                     continue
-                ln = math.sqrt((dz * s0) ** 2 + (dy * s1) ** 2 + (dx * s2) ** 2)
-                f0 += (dz * s0 / ln) ** 2
-                f1 += (dy * s1 / ln) ** 2
-                f2 += (dx * s2 / ln) ** 2
+                t += 1
+                ln = geo[t, 0]
+                f0 += geo[t, 1]
+                f1 += geo[t, 2]
+                f2 += geo[t, 3]
                 if interior:
                     a = d[z + dz, y + dy, x + dx]
                     b = d[z - dz, y - dy, x - dx]
@@ -263,11 +325,11 @@ def _curvedness(k, k_flat, k_curved):
 
 
 @nb.njit(**_NB)
-def _flat_gap(table, nz_, ny_, nx_, depth):
-    """Gap (voxels) of a flat surface of normal (nz_, ny_, nx_) at ``depth`` voxels.
+def _gap_cell(table, nz_, ny_, nx_):
+    """Cell of :func:`bonenet.morphometry._gap.gap_table` for a surface normal (voxel units).
 
-    Trilinear lookup in :func:`bonenet.morphometry._gap.gap_table` after sorting the
-    absolute normal components (the lattice's symmetries).
+    Sorts the absolute normal components (the lattice's symmetries) and returns the
+    (u, v) cell and its bilinear weights ``(i0, j0, tu, tv)``; ``i0 = -1`` for a zero normal.
     """
     a = abs(nz_)
     b = abs(ny_)
@@ -279,42 +341,140 @@ def _flat_gap(table, nz_, ny_, nx_, depth):
     if a < b:
         a, b = b, a
     if a <= 0.0:
-        return 0.5
+        return -1, 0, 0.0, 0.0
     nuv = table.shape[0] - 1
-    nd = table.shape[2] - 1
     fu = b / a * nuv
     fv = c / a * nuv
-    fd = min(max(depth * _ND_PER_VOXEL, 0.0), float(nd))
     i0 = min(int(fu), nuv - 1)
     j0 = min(int(fv), nuv - 1)
+    return i0, j0, fu - i0, fv - j0
+
+
+@nb.njit(**_NB)
+def _gap_at(table, i0, j0, tu, tv, depth):
+    """Gap (voxels) at ``depth`` voxels in the cell from :func:`_gap_cell` (trilinear)."""
+    if i0 < 0:
+        return 0.5
+    nd = table.shape[2] - 1
+    fd = min(max(depth * _ND_PER_VOXEL, 0.0), float(nd))
     k0 = min(int(fd), nd - 1)
-    tu = fu - i0
-    tv = fv - j0
     td = fd - k0
     acc = 0.0
     for di in range(2):
         wu = tu if di else 1.0 - tu
         for dj in range(2):
             wv = tv if dj else 1.0 - tv
-            for dk in range(2):
-                wd = td if dk else 1.0 - td
-                acc += wu * wv * wd * table[i0 + di, j0 + dj, k0 + dk]
+            r = table[i0 + di, j0 + dj]
+            acc += wu * wv * ((1.0 - td) * r[k0] + td * r[k0 + 1])
     return acc
 
 
+@nb.njit(**_NB)
+def _flat_gap(table, nz_, ny_, nx_, depth):
+    """Gap (voxels) of a flat surface of normal (nz_, ny_, nx_) at ``depth`` voxels."""
+    i0, j0, tu, tv = _gap_cell(table, nz_, ny_, nx_)
+    return _gap_at(table, i0, j0, tu, tv, depth)
+
+
+#: Least cosine between the gradient-tensor normal and the voxel's own slope normal for the
+#: axis-pair estimate to apply (a guard against sheet ends; chosen, 60°, not fitted).
+_AGREE = 0.5
 #: Depth samples per voxel in the gap table (``_gap._ND``).
 _ND_PER_VOXEL = float(_ND)
+#: Distance bins per voxel in the gap-by-distance table (``_gap._NDD``).
+_NDD_PER_VOXEL = float(_NDD)
+
+
+@nb.njit(**_NB)
+def _tensor_normal(d, z, y, x, s0, s1, s2):
+    """Plate normal (|components|, mm) from the gradient structure tensor around (z, y, x).
+
+    Central differences at the six face neighbours of the voxel (those whose own face
+    neighbours are all in the structure; voxels within two of the array edge get none); on
+    the flanks of a plate the gradient is ±n, so the principal eigenvector of ``Σ g gᵀ`` is
+    the plate normal — unlike slopes read at the ridge voxel itself, whose distance is
+    selected for being high. (0, 0, 0) when no gradient is available.
+    """
+    nz, ny, nx = d.shape
+    if z < 2 or y < 2 or x < 2 or z >= nz - 2 or y >= ny - 2 or x >= nx - 2:
+        return 0.0, 0.0, 0.0
+    h0 = 0.5 / s0
+    h1 = 0.5 / s1
+    h2 = 0.5 / s2
+    t0 = 0.0
+    t1 = 0.0
+    t2 = 0.0
+    t3 = 0.0
+    t4 = 0.0
+    t5 = 0.0
+    for k in range(6):
+        ax = k >> 1
+        sg = 1 if (k & 1) else -1
+        qz = z + (sg if ax == 0 else 0)
+        qy = y + (sg if ax == 1 else 0)
+        qx = x + (sg if ax == 2 else 0)
+        az = d[qz + 1, qy, qx]
+        bz = d[qz - 1, qy, qx]
+        ay = d[qz, qy + 1, qx]
+        by = d[qz, qy - 1, qx]
+        ax_ = d[qz, qy, qx + 1]
+        bx = d[qz, qy, qx - 1]
+        if min(min(az, bz), min(min(ay, by), min(ax_, bx))) <= 0.0:
+            continue
+        gz = (az - bz) * h0
+        gy = (ay - by) * h1
+        gx = (ax_ - bx) * h2
+        t0 += gz * gz
+        t1 += gy * gy
+        t2 += gx * gx
+        t3 += gz * gy
+        t4 += gz * gx
+        t5 += gy * gx
+    return _principal(t0, t1, t2, t3, t4, t5)
+
+
+@nb.njit(**_NB)
+def _principal(t0, t1, t2, t3, t4, t5):
+    """|components| of the unit principal eigenvector of a 3×3 PSD tensor.
+
+    Power iteration from the tensor's column of largest diagonal — for the nearly rank-one
+    tensor of a plate that column already points along the normal — with three products.
+    Returns (0, 0, 0) for a zero tensor.
+    """
+    if t0 >= t1 and t0 >= t2:
+        v0, v1, v2 = t0, t3, t4
+    elif t1 >= t2:
+        v0, v1, v2 = t3, t1, t5
+    else:
+        v0, v1, v2 = t4, t5, t2
+    tr = t0 + t1 + t2
+    if tr <= 0.0:
+        return 0.0, 0.0, 0.0
+    for _ in range(3):
+        w0 = (t0 * v0 + t3 * v1 + t4 * v2) / tr
+        w1 = (t3 * v0 + t1 * v1 + t5 * v2) / tr
+        w2 = (t4 * v0 + t5 * v1 + t2 * v2) / tr
+        v0, v1, v2 = w0, w1, w2
+    nn = math.sqrt(v0 * v0 + v1 * v1 + v2 * v2)
+    if nn <= 0.0:
+        return 0.0, 0.0, 0.0
+    return abs(v0) / nn, abs(v1) / nn, abs(v2) / nn
 
 
 @nb.njit(parallel=True, **_NB)
 def ridge_collect(d, s0, s1, s2, ze, flags, starts, cz, cy, cx, pk_f, pk_c, heffs, nrm2, curved,
-                  k_flat, k_curved):
+                  k_flat, k_curved, tabd, pa):
     """Ridge voxels in raster order, each with what :func:`blend` needs to size its sphere.
 
     ``pk_f``/``pk_c``: sub-voxel apex height (mm) if the ridge is flat / curved there;
     ``heffs``: spacing along the ridge normal (mm); ``nrm2``: squared components of the
-    ridge normal in voxel units; ``curved``: the voxel's own curvedness (0 … 1).
+    ridge normal in voxel units; ``curved``: the voxel's own curvedness (0 … 1);
+    ``pa``: the half-thickness (mm) if the ridge is flat there, from the axis pairs around
+    the voxel with the normal of the gradient structure tensor (:func:`_flat_half`); −1
+    where the voxel's own curvedness is 1 (it then carries no weight in the flat estimate)
+    or no axis pair applies.
     """
+    geo = _directions(s0, s1, s2)
     nz, ny, nx = d.shape
     for z in nb.prange(nz):
         i = starts[z]
@@ -325,9 +485,9 @@ def ridge_collect(d, s0, s1, s2, ze, flags, starts, cz, cy, cx, pk_f, pk_c, heff
                     cy[i] = y
                     cx[i] = x
                     r0, r1, r2 = _peak(d, z, y, x, s0, s1, s2, ze)
-                    k, heff, n0, n1, n2 = _codim_heff(d, z, y, x, s0, s1, s2, ze)
+                    k, heff, n0, n1, n2 = _codim_heff(d, z, y, x, s0, s1, s2, ze, geo)
                     d0 = d[z, y, x]
-                    pk_c[i] = d0 + math.sqrt(r0 * r0 + r1 * r1 + r2 * r2)
+                    pk_c[i] = d0 + _cone_rise(r0, r1, r2, n0 / s0, n1 / s1, n2 / s2)
                     pk_f[i] = d0 + _flat_rise(r0, r1, r2, n0, n1, n2)
                     heffs[i] = heff
                     nn = n0 * n0 + n1 * n1 + n2 * n2
@@ -339,7 +499,20 @@ def ridge_collect(d, s0, s1, s2, ze, flags, starts, cz, cy, cx, pk_f, pk_c, heff
                         nrm2[i, 0] = 1.0
                         nrm2[i, 1] = 0.0
                         nrm2[i, 2] = 0.0
-                    curved[i] = _curvedness(k, k_flat, k_curved)
+                    c = _curvedness(k, k_flat, k_curved)
+                    curved[i] = c
+                    pa[i] = -1.0
+                    if c < 1.0:
+                        m0, m1, m2 = _tensor_normal(d, z, y, x, s0, s1, s2)
+                        # the tensor normal must agree with the voxel's own axis slopes:
+                        # near a surface that ends the sheet (a plate's edge, the array
+                        # edge) the neighbours' gradients point along the sheet
+                        k0 = n0 / s0
+                        k1 = n1 / s1
+                        k2 = n2 / s2
+                        kk = math.sqrt(k0 * k0 + k1 * k1 + k2 * k2)
+                        if m0 * k0 + m1 * k1 + m2 * k2 >= _AGREE * kk > 0.0:
+                            pa[i] = _flat_half(d, z, y, x, ze, m0, m1, m2, tabd, s0, s1, s2)
                     i += 1
 
 
@@ -424,14 +597,17 @@ def prune_contained(pmap, flags, cz, cy, cx, peak, s0, s1, s2, f, keep):
     covers all of sphere i but a crescent thinner than (1 − f)·|v| at the surface.
     """
     nz, ny, nx = pmap.shape
+    thr = _thresholds(s0, s1, s2, f)
     for i in nb.prange(cz.shape[0]):
         z = cz[i]
         y = cy[i]
         x = cx[i]
         r = peak[i]
+        t = -1
         for dz in range(-1, 2):
             for dy in range(-1, 2):
                 for dx in range(-1, 2):
+                    t += 1
                     if dz == 0 and dy == 0 and dx == 0:
                         continue
                     zz = z + dz
@@ -442,7 +618,7 @@ def prune_contained(pmap, flags, cz, cy, cx, peak, s0, s1, s2, f, keep):
                     if not flags[zz, yy, xx]:
                         continue
                     q = pmap[zz, yy, xx]
-                    if q > r and q >= r + f * math.sqrt((dz * s0) ** 2 + (dy * s1) ** 2 + (dx * s2) ** 2):
+                    if q > r and q >= r + thr[t]:
                         keep[i] = False
 
 
@@ -463,9 +639,72 @@ def raster_rows(cz, cy, shape):
     return rows
 
 
+@nb.njit(**_NB)
+def _gapd_at(tabd, i0, j0, tu, tv, dist):
+    """Gap (voxels) given the observed distance ``dist`` (voxels), in the cell from
+    :func:`_gap_cell` of :func:`bonenet.morphometry._gap.gap_by_distance` (nearest distance
+    bin, as the table was binned; bilinear in the normal)."""
+    if i0 < 0:
+        return 0.5
+    nb_ = tabd.shape[2] - 1
+    k = min(max(int(dist * _NDD_PER_VOXEL + 0.5), 0), nb_)
+    return ((1.0 - tu) * ((1.0 - tv) * tabd[i0, j0, k] + tv * tabd[i0, j0 + 1, k])
+            + tu * ((1.0 - tv) * tabd[i0 + 1, j0, k] + tv * tabd[i0 + 1, j0 + 1, k]))
+
+
+@nb.njit(**_NB)
+def _flat_half(d, z, y, x, ze, n0, n1, n2, tabd, s0, s1, s2):
+    """Surface-corrected half-thickness (mm) of a flat ridge from the axis pairs at (z, y, x).
+
+    Along axis i the two neighbours p ± e_i lie on opposite flanks of the tent when the
+    apex lies between them, and then ``½(d(p+e_i) + d(p−e_i)) + |n_i|·s_i`` is the apex
+    height whatever its sub-voxel offset (the offset cancels). Unlike the ridge voxel's own
+    distance — selected for being high, which biased thin oblique plates by up to +0.4
+    voxel — the neighbours are not selected, so the digitisation gap subtracted from each
+    is the lattice mean given its observed distance
+    (:func:`bonenet.morphometry._gap.gap_by_distance`). The axes are weighted by n_i²
+    (steep crossings; a shallow axis may see the apex more than a step away). ``n``:
+    |components| of the unit normal in mm. Returns −1 when no axis applies.
+    """
+    # normal in voxel units and the spacing along it, for the voxel-unit gap table
+    u0 = n0 * s0
+    u1 = n1 * s1
+    u2 = n2 * s2
+    h = n0 * n0 * s0 + n1 * n1 * s1 + n2 * n2 * s2
+    i0, j0, tu, tv = _gap_cell(tabd, u0, u1, u2)
+    nz, ny, nx = d.shape
+    interior = 0 < z < nz - 1 and 0 < y < ny - 1 and 0 < x < nx - 1
+    acc = 0.0
+    wt = 0.0
+    for ax in range(3):
+        dz = 1 if ax == 0 else 0
+        dy = 1 if ax == 1 else 0
+        dx = 1 if ax == 2 else 0
+        ni = n0 if ax == 0 else (n1 if ax == 1 else n2)
+        si = s0 if ax == 0 else (s1 if ax == 1 else s2)
+        if ni <= 0.0:
+            continue
+        if interior:
+            a = d[z + dz, y + dy, x + dx]
+            b = d[z - dz, y - dy, x - dx]
+        else:
+            a = _at(d, z + dz, y + dy, x + dx, ze)
+            b = _at(d, z - dz, y - dy, x - dx, ze)
+        w = ni * ni
+        if w <= 0.0 or a <= 0.0 or b <= 0.0:
+            continue
+        ga = _gapd_at(tabd, i0, j0, tu, tv, a / h) * h
+        gb = _gapd_at(tabd, i0, j0, tu, tv, b / h) * h
+        acc += w * (0.5 * (a - ga + b - gb) + ni * si)
+        wt += w
+    if wt <= 0.0:
+        return -1.0
+    return acc / wt
+
+
 @nb.njit(parallel=True, **_NB)
 def blend(cz, cy, cx, rows, shape, curved, vote_lo, vote_hi, min_sheet, pk_f, pk_c, heffs, nrm2,
-          table, b_curved, peak, value):
+          table, b_curved, peak, value, pa):
     """Size each ridge sphere from its 3×3×3 ridge neighbourhood.
 
     Two per-voxel estimates are noisy on oblique plates, where the binary lattice makes the
@@ -495,6 +734,8 @@ def blend(cz, cy, cx, rows, shape, curved, vote_lo, vote_hi, min_sheet, pk_f, pk
         m2 = 0.0
         sp_f = 0.0
         sw_f = 0.0
+        sp_a = 0.0
+        sw_a = 0.0
         for dz in range(-1, 2):
             z = cz[i] + dz
             if z < 0 or z >= nz:
@@ -520,6 +761,9 @@ def blend(cz, cy, cx, rows, shape, curved, vote_lo, vote_hi, min_sheet, pk_f, pk
                     m2 += nrm2[j, 2]
                     sp_f += (1.0 - cj) * pk_f[j]
                     sw_f += 1.0 - cj
+                    if pa[j] > 0.0:
+                        sp_a += (1.0 - cj) * pa[j]
+                        sw_a += 1.0 - cj
         cm = acc / cnt
         lo = vote_lo
         hi = vote_hi
@@ -535,11 +779,18 @@ def blend(cz, cy, cx, rows, shape, curved, vote_lo, vote_hi, min_sheet, pk_f, pk
         else:
             c = (cm - lo) / (hi - lo)
         h = heffs[i]
-        bf = _flat_gap(table, math.sqrt(m0), math.sqrt(m1), math.sqrt(m2), pk_f[i] / h)
-        # flat diameter from the apex heights of the flat-looking neighbours: painting keeps
-        # the largest covering value, so scatter along the ridge would bias it upwards
-        pf = sp_f / sw_f if sw_f > 0.0 else pk_f[i]
-        vf = 2.0 * (pf - bf * h)
+        # flat diameter: the mean surface-corrected half-thickness of the flat-looking
+        # neighbours (painting keeps the largest covering value, so scatter along the ridge
+        # would bias it upwards); where no axis pair applies (ridges within a voxel of the
+        # surface), the mean apex height minus the lattice gap at the voted normal
+        vf = 0.0
+        if c < 1.0:
+            if sw_a > 0.0:
+                vf = 2.0 * sp_a / sw_a
+            else:
+                bf = _flat_gap(table, math.sqrt(m0), math.sqrt(m1), math.sqrt(m2), pk_f[i] / h)
+                pf = sp_f / sw_f if sw_f > 0.0 else pk_f[i]
+                vf = 2.0 * (pf - bf * h)
         vc = 2.0 * (pk_c[i] - b_curved * h)
         peak[i] = pk_f[i] + c * (pk_c[i] - pk_f[i])
         value[i] = vf + c * (vc - vf)

@@ -10,13 +10,20 @@ fits inside the structure. Two conventions (``docs/morphometry.md``, "Convention
 2. the distance ridge: voxels whose inscribed ball is not (to within 50 % of a step)
    contained in a neighbour's ball — the only sphere centres that matter;
 3. for each ridge voxel the apex height of the tent the distance map forms across the
-   ridge (per axis), its local codimension (flat: plates; curved: rods, spheres) and its
-   normal, with a rim test so that the end of a flat ridge (a plate's edge, or where the
-   array edge cuts it) is not read as a cone apex;
-4. a neighbourhood vote: curvedness, normal and flat apex height are averaged over the
-   3×3×3 ridge neighbourhood; the radius is the apex minus the digitisation gap between
-   background voxel centres and the true surface — computed exactly from the lattice for
-   flat ridges (``_gap.py``), 0.12 voxel on curved ones;
+   ridge (per axis), its local codimension (flat: plates; curved: rods, spheres), with a
+   rim test so that the end of a flat ridge (a plate's edge, or where the array edge cuts
+   it) is not read as a cone apex. Flat ridges also get their half-thickness from the two
+   neighbours along each axis, ``½(d(p+e_i) + d(p−e_i)) + |n_i|·s_i`` minus the lattice gap
+   given each neighbour's observed distance (``_gap.gap_by_distance``; the formula is exact
+   for a plane whatever the sub-voxel position of its mid-surface, and the neighbours,
+   unlike the ridge voxel, are not selected for being high), with the normal n from the
+   gradient structure tensor of the distance map around the voxel (used where it agrees
+   with the voxel's own slopes to within 60°);
+   curved ridges the cone apex from the per-axis rises scaled by the axis slopes (an axis
+   crossing a rod obliquely sees the offset to its axis stretched);
+4. a neighbourhood vote: curvedness and flat half-thickness are averaged over the 3×3×3
+   ridge neighbourhood (painting keeps the largest value, so scatter would bias upwards);
+   the curved radius is the apex minus a fitted 0.06-voxel gap;
 5. sphere painting, parallel over output slices, every voxel keeping the largest diameter of
    the spheres that cover it (numba).
 
@@ -25,10 +32,13 @@ radius = distance to the nearest background voxel centre), as in BoneJ and pores
 direct indices of Scanco's software; identical to a brute-force computation (tested).
 
 Voxel-centred sphere fitting (ORMIR-XCT, BoneJ, porespy with integer radii) is biased by
-about one voxel — 15–25 % at the 3–4 voxel trabeculae of HR-pQCT; the sub-voxel estimator
-reads plates of 4–12 voxels in any orientation within about ¼ voxel (oblique 4-voxel plates
-+0.35), rods and spheres of 8 voxels or more within 5 % (``benchmarks/validate_morphometry.py``,
-``tests/measure``).
+about one voxel — 15–25 % at the 3–4 voxel trabeculae of HR-pQCT. The sub-voxel estimator
+reads plates of 4–12 voxels in any orientation within 0.06 voxel (mean over positions;
+anisotropic 1 × 0.5 × 0.5 mm voxels within 0.17 in-plane voxel), spheres of 4–20 voxels
+and rods of 8–20 voxels within 5 % (oblique 6-voxel rods +5.2 %;
+``benchmarks/validate_morphometry.py``, ``tests/morphometry``). Known limits: rods of 4
+voxels (+13 % along an axis, ±13 % per position), rods only two slices thick along a coarse
+axis (+46 %), square plate rims (up to +0.3 voxel within N/2 of the edge).
 """
 
 from __future__ import annotations
@@ -39,7 +49,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from ..errors import MorphometryError
-from ._gap import gap_table
+from ._gap import gap_by_distance, gap_table
 from ._validate import binary, spacing3
 
 __all__ = ["CONVENTIONS", "local_thickness", "thickness_stats"]
@@ -53,7 +63,7 @@ _SLACK = 0.5
 #: Second pass on the sub-voxel radii: same test with slack 0.7.
 _PRUNE = 0.7
 #: Digitisation gap in voxels for flat and curved ridges, and the codimension breakpoints.
-_GAP = (0.5, 0.12, 1.15, 1.4)
+_GAP = (0.5, 0.06, 1.15, 1.4)
 #: Neighbourhood vote on curvedness: mean curvedness below the first reads flat, above the
 #: second curved.
 _VOTE = (0.3, 0.6, 5)
@@ -181,15 +191,16 @@ def _ridge(m: np.ndarray, sp: tuple[float, float, float], zero_edge: bool):
     cx = np.empty(n, np.int32)
     pk_f, pk_c, heffs, curved = (np.empty(n, np.float32) for _ in range(4))
     nrm2 = np.empty((n, 3), np.float32)
+    pa = np.empty(n, np.float32)
     K.ridge_collect(d, sp[0], sp[1], sp[2], zero_edge, flags, starts, cz, cy, cx,
-                    pk_f, pk_c, heffs, nrm2, curved, _GAP[2], _GAP[3])
+                    pk_f, pk_c, heffs, nrm2, curved, _GAP[2], _GAP[3], gap_by_distance(), pa)
     shape = np.array(m.shape, np.int64)
     rows = K.raster_rows(cz, cy, shape)
     peak = np.empty(n, np.float32)
     value = np.empty(n, np.float32)
     K.blend(cz, cy, cx, rows, shape, curved, _VOTE[0], _VOTE[1], _VOTE[2], pk_f, pk_c, heffs, nrm2,
-            gap_table(), _GAP[1], peak, value)
-    del pk_f, pk_c, heffs, curved, rows, nrm2
+            gap_table(), _GAP[1], peak, value, pa)
+    del pk_f, pk_c, heffs, curved, rows, nrm2, pa
     # second, sub-voxel pass: drop spheres a neighbour's sphere nearly contains (fewer,
     # equally placed spheres to paint; measured effect on Tb.Sp ≈ −0.5 %). The radii are
     # written into the distance map at the ridge voxels (no extra array): a ridge voxel is

@@ -33,22 +33,23 @@ def test_plates_within_half_a_voxel(thickness, normal):
 
 
 @pytest.mark.parametrize("diameter", [8, 12])
-@pytest.mark.parametrize("axis", [(1, 0, 0), (0.3, 0.5, 0.81)])
+@pytest.mark.parametrize("axis", [(1, 0, 0), (0, 1, 2), (0.3, 0.5, 0.81)])
 def test_rods_within_5_percent(diameter, axis):
     rng = np.random.default_rng(diameter)
     errors = []
-    for _ in range(3):
+    for _ in range(6):
         m = A.rod(diameter, axis, shape=(36, 36, 36), offset=rng.uniform(-0.5, 0.5, 3))
         t = local_thickness(m, spacing=1.0, border="continue")
         errors.append(t[_central(m)].mean() / diameter - 1)
     assert abs(np.mean(errors)) <= 0.05
 
 
-@pytest.mark.parametrize("diameter", [8, 14])
+@pytest.mark.parametrize("diameter", [6, 8, 12, 14])
 def test_spheres_within_5_percent(diameter):
+    # mean over 16 random positions (single positions of a digital sphere scatter by ±2–5 %)
     rng = np.random.default_rng(diameter)
     errors = []
-    for _ in range(4):
+    for _ in range(16):
         m = A.sphere(diameter, shape=(diameter + 8,) * 3, offset=rng.uniform(-0.5, 0.5, 3))
         t = local_thickness(m, spacing=1.0)
         errors.append(t[m].mean() / diameter - 1)
@@ -99,22 +100,52 @@ _NORMALS = {"axis": (1, 0, 0), "(0,1,1)": (0, 1, 1), "(1,1,1)": (1, 1, 1), "(0,1
             "oblique": (0.3, 0.5, 0.81)}
 
 
+def _plate_offsets(normal, k: int, rng, spacing=(1.0, 1.0, 1.0)) -> list[np.ndarray]:
+    """k plate positions: random sideways, stratified along the normal over one period.
+
+    A binary plate of a low-index normal v is ambiguous to one lattice-plane spacing
+    1/|v| (plates of several thicknesses digitise to the same voxels) and its digitisation
+    repeats with that period, so single positions scatter by up to ±0.4 voxel; the mean
+    over positions spread evenly over one period is the estimator's bias (random
+    positions would add ±0.15 voxel of sampling noise to a mean of eight).
+    """
+    v = np.asarray(normal, float)
+    n = v / np.linalg.norm(v)
+    period = 1.0 / np.linalg.norm(v) if np.allclose(v, np.round(v)) else 1.0
+    h = min(spacing)
+    out = []
+    for i in range(k):
+        r = rng.uniform(-0.5, 0.5, 3) * np.asarray(spacing)
+        out.append(r - n * (n @ r) + n * ((i + 0.5) / k - 0.5) * period * h)
+    return out
+
+
 @pytest.mark.parametrize("thickness", [4, 6, 8, 12])
 @pytest.mark.parametrize("orient", list(_NORMALS))
 def test_plates_any_orientation_within_a_quarter_voxel(thickness, orient):
-    # mean over 8 random positions against the grid (a binary plate of a low-index normal
-    # is ambiguous to one lattice-plane spacing, so single positions scatter)
     rng = np.random.default_rng(100 + thickness)
     n = max(32, 3 * thickness)
     errors = []
-    for _ in range(8):
-        m = A.plate(thickness, _NORMALS[orient], shape=(n, n, n), offset=rng.uniform(-0.5, 0.5, 3))
+    for off in _plate_offsets(_NORMALS[orient], 8, rng):
+        m = A.plate(thickness, _NORMALS[orient], shape=(n, n, n), offset=off)
         t = local_thickness(m, spacing=1.0, border="continue")
         errors.append(t[_central(m)].mean() - thickness)
-    # known limit (docs/morphometry.md): 4-voxel plates of generic orientation read up to
-    # +0.4 voxel (their ridge lies within two voxels of both surfaces)
-    tol = 0.4 if (thickness == 4 and orient == "oblique") else 0.25
-    assert abs(np.mean(errors)) <= tol
+    assert abs(np.mean(errors)) <= 0.25
+
+
+@pytest.mark.parametrize("thickness", [4, 8, 12])
+def test_anisotropic_oblique_plates_within_a_quarter_voxel(thickness):
+    # 1 mm slices, 0.5 mm pixels; thickness in pixels (the error too)
+    sp = (1.0, 0.5, 0.5)
+    tm = thickness * 0.5
+    na = max(16, int(3 * tm))
+    rng = np.random.default_rng(200 + thickness)
+    errors = []
+    for off in _plate_offsets(_NORMALS["oblique"], 6, rng, sp):
+        m = A.plate(tm, _NORMALS["oblique"], shape=(na, 2 * na, 2 * na), spacing=sp, offset=off)
+        t = local_thickness(m, spacing=sp, border="continue")
+        errors.append((t[_central(m)].mean() - tm) / 0.5)
+    assert abs(np.mean(errors)) <= 0.25
 
 
 @pytest.mark.parametrize("layers", [4, 5, 6, 9, 10, 12])
@@ -127,10 +158,11 @@ def test_finite_digital_plate_reads_its_thickness(layers):
     centre = np.zeros_like(m)
     centre[:, 16:32, 16:32] = True
     assert t[m & centre].mean() == pytest.approx(layers, abs=0.05)
-    # no voxel reads thicker than the plate; square edges are genuinely thinner, so the
-    # whole-plate mean may sit a little below N
-    assert t[m].max() <= layers + 0.25
-    assert layers - 0.4 <= t[m].mean() <= layers + 0.05
+    # within N/2 of a square edge the ridge bends towards the corners and the gradient
+    # tensor there also sees the edge face: those spheres read up to +0.3 voxel (known
+    # limit, docs/morphometry.md); the whole plate stays within 0.15 voxel of N
+    assert t[m].max() <= layers + 0.35
+    assert layers - 0.4 <= t[m].mean() <= layers + 0.15
 
 
 def _brute_force_hildebrand(m: np.ndarray) -> np.ndarray:
@@ -171,3 +203,16 @@ def test_hildebrand_convention_on_digital_plates(layers):
 def test_unknown_convention_raises():
     with pytest.raises(MorphometryError, match="convention"):
         local_thickness(A.sphere(8, shape=(12, 12, 12)), spacing=1, convention="scanco")
+
+
+def test_gap_by_distance_matches_hand_computed_lattice_cases():
+    from bonenet.morphometry._gap import _NDD, gap_by_distance
+
+    t = gap_by_distance()
+    # axis-aligned plane: background rows lie 0.5 voxel beyond the surface on average
+    assert t[0, 0, 2 * _NDD] == pytest.approx(0.5, abs=0.02)
+    # (1,1,1): a point with d = √3 has its nearest background centre straight along the
+    # normal, three planes out; its depth is uniform over (2, 3] planes of 1/√3, so the
+    # mean gap is half a plane spacing, 1/(2√3) = 0.289
+    k = round(float(np.sqrt(3.0)) * _NDD)
+    assert t[-1, -1, k] == pytest.approx(0.5 / np.sqrt(3.0), abs=0.01)
