@@ -20,6 +20,7 @@ local thickness), once per process (≈ 0.2 s).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from functools import lru_cache
 
 import numpy as np
@@ -31,32 +32,46 @@ _DMAX = 16.0
 _SUB = 32  # depth samples averaged per table entry (over ±1 voxel)
 
 
-@lru_cache(maxsize=1)
-def gap_table() -> np.ndarray:
-    """Gap (voxels), shape ``(_NUV + 1, _NUV + 1, n_depth)`` indexed by (u, v, δ)."""
+def _lattice() -> tuple[np.ndarray, np.ndarray]:
+    """Lattice points q (integer offsets) within reach of the table, and their lengths."""
     r = int(_DMAX) + 3
     g = np.arange(-r, r + 1, dtype=np.float64)
     q = np.stack(np.meshgrid(g, g, g, indexing="ij"), -1).reshape(-1, 3)
     ln = np.linalg.norm(q, axis=1)
     keep = ln <= _DMAX + 2.5
-    q, ln = q[keep], ln[keep]
+    return q[keep], ln[keep]
+
+
+def _normals() -> Iterator[tuple[int, int, np.ndarray]]:
+    """(i, j, unit normal) over the fundamental domain u = i/_NUV ≥ v = j/_NUV."""
+    for i in range(_NUV + 1):
+        for j in range(i + 1):
+            n = np.array([1.0, i / _NUV, j / _NUV])
+            yield i, j, n / np.linalg.norm(n)
+
+
+def _nearest_beyond(q: np.ndarray, ln: np.ndarray, n: np.ndarray, depths: np.ndarray) -> np.ndarray:
+    """Distance from a point at each depth δ below a plane of normal n (through the origin's
+    side) to the nearest lattice point beyond the plane: min |q| over q·n ≥ δ."""
+    proj = q @ n
+    order = np.argsort(proj)
+    # suffix minimum of |q| over points with projection ≥ each threshold
+    sm = np.minimum.accumulate(ln[order][::-1])[::-1]
+    return sm[np.searchsorted(proj[order], depths - 1e-9, side="left")]
+
+
+@lru_cache(maxsize=1)
+def gap_table() -> np.ndarray:
+    """Gap (voxels), shape ``(_NUV + 1, _NUV + 1, n_depth)`` indexed by (u, v, δ)."""
+    q, ln = _lattice()
     depths = np.arange(0, int(_DMAX * _ND) + 1) / _ND
     sub = 2.0 * ((np.arange(_SUB) + 0.5) / _SUB - 0.5)
     dd = np.maximum(depths[:, None] + sub[None, :], 0.0).ravel()
     out = np.zeros((_NUV + 1, _NUV + 1, depths.size), dtype=np.float64)
-    for i in range(_NUV + 1):
-        for j in range(i + 1):
-            n = np.array([1.0, i / _NUV, j / _NUV])
-            n /= np.linalg.norm(n)
-            proj = q @ n
-            order = np.argsort(proj)
-            ps = proj[order]
-            # suffix minimum of |q| over points with projection ≥ each threshold
-            sm = np.minimum.accumulate(ln[order][::-1])[::-1]
-            k = np.searchsorted(ps, dd - 1e-9, side="left")
-            gap = (sm[k] - dd).reshape(depths.size, _SUB).mean(axis=1)
-            out[i, j] = gap
-            out[j, i] = gap
+    for i, j, n in _normals():
+        gap = (_nearest_beyond(q, ln, n, dd) - dd).reshape(depths.size, _SUB).mean(axis=1)
+        out[i, j] = gap
+        out[j, i] = gap
     return out.astype(np.float32)
 
 
@@ -78,30 +93,18 @@ def gap_by_distance() -> np.ndarray:
     centre straight along the normal, gap ½ plane spacing (0.29), where the depth average
     gives 0.33 and more.
     """
-    r = int(_DMAX) + 3
-    g = np.arange(-r, r + 1, dtype=np.float64)
-    q = np.stack(np.meshgrid(g, g, g, indexing="ij"), -1).reshape(-1, 3)
-    ln = np.linalg.norm(q, axis=1)
-    keep = ln <= _DMAX + 2.5
-    q, ln = q[keep], ln[keep]
+    q, ln = _lattice()
     dd = (np.arange(int(_DMAX * _SUBD)) + 0.5) / _SUBD
     nb = int(_DMAX * _NDD) + 1
     out = np.zeros((_NUV + 1, _NUV + 1, nb), dtype=np.float64)
     centres = np.arange(nb) / _NDD
-    for i in range(_NUV + 1):
-        for j in range(i + 1):
-            n = np.array([1.0, i / _NUV, j / _NUV])
-            n /= np.linalg.norm(n)
-            proj = q @ n
-            order = np.argsort(proj)
-            ps = proj[order]
-            sm = np.minimum.accumulate(ln[order][::-1])[::-1]
-            dist = sm[np.searchsorted(ps, dd - 1e-9, side="left")]
-            b = np.clip(np.rint(dist * _NDD).astype(np.int64), 0, nb - 1)
-            s = np.bincount(b, weights=dist - dd, minlength=nb)
-            c = np.bincount(b, minlength=nb)
-            full = c > 0
-            row = np.interp(centres, centres[full], s[full] / c[full])
-            out[i, j] = row
-            out[j, i] = row
+    for i, j, n in _normals():
+        dist = _nearest_beyond(q, ln, n, dd)
+        b = np.clip(np.rint(dist * _NDD).astype(np.int64), 0, nb - 1)
+        s = np.bincount(b, weights=dist - dd, minlength=nb)
+        c = np.bincount(b, minlength=nb)
+        full = c > 0
+        row = np.interp(centres, centres[full], s[full] / c[full])
+        out[i, j] = row
+        out[j, i] = row
     return out.astype(np.float32)

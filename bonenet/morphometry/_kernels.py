@@ -47,6 +47,14 @@ def _at(d, z, y, x, zero_edge):
 
 
 @nb.njit(**_NB)
+def _nbr(d, z, y, x, interior, zero_edge):
+    """d[z, y, x] for a neighbour of an interior voxel (no bounds test), else :func:`_at`."""
+    if interior:
+        return d[z, y, x]
+    return _at(d, z, y, x, zero_edge)
+
+
+@nb.njit(**_NB)
 def _is_ridge(d, z, y, x, thr, ze):
     """True unless a 26-neighbour one step v away is higher by ≥ (1 - slack)·|v|.
 
@@ -64,10 +72,7 @@ def _is_ridge(d, z, y, x, thr, ze):
                 t += 1
                 if dz == 0 and dy == 0 and dx == 0:
                     continue
-                if interior:
-                    q = d[z + dz, y + dy, x + dx]
-                else:
-                    q = _at(d, z + dz, y + dy, x + dx, ze)
+                q = _nbr(d, z + dz, y + dy, x + dx, interior, ze)
                 if q <= v:
                     continue
                 if q >= v + thr[t]:
@@ -279,12 +284,8 @@ def _codim_heff(d, z, y, x, s0, s1, s2, ze, geo):
                 f0 += geo[t, 1]
                 f1 += geo[t, 2]
                 f2 += geo[t, 3]
-                if interior:
-                    a = d[z + dz, y + dy, x + dx]
-                    b = d[z - dz, y - dy, x - dx]
-                else:
-                    a = _at(d, z + dz, y + dy, x + dx, ze)
-                    b = _at(d, z - dz, y - dy, x - dx, ze)
+                a = _nbr(d, z + dz, y + dy, x + dx, interior, ze)
+                b = _nbr(d, z - dz, y - dy, x - dx, interior, ze)
                 if _rim(d, d0, a, b, z, y, x, dz, dy, dx, ln, ze):
                     sv = 0.0  # runs along the ridge: the drop is its end, not a slope across
                 else:
@@ -684,12 +685,8 @@ def _flat_half(d, z, y, x, ze, n0, n1, n2, tabd, s0, s1, s2):
         si = s0 if ax == 0 else (s1 if ax == 1 else s2)
         if ni <= 0.0:
             continue
-        if interior:
-            a = d[z + dz, y + dy, x + dx]
-            b = d[z - dz, y - dy, x - dx]
-        else:
-            a = _at(d, z + dz, y + dy, x + dx, ze)
-            b = _at(d, z - dz, y - dy, x - dx, ze)
+        a = _nbr(d, z + dz, y + dy, x + dx, interior, ze)
+        b = _nbr(d, z - dz, y - dy, x - dx, interior, ze)
         w = ni * ni
         if w <= 0.0 or a <= 0.0 or b <= 0.0:
             continue
