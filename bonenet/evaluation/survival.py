@@ -237,6 +237,17 @@ def wolbers_c(time: object, event: object, risk: object, *, tau: float = np.inf)
     return num / den
 
 
+def _weighted_auc(r_case: np.ndarray, w_case: np.ndarray, r_ctrl: np.ndarray, w_ctrl: np.ndarray) -> float:
+    """Σ_ij w_i w_j (1[r_i > r_j] + ½ 1[r_i = r_j]) / (Σ w_i Σ w_j), in O(n log n)."""
+    order = np.argsort(r_ctrl, kind="mergesort")
+    rc, wc = r_ctrl[order], w_ctrl[order]
+    cum = np.concatenate([[0.0], np.cumsum(wc)])
+    lo = np.searchsorted(rc, r_case, side="left")
+    hi = np.searchsorted(rc, r_case, side="right")
+    below = cum[lo] + 0.5 * (cum[hi] - cum[lo])
+    return float(np.sum(w_case * below) / (w_case.sum() * cum[-1]))
+
+
 def time_dependent_auc(time: object, event: object, risk: object, *, horizon: float) -> float:
     """Cumulative/dynamic AUC at ``horizon`` years with IPCW (Uno et al. 2007; Blanche et al. 2013).
 
@@ -249,22 +260,7 @@ def time_dependent_auc(time: object, event: object, risk: object, *, horizon: fl
     if not case.any() or not ctrl.any():
         raise MetricUndefinedError(f"time-dependent AUC at {horizon:g} years is undefined: "
                                    f"{int(case.sum())} cases and {int(ctrl.sum())} controls")
-    rc = np.sort(r[ctrl])
-    below = np.searchsorted(rc, r[case], side="left")
-    ties = np.searchsorted(rc, r[case], side="right") - below
-    w = 1.0 / g[case]
-    return float(np.sum(w * (below + 0.5 * ties)) / (w.sum() * rc.shape[0]))
-
-
-def _weighted_auc(r_case: np.ndarray, w_case: np.ndarray, r_ctrl: np.ndarray, w_ctrl: np.ndarray) -> float:
-    """Σ_ij w_i w_j (1[r_i > r_j] + ½ 1[r_i = r_j]) / (Σ w_i Σ w_j), in O(n log n)."""
-    order = np.argsort(r_ctrl, kind="mergesort")
-    rc, wc = r_ctrl[order], w_ctrl[order]
-    cum = np.concatenate([[0.0], np.cumsum(wc)])
-    lo = np.searchsorted(rc, r_case, side="left")
-    hi = np.searchsorted(rc, r_case, side="right")
-    below = cum[lo] + 0.5 * (cum[hi] - cum[lo])
-    return float(np.sum(w_case * below) / (w_case.sum() * cum[-1]))
+    return _weighted_auc(r[case], 1.0 / g[case], r[ctrl], np.ones(int(ctrl.sum())))
 
 
 def competing_td_auc(time: object, event: object, risk: object, *, horizon: float, definition: int = 2) -> float:
