@@ -15,8 +15,9 @@ change (``truth.csv``: ``hip_bmd_change_pct``), so a model can be asked to predi
 
 Sources (also in docs/synth.md):
 
-- Wimalawansa SJ, Am J Med 1998;104:219–226 (established postmenopausal osteoporosis,
-  4 years): spine / hip +7.0 / +4.8 % (HRT), +7.3 / +0.9 % (intermittent cyclical
+- Wimalawansa SJ, Am J Med 1998;104:219–226, doi:10.1016/S0002-9343(98)00029-1
+  (established postmenopausal osteoporosis, 72 women, 4 years; figures from the abstract,
+  each P < 0.05 or less against baseline): spine / hip +7.0 / +4.8 % (HRT), +7.3 / +0.9 % (intermittent cyclical
   etidronate), +10.4 / +7.0 % (both); calcium + vitamin D control −2.5 % spine.
 - Wimalawansa SJ, Am J Med 1995;99:36–42 (early postmenopausal, 4 years): vertebrae /
   femora +6.78 / +4.01 % (HRT), +6.79 / +1.20 % (etidronate), +10.9 / +7.25 % (both).
