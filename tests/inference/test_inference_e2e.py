@@ -128,3 +128,17 @@ def test_predict_cli_ddp_two_cpu_processes_matches_one(demo, tmp_path):
     assert len(ddp) == len(one) == len(tables["ddp"])
     pd.testing.assert_series_equal(ddp["p_fused"], one["p_fused"], atol=1e-6)
     assert not (tmp_path / "ddp" / ".shards").exists()
+
+
+def test_demo_summary_says_where_its_figures_come_from(demo):
+    from bonenet._research import RESEARCH_NOTICE
+    from bonenet.demo import DEMO_WORLD_NOTE, DemoResult
+
+    info = json.loads((demo / "demo.json").read_text())
+    assert info["synthetic_world"] == DEMO_WORLD_NOTE and info["notice"] == RESEARCH_NOTICE
+    r = DemoResult(out=demo, headline={"auc_external": {"fused": (0.7, 0.6, 0.8)}, "external_site": "site_c",
+                                       "n_external": 10, "events_external": 3})
+    lines = r.summary().splitlines()
+    assert any(line.strip().startswith("fused") and "0.700 [0.600, 0.800]" in line for line in lines)
+    assert lines[-2:] == [DEMO_WORLD_NOTE, RESEARCH_NOTICE]
+    assert DemoResult(out=demo).summary().splitlines()[-1] == RESEARCH_NOTICE  # no AUCs: no world note
