@@ -29,7 +29,7 @@ Sources (also in docs/synth.md, "Sources checked"; what could not be re-read is 
   checked: abstract, PMID 8950879): clinical vertebral RH 0.45 (0.27–0.72), hip 0.49
   (0.23–0.99), wrist 0.52 (0.31–0.87) (the abstract copy found breaks off at "0.5…"; 0.52 with
   its interval is quoted, citing Black 1996, by a review of alendronate's anti-fracture
-  efficacy). The BMD gains (spine +6.2 %, femoral neck +4.1 % at 3 years, against placebo)
+  efficacy; a trade-press report of the paper gives wrist −48 %). The BMD gains (spine +6.2 %, femoral neck +4.1 % at 3 years, against placebo)
   are not in the abstract and were not re-read. Cummings SR et al., JAMA 1998;280:2077–2082
   (FIT, clinical-fracture arm): clinical fractures RR 0.86 overall, 0.64 with T-score < −2.5
   (consistent, not used).
