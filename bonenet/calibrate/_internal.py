@@ -29,10 +29,12 @@ INTERNAL_REFERENCE_HU = {"air": -1000.0, "fat": -100.0, "muscle": 50.0, "blood":
 #: between internally calibrated unenhanced MDCT and QCT; 0.10 is a rounded-up bound.
 INTERNAL_EXPECTED_ERROR = 0.10
 #: Default CT-number increase per mg/cm³ of K2HPO4 (120 kVp). No primary literature source
-#: was found for this value (docs/morphometry.md lists what was searched); it is of the order
-#: of a Mindways phantom fit (σ_CT ≈ 1.25 HU per mg/cm³ in Bonelab Ogo's example), and it
-#: depends on the scanner, kVp, filtration and patient size: set it for your scanner (e.g.
-#: from one phantom scan: the slope of HU against rod density).
+#: was found for this value in two search passes (docs/morphometry.md lists what was
+#: searched); it is of the order of a Mindways phantom fit (σ_CT ≈ 1.25 HU per mg/cm³ in
+#: Bonelab Ogo's example), and it depends on the scanner, kVp, filtration and patient size
+#: (calibration slopes vary with peak tube voltage and phantom type, not tube current: Reeves
+#: et al., "Methods for post hoc quantitative computed tomography bone density calibration"):
+#: set it for your scanner (e.g. from one phantom scan: the slope of HU against rod density).
 HU_PER_MG_K2HPO4 = 1.22
 
 

@@ -23,19 +23,34 @@ Norland    0.985   0.006
 ``(sBMD − 0.019) / 1.087``. A Lunar 0.80 g/cm² → sBMD 0.7282 → Hologic 0.6525 g/cm², a
 T-score 1.23 SD lower than the unconverted value gives.
 
-Where the numbers were checked (the paper's own table was not available to us; its abstract,
-PMID 11446558, doi:10.1007/s001980170087, confirms the cohort and the three devices): the
-Hologic (1.087, 0.019) and Lunar (0.939, −0.023) femoral-neck equations are quoted, citing Lu
-et al., by Fan B, Lu Y, Genant H, Fuerst T, Shepherd J, "Does standardized BMD still remove
-differences between Hologic and GE-Lunar state-of-the-art DXA systems?", Osteoporos Int
-2010;21(7) (doi:10.1007/s00198-009-1062-3), which compares only those two makers; all three
-femoral-neck equations, Norland (0.985, 0.006) included, appear in the table "sBMD = 1000 (a +
-b × BMD)" of the University of Washington bone-physiology course page
-(courses.washington.edu/bonephys/opBMDs.html), whose femoral-neck column matches Fan et al.
-for Hologic and Lunar. The Norland equation therefore rests on a secondary source only. The
+Where the numbers were checked (two search passes; the paper's own table was not available):
+
+- The abstract (PubMed PMID 11446558 and OpenAIRE records, doi:10.1007/s001980170087)
+  confirms the cohort (100 healthy women aged 20–80, the same women as the ICSBM total-hip
+  standardisation), the three devices, that subregion-specific formulas were derived "using
+  the same statistical method as that used for total hip BMD", and that the *total-hip*
+  formulas applied to subregions increase the Hologic–Norland difference — so the Norland
+  femoral-neck equation must differ from Norland's total-hip one (1.012, 0.026). It gives no
+  coefficients. The page range 438–444 was not shown by any record found (unverified).
+- Hologic (1.087, 0.019) and Lunar (0.939, −0.023): quoted, citing Lu et al., by Fan B, Lu Y,
+  Genant H, Fuerst T, Shepherd J, "Does standardized BMD still remove differences between
+  Hologic and GE-Lunar state-of-the-art DXA systems?", Osteoporos Int 2010;21(7)
+  (doi:10.1007/s00198-009-1062-3), with the total-hip equations Hologic (1.008, 0.006) and
+  Lunar (0.979, −0.031); it compares only those two makers.
+- Norland (0.985, 0.006): only the table "sBMD = 1000 (a + b × BMD)" of the University of
+  Washington bone-physiology course page (courses.washington.edu/bonephys/opBMDs.html), which
+  lists femoral neck, trochanter and total hip for all three makers; its Hologic and Lunar
+  femoral-neck *and* total-hip entries match Fan et al. exactly, and its Norland total hip
+  (1.012, 0.026) differs from its Norland femoral neck, as the abstract implies. The page
+  names Hui SL et al., J Bone Miner Res 1997;12:1463–1470 as its reference (a reanalysis of
+  the IDSC cross-calibration data, 100 subjects on all three machines; its abstract gives no
+  coefficients). The
+  Norland equation therefore rests on a secondary source only.
+
+No worked example from the paper was found, so the tests check the equations by hand. The
 equations were derived on pencil-beam scanners; Fan et al. found residual differences on
-fan-beam systems, and their standard error (4–7 %) makes them a tool for pooling cohorts, not
-for one patient.
+fan-beam systems, and their standard error (4–7 %) makes them a tool for pooling cohorts,
+not for one patient.
 """
 
 from __future__ import annotations

@@ -15,9 +15,13 @@ per kg/m² for any osteoporotic fracture), and secondary osteoporosis with no we
 femoral-neck BMD is entered (as FRAX). The latent ``bone_quality`` (standard normal,
 independent of BMD) stands for microstructure and material properties that areal BMD misses;
 its relative risk is an HR-pQCT estimate *adjusted for femoral-neck aBMD*: 1.60 per SD
-(STRAMBO, Szulc et al., JBMR 2018: distal-radius Tb.N 1.63/SD after aBMD; BoMIC, Samelson et
-al., Lancet Diabetes Endocrinol 2019: adjusted hazard ratios 1.2–1.8/SD). It drives the
-phantom microstructure, so images carry risk information the clinical variables lack.
+(STRAMBO, Szulc et al., JBMR 2018;33:1470–1479: distal-radius Tb.N 1.63/SD after aBMD;
+BoMIC 2-year fractures, Sarfati et al., JBMR 2024;39:1574–1583: radius cortical measures
+1.28–1.61/SD and, in women, trabecular measures 1.21–1.55/SD after FN-aBMD adjustment).
+Samelson et al. (BoMIC, Lancet Diabetes Endocrinol 2019;7:34–43) report the *unadjusted*
+HRs (tibia failure load 2.40, radius 2.13 per SD) and only that aBMD adjustment attenuates
+them. It drives the phantom microstructure, so images carry risk information the clinical
+variables lack.
 
 Treatments act through their trials' anti-fracture efficacy (:mod:`bonenet.synth.treatments`).
 Age-specific incidence: ``h0`` is solved so that the mean 10-year MOF probability of the
@@ -60,7 +64,8 @@ __all__ = [
 ]
 
 #: Default latent bone-quality hazard ratio per SD decrease, adjusted for femoral-neck aBMD
-#: (Szulc et al., JBMR 2018, STRAMBO: Tb.N 1.63/SD; Samelson et al. 2019, BoMIC: 1.2–1.8/SD).
+#: (Szulc et al., JBMR 2018, STRAMBO: Tb.N 1.63/SD; Sarfati et al., JBMR 2024, BoMIC: 1.21–1.61/SD
+#: after FN-aBMD adjustment; Samelson et al. 2019, BoMIC: 2.40/SD is the *unadjusted* failure load).
 BONE_QUALITY_RR = 1.60
 
 #: NHANES III femoral-neck young white women (Hologic), the FRAX T-score reference, g/cm².
@@ -77,7 +82,9 @@ FRAX_COLUMNS = (
 #: (variable, relative risk, per what, published range and source) — the risk-model table.
 #: Every RR is the one *at given femoral-neck BMD* (BMD is in the model).
 RISK_FACTORS: tuple[tuple[str, float, str, str], ...] = (
-    ("age", 1.35, "per 10 years", "1.3–1.6 per decade at given BMD (Kanis, Osteoporos Int 2001)"),
+    ("age", 1.35, "per 10 years",
+     "1.3–1.6 per decade at given BMD (cited to Kanis, Osteoporos Int 2001; the range is not in "
+     "its abstract: unverified)"),
     ("sex F", 1.15, "female vs male", "1.0–1.3 at given BMD (Kanis, FRAX technical report 2008)"),
     ("bmi", 1.00, "per kg/m²",
      "≈1.00 for osteoporotic fracture with BMD in the model (hip 0.98; 0.97 is without BMD) "
@@ -95,7 +102,7 @@ RISK_FACTORS: tuple[tuple[str, float, str, str], ...] = (
      "(Johnell, JBMR 2005); Marshall, BMJ 1996"),
     ("bone_quality", BONE_QUALITY_RR, "per SD decrease (latent, image only)",
      "1.2–1.8 HR-pQCT per SD adjusted for FN aBMD (Szulc, JBMR 2018: Tb.N 1.63; "
-     "Samelson, Lancet Diabetes Endocrinol 2019)"),
+     "Sarfati, JBMR 2024: 1.21–1.61; Samelson, Lancet Diabetes Endocrinol 2019)"),
 )
 _RR = {name: rr for name, rr, _, _ in RISK_FACTORS}
 

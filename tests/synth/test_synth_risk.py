@@ -99,9 +99,24 @@ def test_treatments_reported_site_gains_and_trial_efficacy():
     assert (TREATMENTS["hrt"].spine_pct, TREATMENTS["hrt"].hip_pct) == (7.0, 4.8)
     assert (TREATMENTS["etidronate"].spine_pct, TREATMENTS["etidronate"].hip_pct) == (7.3, 0.9)
     assert (TREATMENTS["hrt+etidronate"].spine_pct, TREATMENTS["hrt+etidronate"].hip_pct) == (10.4, 7.0)
-    # FREEDOM (Cummings, NEJM 2009): vertebral 0.32, hip 0.60, non-vertebral 0.80
+    # Gallagher, JCEM 2001 (3-year ITT abstract): spine / femoral neck
+    assert (TREATMENTS["estrogen"].spine_pct, TREATMENTS["estrogen"].hip_pct) == (4.36, 2.98)
+    assert (TREATMENTS["calcitriol"].spine_pct, TREATMENTS["calcitriol"].hip_pct) == (1.65, 0.10)
+    assert (TREATMENTS["estrogen+calcitriol"].spine_pct,
+            TREATMENTS["estrogen+calcitriol"].hip_pct) == (4.91, 3.80)
+    # Wells, Cochrane 2008: vertebral RR 0.53 in the secondary-prevention trials (0.59 is the
+    # all-trials pool); the combination takes the stronger component per site
+    assert TREATMENTS["etidronate"].rr_vertebral == 0.53
+    assert (TREATMENTS["etidronate"].rr_hip, TREATMENTS["etidronate"].rr_other) == (1.0, 1.0)
+    assert TREATMENTS["hrt+etidronate"].rr_vertebral == 0.53
+    # FIT vertebral-fracture arm (Black, Lancet 1996): clinical vertebral, hip, wrist
+    b = TREATMENTS["bisphosphonate"]
+    assert (b.rr_vertebral, b.rr_hip, b.rr_other) == (0.45, 0.49, 0.52)
+    # FREEDOM (Cummings, NEJM 2009): vertebral 0.32, hip 0.60, non-vertebral 0.80; BMD at
+    # 3 years vs placebo from the Prolia label (spine 8.8 %, total hip 6.4 %)
     d = TREATMENTS["denosumab"]
     assert (d.rr_vertebral, d.rr_hip, d.rr_other) == (0.32, 0.60, 0.80)
+    assert (d.spine_pct, d.hip_pct, d.years) == (8.8, 6.4, 3.0)
     assert sum(MOF_SITE_SHARES.values()) == pytest.approx(1.0)
     assert d.rr_mof == pytest.approx(sum(MOF_SITE_SHARES[k] * v for k, v in
                                          (("vertebral", 0.32), ("hip", 0.60), ("other", 0.80))))
