@@ -462,9 +462,72 @@ def _principal(t0, t1, t2, t3, t4, t5):
     return abs(v0) / nn, abs(v1) / nn, abs(v2) / nn
 
 
+#: Axis-slope ratio (least / largest) of a curved ridge up to which it reads as a rod along
+#: a lattice axis (the rod gap table applies in full) and from which as a generic curved
+#: ridge (the constant curved gap); linear in between (chosen, not fitted: a rod tilted by
+#: less than about 6° from an axis still sees the plane lattice over its contact length).
+_TILT = (0.1, 0.3)
+
+
+@nb.njit(**_NB)
+def _curved_gap(d0, k0, k1, k2, h, b_curved, rod_tab):
+    """Gap (mm) of a curved ridge voxel of distance ``d0`` (mm) and axis slopes k.
+
+    Where the ridge runs along a lattice axis (least / largest axis slope below
+    :data:`_TILT`; isotropic voxels only, ``rod_tab`` is empty otherwise) the axis-rod
+    table of :func:`bonenet.morphometry._gap.axis_rod_gap` at ``round(d0²)``, blended into the
+    constant ``b_curved`` voxels by the slope ratio; elsewhere ``b_curved``; times h.
+    """
+    g = b_curved
+    nt = rod_tab.shape[0]
+    if nt > 0:
+        kmax = max(k0, max(k1, k2))
+        kmin = min(k0, min(k1, k2))
+        tilt = kmin / kmax if kmax > 0.0 else 1.0
+        if tilt < _TILT[1]:
+            q = d0 / h
+            k = int(q * q + 0.5)
+            if k < nt:
+                w = min(1.0, (_TILT[1] - tilt) / (_TILT[1] - _TILT[0]))
+                g = b_curved + w * (rod_tab[k] - b_curved)
+    return g * h
+
+
+@nb.njit(parallel=True, **_NB)
+def disk_apexes(d, cell, cols, n):
+    """Sub-voxel cone apex (voxels) and its d² at the highest voxel of each disk of a canvas.
+
+    ``d``: distance map of three identical slices of a canvas of ``n`` digital disks in
+    square cells of ``cell`` voxels, ``cols`` to a row (:func:`._gap.axis_rod_gap`); the
+    apex is the curved-ridge apex of :func:`ridge_collect` (largest over tied voxels).
+    """
+    geo = _directions(1.0, 1.0, 1.0)
+    apex = np.zeros(n)
+    d2 = np.zeros(n)
+    for i in nb.prange(n):
+        y0 = (i // cols) * cell
+        x0 = (i % cols) * cell
+        top = 0.0
+        for y in range(y0, y0 + cell):
+            for x in range(x0, x0 + cell):
+                top = max(top, d[1, y, x])
+        if top <= 0.0:
+            continue
+        best = 0.0
+        for y in range(y0, y0 + cell):
+            for x in range(x0, x0 + cell):
+                if d[1, y, x] == top:
+                    r0, r1, r2 = _peak(d, 1, y, x, 1.0, 1.0, 1.0, False)
+                    _k, _h, n0, n1, n2 = _codim_heff(d, 1, y, x, 1.0, 1.0, 1.0, False, geo)
+                    best = max(best, top + _cone_rise(r0, r1, r2, n0, n1, n2))
+        apex[i] = best
+        d2[i] = top * top
+    return apex, d2
+
+
 @nb.njit(parallel=True, **_NB)
 def ridge_collect(d, s0, s1, s2, ze, flags, starts, cz, cy, cx, pk_f, pk_c, heffs, nrm2, curved,
-                  k_flat, k_curved, tabd, pa):
+                  k_flat, k_curved, tabd, pa, b_curved, rod_tab, gcv):
     """Ridge voxels in raster order, each with what :func:`blend` needs to size its sphere.
 
     ``pk_f``/``pk_c``: sub-voxel apex height (mm) if the ridge is flat / curved there;
@@ -473,7 +536,7 @@ def ridge_collect(d, s0, s1, s2, ze, flags, starts, cz, cy, cx, pk_f, pk_c, heff
     ``pa``: the half-thickness (mm) if the ridge is flat there, from the axis pairs around
     the voxel with the normal of the gradient structure tensor (:func:`_flat_half`); −1
     where the voxel's own curvedness is 1 (it then carries no weight in the flat estimate)
-    or no axis pair applies.
+    or no axis pair applies; ``gcv``: the curved-ridge gap (mm, :func:`_curved_gap`).
     """
     geo = _directions(s0, s1, s2)
     nz, ny, nx = d.shape
@@ -491,6 +554,7 @@ def ridge_collect(d, s0, s1, s2, ze, flags, starts, cz, cy, cx, pk_f, pk_c, heff
                     pk_c[i] = d0 + _cone_rise(r0, r1, r2, n0 / s0, n1 / s1, n2 / s2)
                     pk_f[i] = d0 + _flat_rise(r0, r1, r2, n0, n1, n2)
                     heffs[i] = heff
+                    gcv[i] = _curved_gap(d0, n0 / s0, n1 / s1, n2 / s2, heff, b_curved, rod_tab)
                     nn = n0 * n0 + n1 * n1 + n2 * n2
                     if nn > 0.0:
                         nrm2[i, 0] = n0 * n0 / nn
@@ -701,7 +765,7 @@ def _flat_half(d, z, y, x, ze, n0, n1, n2, tabd, s0, s1, s2):
 
 @nb.njit(parallel=True, **_NB)
 def blend(cz, cy, cx, rows, shape, curved, vote_lo, vote_hi, min_sheet, pk_f, pk_c, heffs, nrm2,
-          table, b_curved, peak, value, pa):
+          table, gcv, peak, value, pa):
     """Size each ridge sphere from its 3×3×3 ridge neighbourhood.
 
     Two per-voxel estimates are noisy on oblique plates, where the binary lattice makes the
@@ -788,6 +852,6 @@ def blend(cz, cy, cx, rows, shape, curved, vote_lo, vote_hi, min_sheet, pk_f, pk
                 bf = _flat_gap(table, math.sqrt(m0), math.sqrt(m1), math.sqrt(m2), pk_f[i] / h)
                 pf = sp_f / sw_f if sw_f > 0.0 else pk_f[i]
                 vf = 2.0 * (pf - bf * h)
-        vc = 2.0 * (pk_c[i] - b_curved * h)
+        vc = 2.0 * (pk_c[i] - gcv[i])
         peak[i] = pk_f[i] + c * (pk_c[i] - pk_f[i])
         value[i] = vf + c * (vc - vf)
