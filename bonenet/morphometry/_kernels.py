@@ -4,7 +4,8 @@ Three passes over a Euclidean distance map ``d`` (mm to the nearest background v
 
 1. ``ridge_counts`` / ``ridge_collect`` / ``blend``: the distance ridge — voxels whose
    inscribed ball is not (nearly) contained in a neighbour's ball — with a sub-voxel apex
-   per axis, the plate/rod call, and on flat ridges the axis-pair half-thickness at the
+   per axis, the plate/rod call, the curved gap (``_curved_gap``: the axis-rod lattice table
+   along a lattice axis, ``disk_apexes`` builds it), and on flat ridges the axis-pair half-thickness at the
    gradient-tensor normal (``_flat_half``, ``_tensor_normal``), voted over the 3×3×3 ridge
    neighbourhood;
 2. ``paint``: every ridge ball paints its diameter into the voxels it covers (max wins),
