@@ -15,7 +15,9 @@ domain of normals ``|n₁| ≥ |n₂| ≥ |n₃|`` — ``u = |n₂|/|n₁|``, ``
 depths δ in voxels. It is computed exactly from the lattice, once per process (≈ 1 s).
 :func:`gap_by_distance` tabulates the same gap by the *observed* distance instead of the
 depth (for points whose distance is known and depth is not: the axis-pair estimate of
-local thickness), once per process (≈ 0.2 s).
+local thickness), once per process (≈ 0.2 s). :func:`axis_rod_gap` is the curved
+counterpart for rods along a lattice axis, whose cross-section is the plane lattice: the
+mean overshoot of the estimator's cone apex at digital disks, by the apex voxel's d².
 """
 
 from __future__ import annotations
@@ -136,7 +138,7 @@ def axis_rod_gap() -> np.ndarray:
     kernels as :func:`bonenet.morphometry.local_thickness`: distance map, ridge, per-axis
     rises scaled by the axis slopes) at the highest ridge voxel of digital disks of radius
     R (uniform over ``_ROD_R``, voxels) at ``_ROD_POS²`` positions spread over a voxel,
-    minus R; bins with no sample are interpolated. Computed once per process (≈ 0.3 s).
+    minus R; bins with no sample are interpolated. Computed once per process (≈ 0.6 s).
     Entry k for ``k = round(d²)``, ``k ≤ _ROD_K``.
     """
     import edt
