@@ -199,18 +199,19 @@ def _ridge(m: np.ndarray, sp: tuple[float, float, float], zero_edge: bool):
     nrm2 = np.empty((n, 3), np.float32)
     pa = np.empty(n, np.float32)
     gcv = np.empty(n, np.float32)
+    line = np.empty(n, np.float32)
     # the axis-rod gap table is a lattice (voxel-unit) table: cubic voxels only
     rod_tab = axis_rod_gap() if sp[0] == sp[1] == sp[2] else np.zeros(0, np.float32)
     K.ridge_collect(d, sp[0], sp[1], sp[2], zero_edge, flags, starts, cz, cy, cx,
                     pk_f, pk_c, heffs, nrm2, curved, _GAP[2], _GAP[3], gap_by_distance(), pa,
-                    _GAP[1], rod_tab, gcv)
+                    _GAP[1], rod_tab, gcv, line)
     shape = np.array(m.shape, np.int64)
     rows = K.raster_rows(cz, cy, shape)
     peak = np.empty(n, np.float32)
     value = np.empty(n, np.float32)
-    K.blend(cz, cy, cx, rows, shape, curved, _VOTE[0], _VOTE[1], _VOTE[2], pk_f, pk_c, heffs, nrm2,
-            gap_table(), gcv, peak, value, pa)
-    del pk_f, pk_c, heffs, curved, rows, nrm2, pa, gcv
+    K.blend(d, cz, cy, cx, rows, shape, curved, _VOTE[0], _VOTE[1], _VOTE[2], pk_f, pk_c, heffs, nrm2,
+            gap_table(), gcv, peak, value, pa, line)
+    del pk_f, pk_c, heffs, curved, rows, nrm2, pa, gcv, line
     # second, sub-voxel pass: drop spheres a neighbour's sphere nearly contains (fewer,
     # equally placed spheres to paint; measured effect on Tb.Sp ≈ −0.5 %). The radii are
     # written into the distance map at the ridge voxels (no extra array): a ridge voxel is
