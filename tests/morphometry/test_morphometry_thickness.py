@@ -75,17 +75,18 @@ def _lhs(rng: np.random.Generator, k: int) -> np.ndarray:
     return np.stack([(rng.permutation(k) + rng.uniform(0, 1, k)) / k - 0.5 for _ in range(3)], 1)
 
 
-@pytest.mark.parametrize(("diameter", "bound"), [(4, 0.05), (6, 0.06), (8, 0.05)])
-def test_thin_oblique_rods(diameter, bound):
-    # 6-voxel oblique rods are the known limit: +5.6 % over the benchmark's 16 positions
-    # (docs/morphometry.md), +4.3 % over these 8
+@pytest.mark.parametrize("diameter", [4, 6, 8])
+def test_thin_oblique_rods_within_5_percent(diameter):
+    # painting keeps the largest covering value, so the scatter of the sphere estimates along
+    # a digital oblique line read 6-voxel rods +5.6 % (benchmark, 16 positions) until the
+    # estimates along a ridge line were averaged near the axis (+4.8 %; here 8 positions)
     rng = np.random.default_rng(diameter)
     errors = []
     for off in _lhs(rng, 8):
         m = A.rod(diameter, (0.3, 0.5, 0.81), shape=(max(32, 3 * diameter),) * 3, offset=off)
         t = local_thickness(m, spacing=1.0, border="continue")
         errors.append(t[_central(m)].mean() / diameter - 1)
-    assert abs(np.mean(errors)) <= bound
+    assert abs(np.mean(errors)) <= 0.05
 
 
 @pytest.mark.parametrize("diameter", [4, 6, 8, 12, 14])
