@@ -23,7 +23,9 @@ fits inside the structure. Two conventions (``docs/morphometry.md``, "Convention
    crossing a rod obliquely sees the offset to its axis stretched), minus the curved gap:
    along a lattice axis (cubic voxels) the lattice-exact mean for the apex voxel's d²
    (``_gap.axis_rod_gap``: the cross-section is the plane lattice, whose gap is 0.1–0.5
-   voxel and swings with the radius), elsewhere a fitted 0.06 voxel;
+   voxel and swings with the radius), elsewhere a fitted 0.06 voxel; along a ridge line
+   (a rod's axis, told from a sphere's centre by the least slope) the mean of the curved
+   estimates near the apex, so painting's max does not select the scatter;
 4. a neighbourhood vote: curvedness and flat half-thickness are averaged over the 3×3×3
    ridge neighbourhood (painting keeps the largest value, so scatter would bias upwards);
 5. sphere painting, parallel over output slices, every voxel keeping the largest diameter of
@@ -37,10 +39,9 @@ Voxel-centred sphere fitting (ORMIR-XCT, BoneJ, porespy with integer radii) is b
 about one voxel — 15–25 % at the 3–4 voxel trabeculae of HR-pQCT. The sub-voxel estimator
 reads plates of 4–12 voxels in any orientation within 0.06 voxel (mean over positions;
 anisotropic 1 × 0.5 × 0.5 mm voxels within 0.17 in-plane voxel), spheres of 4–20 voxels
-and rods of 4–20 voxels along an axis within 5 %, oblique rods of 4, 8–20 voxels within
-5 % (``benchmarks/validate_morphometry.py``, ``tests/morphometry``). Known limits (numbers
-in ``docs/morphometry.md``): oblique rods of 6 voxels (+5–6 %: painting keeps the largest
-of the scattered sphere values along a digital oblique line), rods under two slices thick
+and rods of 4–20 voxels along an axis or oblique within 5 %
+(``benchmarks/validate_morphometry.py``, ``tests/morphometry``). Known limits (numbers in
+``docs/morphometry.md``): oblique rods of 6–8 voxels come close (+4 to +5 %), rods under two slices thick
 along a coarse axis (+46 %), square plate rims (the band within N/2 of the edge reads
 +0.2–0.7 voxel above its exact local thickness, whose square corners no ball of diameter N
 reaches).
