@@ -20,10 +20,14 @@ fits inside the structure. Two conventions (``docs/morphometry.md``, "Convention
    gradient structure tensor of the distance map around the voxel (used where it agrees
    with the voxel's own slopes to within 60°);
    curved ridges the cone apex from the per-axis rises scaled by the axis slopes (an axis
-   crossing a rod obliquely sees the offset to its axis stretched);
+   crossing a rod obliquely sees the offset to its axis stretched), minus the curved gap:
+   along a lattice axis (cubic voxels) the lattice-exact mean for the apex voxel's d²
+   (``_gap.axis_rod_gap``: the cross-section is the plane lattice, whose gap is 0.1–0.5
+   voxel and swings with the radius), elsewhere a fitted 0.06 voxel; along a ridge line
+   (a rod's axis, told from a sphere's centre by the least slope) the mean of the curved
+   estimates near the apex, so painting's max does not select the scatter;
 4. a neighbourhood vote: curvedness and flat half-thickness are averaged over the 3×3×3
    ridge neighbourhood (painting keeps the largest value, so scatter would bias upwards);
-   the curved radius is the apex minus a fitted 0.06-voxel gap;
 5. sphere painting, parallel over output slices, every voxel keeping the largest diameter of
    the spheres that cover it (numba).
 
@@ -35,10 +39,12 @@ Voxel-centred sphere fitting (ORMIR-XCT, BoneJ, porespy with integer radii) is b
 about one voxel — 15–25 % at the 3–4 voxel trabeculae of HR-pQCT. The sub-voxel estimator
 reads plates of 4–12 voxels in any orientation within 0.06 voxel (mean over positions;
 anisotropic 1 × 0.5 × 0.5 mm voxels within 0.17 in-plane voxel), spheres of 4–20 voxels
-and rods of 8–20 voxels within 5 % (oblique 6-voxel rods +5.2 %;
-``benchmarks/validate_morphometry.py``, ``tests/morphometry``). Known limits: rods of 4
-voxels (+13 % along an axis, ±13 % per position), rods only two slices thick along a coarse
-axis (+46 %), square plate rims (up to +0.3 voxel within N/2 of the edge).
+and rods of 4–20 voxels along an axis or oblique within 5 %
+(``benchmarks/validate_morphometry.py``, ``tests/morphometry``). Known limits (numbers in
+``docs/morphometry.md``): oblique rods of 6–8 voxels come close (+4 to +5 %), rods under two slices thick
+along a coarse axis (+46 %), square plate rims (the band within N/2 of the edge reads
++0.2–0.7 voxel above its exact local thickness, whose square corners no ball of diameter N
+reaches).
 """
 
 from __future__ import annotations
@@ -49,7 +55,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from ..errors import MorphometryError
-from ._gap import gap_by_distance, gap_table
+from ._gap import axis_rod_gap, gap_by_distance, gap_table
 from ._validate import binary, spacing3
 
 __all__ = ["CONVENTIONS", "local_thickness", "thickness_stats"]
@@ -62,7 +68,8 @@ CONVENTIONS = ("subvoxel", "hildebrand")
 _SLACK = 0.5
 #: Second pass on the sub-voxel radii: same test with slack 0.7.
 _PRUNE = 0.7
-#: Digitisation gap in voxels for flat and curved ridges, and the codimension breakpoints.
+#: Digitisation gap in voxels for flat ridges (fallback) and curved ridges off the lattice axes
+#: (fitted, docs/morphometry.md), and the codimension breakpoints.
 _GAP = (0.5, 0.06, 1.15, 1.4)
 #: Neighbourhood vote on curvedness: mean curvedness below the first reads flat, above the
 #: second curved.
@@ -192,15 +199,20 @@ def _ridge(m: np.ndarray, sp: tuple[float, float, float], zero_edge: bool):
     pk_f, pk_c, heffs, curved = (np.empty(n, np.float32) for _ in range(4))
     nrm2 = np.empty((n, 3), np.float32)
     pa = np.empty(n, np.float32)
+    gcv = np.empty(n, np.float32)
+    line = np.empty(n, np.float32)
+    # the axis-rod gap table is a lattice (voxel-unit) table: cubic voxels only
+    rod_tab = axis_rod_gap() if sp[0] == sp[1] == sp[2] else np.zeros(0, np.float32)
     K.ridge_collect(d, sp[0], sp[1], sp[2], zero_edge, flags, starts, cz, cy, cx,
-                    pk_f, pk_c, heffs, nrm2, curved, _GAP[2], _GAP[3], gap_by_distance(), pa)
+                    pk_f, pk_c, heffs, nrm2, curved, _GAP[2], _GAP[3], gap_by_distance(), pa,
+                    _GAP[1], rod_tab, gcv, line)
     shape = np.array(m.shape, np.int64)
     rows = K.raster_rows(cz, cy, shape)
     peak = np.empty(n, np.float32)
     value = np.empty(n, np.float32)
-    K.blend(cz, cy, cx, rows, shape, curved, _VOTE[0], _VOTE[1], _VOTE[2], pk_f, pk_c, heffs, nrm2,
-            gap_table(), _GAP[1], peak, value, pa)
-    del pk_f, pk_c, heffs, curved, rows, nrm2, pa
+    K.blend(d, cz, cy, cx, rows, shape, curved, _VOTE[0], _VOTE[1], _VOTE[2], pk_f, pk_c, heffs, nrm2,
+            gap_table(), gcv, peak, value, pa, line)
+    del pk_f, pk_c, heffs, curved, rows, nrm2, pa, gcv, line
     # second, sub-voxel pass: drop spheres a neighbour's sphere nearly contains (fewer,
     # equally placed spheres to paint; measured effect on Tb.Sp ≈ −0.5 %). The radii are
     # written into the distance map at the ridge voxels (no extra array): a ridge voxel is

@@ -43,7 +43,9 @@ def test_tb_n_of_ideal_plate_stack(t, period):
     assert r["Tb.N"] * period == pytest.approx(1.0, abs=0.05)
     assert r["Tb.Th"] == pytest.approx(t, abs=0.05)
     h = trabecular(m, spacing=1.0, smi=False, convention="hildebrand")
-    assert h["Tb.N"] * period > r["Tb.N"] * period - 0.01  # the voxel-grid value is higher
+    # the voxel-grid value is higher (+4 to +18 %) except for the 5-in-12 stack, where both
+    # are within 1.5 % of the truth (ridge sheets of one voxel read 1.09, their exact 1)
+    assert h["Tb.N"] * period > r["Tb.N"] * period - 0.02
     assert h["Tb.Th"] == pytest.approx(t if t % 2 == 0 else t + 1, abs=0.05)
 
 
