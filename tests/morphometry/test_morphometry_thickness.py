@@ -70,6 +70,14 @@ def test_axis_rods_within_5_percent_over_the_unit_cell(diameter, axis):
     assert abs(np.mean(errors)) <= 0.05
 
 
+def test_spacing_equal_to_rounding_reads_as_cubic():
+    # spacings parsed from headers differ in the last digits (0.0607 vs 0.06070001 mm): the
+    # estimator must not switch off the axis-rod table for them
+    m = A.rod(4, (1, 0, 0), shape=(8, 24, 24), offset=(0.0, 0.1875, 0.0625))
+    cubic = local_thickness(m, spacing=0.0607, border="continue")
+    near = local_thickness(m, spacing=(0.06070001, 0.0607, 0.0607), border="continue")
+    assert np.allclose(cubic, near, rtol=1e-5, atol=1e-7)
+
 def _lhs(rng: np.random.Generator, k: int) -> np.ndarray:
     """k Latin-hypercube offsets in [-0.5, 0.5)³ (as in benchmarks/validate_morphometry.py)."""
     return np.stack([(rng.permutation(k) + rng.uniform(0, 1, k)) / k - 0.5 for _ in range(3)], 1)
