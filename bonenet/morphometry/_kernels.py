@@ -473,13 +473,21 @@ def _principal(t0, t1, t2, t3, t4, t5):
 _TILT = (0.1, 0.3)
 
 
+#: Anisotropy of a rod's cross-section (larger / smaller of the two spacings across the rod,
+#: minus 1) at which the axis-rod table has faded out entirely: the table is a square-lattice
+#: table (linear from a square cross-section; chosen, not fitted).
+_ROD_ANISO = 0.05
+
+
 @nb.njit(**_NB)
-def _curved_gap(d0, k0, k1, k2, h, b_curved, rod_tab):
+def _curved_gap(d0, k0, k1, k2, h, b_curved, rod_tab, s0, s1, s2):
     """Gap (mm) of a curved ridge voxel of distance ``d0`` (mm) and axis slopes k.
 
     Where the ridge runs along a lattice axis (least / largest axis slope below
-    :data:`_TILT`; isotropic voxels only, ``rod_tab`` is empty otherwise) the axis-rod
-    table of :func:`bonenet.morphometry._gap.axis_rod_gap` at ``round(d0²)``, blended into the
+    :data:`_TILT`) whose cross-section is a square lattice (the two other spacings equal,
+    fading out by :data:`_ROD_ANISO`: a rod along the slice axis of 0.5 × 0.5 × 1 mm voxels
+    qualifies, one across the slices does not) the axis-rod table of
+    :func:`bonenet.morphometry._gap.axis_rod_gap` at ``round((d0/h)²)``, blended into the
     constant ``b_curved`` voxels by the slope ratio; elsewhere ``b_curved``; times h.
     """
     g = b_curved
@@ -489,10 +497,17 @@ def _curved_gap(d0, k0, k1, k2, h, b_curved, rod_tab):
         kmin = min(k0, min(k1, k2))
         tilt = kmin / kmax if kmax > 0.0 else 1.0
         if tilt < _TILT[1]:
+            if k0 <= k1 and k0 <= k2:  # the rod runs along axis 0
+                a, b = s1, s2
+            elif k1 <= k2:
+                a, b = s0, s2
+            else:
+                a, b = s0, s1
+            square = 1.0 - (max(a, b) / min(a, b) - 1.0) / _ROD_ANISO
             q = d0 / h
             k = int(q * q + 0.5)
-            if k < nt:
-                w = min(1.0, (_TILT[1] - tilt) / (_TILT[1] - _TILT[0]))
+            if square > 0.0 and k < nt:
+                w = min(1.0, (_TILT[1] - tilt) / (_TILT[1] - _TILT[0])) * min(1.0, square)
                 g = b_curved + w * (rod_tab[k] - b_curved)
     return g * h
 
@@ -560,7 +575,7 @@ def ridge_collect(d, s0, s1, s2, ze, flags, starts, cz, cy, cx, pk_f, pk_c, heff
                     pk_c[i] = d0 + _cone_rise(r0, r1, r2, n0 / s0, n1 / s1, n2 / s2)
                     pk_f[i] = d0 + _flat_rise(r0, r1, r2, n0, n1, n2)
                     heffs[i] = heff
-                    gcv[i] = _curved_gap(d0, n0 / s0, n1 / s1, n2 / s2, heff, b_curved, rod_tab)
+                    gcv[i] = _curved_gap(d0, n0 / s0, n1 / s1, n2 / s2, heff, b_curved, rod_tab, s0, s1, s2)
                     nn = n0 * n0 + n1 * n1 + n2 * n2
                     if nn > 0.0:
                         nrm2[i, 0] = n0 * n0 / nn

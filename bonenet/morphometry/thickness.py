@@ -21,7 +21,8 @@ fits inside the structure. Two conventions (``docs/morphometry.md``, "Convention
    with the voxel's own slopes to within 60°);
    curved ridges the cone apex from the per-axis rises scaled by the axis slopes (an axis
    crossing a rod obliquely sees the offset to its axis stretched), minus the curved gap:
-   along a lattice axis (cubic voxels) the lattice-exact mean for the apex voxel's d²
+   along a lattice axis whose cross-section is a square lattice (cubic voxels, or a rod
+   along the odd axis of 0.5 × 0.5 × 1 mm voxels) the lattice-exact mean for the apex voxel's d²
    (``_gap.axis_rod_gap``: the cross-section is the plane lattice, whose gap is 0.1–0.5
    voxel and swings with the radius), elsewhere a fitted 0.06 voxel; along a ridge line
    (a rod's axis, told from a sphere's centre by the least slope) the mean of the curved
@@ -201,10 +202,9 @@ def _ridge(m: np.ndarray, sp: tuple[float, float, float], zero_edge: bool):
     pa = np.empty(n, np.float32)
     gcv = np.empty(n, np.float32)
     line = np.empty(n, np.float32)
-    # the axis-rod gap table is a lattice (voxel-unit) table: cubic voxels only (to 0.1 %, so
-    # that spacings parsed as 0.0607 / 0.06070001 mm do not switch estimators)
-    cubic = max(sp) <= min(sp) * (1.0 + 1e-3)
-    rod_tab = axis_rod_gap() if cubic else np.zeros(0, np.float32)
+    # the axis-rod gap table (square-lattice, voxel units) applies where a rod's cross-section
+    # is a square lattice; the kernel checks that per ridge voxel (_kernels._curved_gap)
+    rod_tab = axis_rod_gap()
     K.ridge_collect(d, sp[0], sp[1], sp[2], zero_edge, flags, starts, cz, cy, cx,
                     pk_f, pk_c, heffs, nrm2, curved, _GAP[2], _GAP[3], gap_by_distance(), pa,
                     _GAP[1], rod_tab, gcv, line)
