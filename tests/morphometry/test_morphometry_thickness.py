@@ -96,6 +96,7 @@ def test_axis_rod_table_follows_the_rods_cross_section():
     assert abs(one_pct - cubic) < 0.15 and abs(two_pct - one_pct) < 0.15  # small steps
     assert abs(ten_pct - cubic) > 0.2  # the table matters for 4-voxel axis rods
 
+
 def _lhs(rng: np.random.Generator, k: int) -> np.ndarray:
     """k Latin-hypercube offsets in [-0.5, 0.5)³ (as in benchmarks/validate_morphometry.py)."""
     return np.stack([(rng.permutation(k) + rng.uniform(0, 1, k)) / k - 0.5 for _ in range(3)], 1)
