@@ -42,7 +42,7 @@ reads plates of 4–12 voxels in any orientation within 0.06 voxel (mean over po
 anisotropic 1 × 0.5 × 0.5 mm voxels within 0.17 in-plane voxel), spheres of 4–20 voxels
 and rods of 4–20 voxels along an axis or oblique within 5 %
 (``benchmarks/validate_morphometry.py``, ``tests/morphometry``). Known limits (numbers in
-``docs/morphometry.md``): oblique rods of 6–8 voxels come close (+4 to +5 %), rods under two slices thick
+``docs/morphometry.md``): oblique rods of 6–8 voxels come close (+4 to +5 %), oblique rods under two slices thick
 along a coarse axis (+44 %), square plate rims (the band within N/2 of the edge reads
 +0.2–0.7 voxel above its exact local thickness, whose square corners no ball of diameter N
 reaches).
