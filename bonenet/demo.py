@@ -41,8 +41,8 @@ DEMO_SALT = "bonenet-demo-salt-not-secret"
 DEMO_WORLD_NOTE = (
     "These AUCs come from bonenet's synthetic world (docs/synth.md): FRAX-style hazards at given "
     "BMD, a latent bone-quality term (what the images see) with the hazard ratio HR-pQCT "
-    "studies report after adjusting for femoral-neck aBMD, deaths as a competing event. They measure the software on known truth, not "
-    "clinical performance.")
+    "studies report after adjusting for femoral-neck aBMD, deaths as a competing event. They "
+    "measure the software on known truth, not clinical performance.")
 
 
 @dataclass
