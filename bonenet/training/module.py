@@ -48,9 +48,11 @@ class FractureRiskModule(pl.LightningModule):
     hidden, dropout : network width and dropout.
     clinical_path : {"mlp", "linear", "wide_deep"}
         How the clinical values reach the heads (:class:`bonenet.models.FusionModel`):
-        ``"wide_deep"`` adds a linear term (logistic regression) beside the deep path and starts
-        from it — the default of the shipped clinical-only config, which at 300–600 subjects
-        keeps the network level with a logistic regression (``docs/own_data.md``).
+        ``"mlp"`` (default) an MLP embedding; ``"linear"`` (clinical-only) one linear map per
+        head — logistic regression for the fracture head, the shipped clinical-only config,
+        which at 300–1000 subjects stays level with a scikit-learn logistic regression where
+        the MLP fell below it (docs/training.md, "Small cohorts"); ``"wide_deep"`` a linear
+        term beside the deep path, which training starts from.
     ensemble : int
         K ≥ 2 trains a deep ensemble of K networks with independent initial weights and
         dropout on the same batches (:class:`bonenet.models.FusionEnsemble`): the training loss
