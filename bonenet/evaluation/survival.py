@@ -38,11 +38,25 @@ __all__ = ["aalen_johansen", "calibration_at_horizon", "competing_td_auc", "harr
            "survival_metrics", "time_dependent_auc", "uno_c", "wolbers_c"]
 
 
+def _numbers(values: object, name: str) -> np.ndarray:
+    """``values`` as a float array, or an EvaluationError naming the column and the first bad cell."""
+    try:
+        return np.asarray(values, dtype=float)
+    except (TypeError, ValueError):
+        cells = np.asarray(values, dtype=object).ravel()
+        for i, v in enumerate(cells):
+            try:
+                float(v)
+            except (TypeError, ValueError):
+                raise EvaluationError(f"{name}: value {str(v)[:40]!r} at row {i} is not a number; "
+                                      f"the column must hold numbers only") from None
+        raise EvaluationError(f"{name}: expected a 1-D column of numbers") from None
+
+
 def _inputs(time: object, event: object, risk: object, *, codes: bool = False
             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Checked (time, event, risk); ``event`` is 0/1 fracture unless ``codes`` (then 0/1/2)."""
-    t = np.asarray(time, dtype=float)
-    e = np.asarray(event, dtype=float)
+    t, e = (_numbers(v, name) for v, name in ((time, "time_years"), (event, "event")))
     if t.ndim != 1 or t.shape != e.shape:
         raise EvaluationError(f"time and event must be 1-D arrays of one length, got {t.shape} and {e.shape}")
     bad = ~np.isfinite(t) | (t < 0)
@@ -55,7 +69,7 @@ def _inputs(time: object, event: object, risk: object, *, codes: bool = False
         i = int(np.argmax(badev))
         raise EvaluationError(f"event: value {float(e[i]):g} at row {i}; use 0 (censored), 1 (fracture), "
                               "2 (death)")
-    r = np.asarray(risk, dtype=float)
+    r = _numbers(risk, "risk")
     if r.shape != t.shape or not np.all(np.isfinite(r)):
         raise EvaluationError("risk: expected one finite predicted risk per subject")
     return t, (e.astype(np.int64) if codes else (e == 1).astype(np.int64)), r

@@ -227,6 +227,11 @@ def test_competing_td_auc_brute_force_weights_and_errors():
         competing_td_auc(t, np.where(e == 1, 0, e), r, horizon=4.5)
     with pytest.raises(EvaluationError, match="definition"):
         competing_td_auc(t, e, r, horizon=4.5, definition=3)
+    # a text cell in a column is named with its row, not a numpy ValueError
+    with pytest.raises(EvaluationError, match=r"time_years: value '5 y' at row 1 is not a number"):
+        competing_td_auc([1.0, "5 y", 3.0], [1, 0, 2], [0.1, 0.2, 0.3], horizon=4.5)
+    with pytest.raises(EvaluationError, match=r"risk: value 'high' at row 0"):
+        competing_td_auc([1.0, 5.0, 3.0], [1, 0, 2], ["high", 0.2, 0.3], horizon=4.5)
 
 
 def test_survival_metrics_add_competing_auc_when_deaths_occur():
