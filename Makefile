@@ -17,11 +17,16 @@ $(STAMP): pyproject.toml requirements-cpu.txt requirements-lock.txt
 	$(BIN)/python -m pip install -q -c requirements-lock.txt -e ".[dev]"
 	touch $(STAMP)
 
+# --max-worker-restart: pytest-xdist 3.8 can wait forever after replacing a crashed worker
+# under --dist loadfile (pytest-dev/pytest-xdist#784, #1327); with a cap the run ends, and
+# the crash is a failure naming the test
+XDIST   := -n 2 --dist loadfile --max-worker-restart 2
+
 test: venv
-	$(BIN)/python -m pytest -q -n 2 --dist loadfile
+	$(BIN)/python -m pytest -q $(XDIST)
 
 test-fast: venv
-	$(BIN)/python -m pytest -q -n 2 --dist loadfile -m "not slow"
+	$(BIN)/python -m pytest -q $(XDIST) -m "not slow"
 
 demo: venv
 	$(BIN)/bonenet demo --out $(OUT)

@@ -30,7 +30,7 @@ from typing import Any
 
 log = logging.getLogger(__name__)
 
-__all__ = ["RobustPool", "WorkerDied", "die_with_parent", "pid_alive"]
+__all__ = ["RobustPool", "WorkerDied", "die_with_parent", "pid_alive", "worker_context"]
 
 _PR_SET_PDEATHSIG = 1
 _WATCH_INTERVAL_S = 0.5
@@ -54,6 +54,29 @@ class WorkerDied:
             hint = " — most often the out-of-memory killer" if -code == signal.SIGKILL else ""
             return f"decoding worker killed by {name}{hint}; the study was skipped"
         return f"decoding worker exited unexpectedly (exit code {code}); the study was skipped"
+
+
+def worker_context(preload: Iterable[str] = ()) -> Any:
+    """The start method for every bonenet worker pool: ``forkserver`` where available, else
+    ``spawn``; never plain ``fork``.
+
+    Forking a process whose thread pools have run is unsafe, and bonenet's processes have
+    usually run them: numba's GNU OpenMP layer sends SIGTERM to a forked child at its first
+    parallel kernel ("fork() called from a process already using GNU OpenMP"), and a child
+    forked while another thread holds a lock (a logger, torch's intra-op pool, pytest-xdist's
+    channel) can block forever. The fork server is a fresh interpreter that has run nothing;
+    ``preload`` names modules it imports once, so each worker forked from it starts in a
+    fraction of a second. The preload list takes effect only when this process's fork server
+    is first started; later lists only add import time in the workers.
+    """
+    import multiprocessing as mp
+
+    if "forkserver" in mp.get_all_start_methods():
+        ctx = mp.get_context("forkserver")
+        if preload:
+            ctx.set_forkserver_preload(list(preload))
+        return ctx
+    return mp.get_context("spawn")
 
 
 def pid_alive(pid: int) -> bool:
@@ -144,11 +167,8 @@ class RobustPool:
     def __init__(self, fn: Callable[[Any], Any], *, workers: int, context: Any = None,
                  initializer: Callable[..., None] | None = None,
                  initargs: tuple[Any, ...] = ()) -> None:
-        import multiprocessing as mp
-
         if context is None:
-            method = "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
-            context = mp.get_context(method)
+            context = worker_context()
         self.fn, self.n, self.ctx = fn, max(1, int(workers)), context
         self.initializer, self.initargs = initializer, initargs
         self._procs: list[Any] = []

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
+from .._pool import worker_context
 from ..errors import CheckpointError, ConfigError, ManifestError
 from ._augment import Augment
 from ._batch import Batch, collate
@@ -22,6 +23,10 @@ from ._manifest import read_manifest, read_manifest_header
 from ._preprocess import Preprocess
 from ._sampler import EpochShuffleSampler
 from ._splits import SPLIT_MODES, assign_splits
+
+# what the loader workers' fork server imports once (each worker then starts in a fraction
+# of a second); see bonenet._pool.worker_context
+_LOADER_PRELOAD = ("torch", "numpy", "pandas", "bonenet.io", "bonenet.data")
 
 __all__ = ["BoneDataModule"]
 
@@ -296,6 +301,8 @@ class BoneDataModule(pl.LightningDataModule):
                   "pin_memory": self.pin_memory, "drop_last": False, "worker_init_fn": worker_init_fn,
                   "persistent_workers": self.persistent_workers and self.num_workers > 0,
                   "generator": torch.Generator().manual_seed(self.seed)}
+        if self.num_workers > 0:  # never a plain fork of a process whose thread pools ran
+            common["multiprocessing_context"] = worker_context(_LOADER_PRELOAD)
         if not shuffle:
             return DataLoader(ds, **common)
         return DataLoader(ds, sampler=EpochShuffleSampler(len(ds), seed=self.seed, with_epoch=True),

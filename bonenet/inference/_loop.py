@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from .._atomic import output_lock, write_text_atomic
-from .._pool import RobustPool, WorkerDied, die_with_parent
+from .._pool import RobustPool, WorkerDied, die_with_parent, worker_context
 from .._progress import progress
 from .._pseudo import Pseudonymizer
 from .._research import RESEARCH_NOTICE, describe_categories
@@ -186,20 +186,10 @@ _PRELOAD = ["torch", "numpy", "pandas", "bonenet.io", "bonenet.inference._prepar
 
 
 def _mp_context() -> Any:
-    """Start method of the decoding workers: ``forkserver`` where available, else ``spawn``.
-
-    Plain ``fork`` is not used: forking a process whose thread pools are running (numba's
-    and OpenMP's after training or synthesis, a logger's writer thread) can leave a worker
-    blocked forever on a lock held at fork time. The fork server is a clean process started
-    once, with torch and bonenet preloaded, so workers still start in a fraction of a second.
-    """
-    import multiprocessing as mp
-
-    if "forkserver" in mp.get_all_start_methods():
-        ctx = mp.get_context("forkserver")
-        ctx.set_forkserver_preload(_PRELOAD)
-        return ctx
-    return mp.get_context("spawn")
+    """Start method of the decoding workers: :func:`bonenet._pool.worker_context` (a fork
+    server with torch and bonenet preloaded, so workers start in a fraction of a second; never
+    plain ``fork``)."""
+    return worker_context(_PRELOAD)
 
 
 def _worker_init(_: int, owner_pid: int | None = None) -> None:

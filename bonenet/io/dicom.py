@@ -42,6 +42,7 @@ from typing import Any
 
 import numpy as np
 
+from .._pool import worker_context
 from ..errors import DicomError
 from ..volume import UNITS, Volume
 from ._enhanced import enhanced_frame_headers
@@ -280,7 +281,9 @@ def _read_pixels(hs: list[FileHeader], *, threads: int) -> np.ndarray:
 
     Uncompressed little-endian slices are read straight into place by a thread pool (file
     reads and numpy conversion release the GIL). Compressed single-frame files are decoded
-    by a forked process pool on Linux, because the pylibjpeg decoders hold the GIL.
+    by a process pool on Linux, because the pylibjpeg decoders hold the GIL; its workers
+    come from a fork server (:func:`bonenet._pool.worker_context`), never a plain fork of
+    this process, whose thread pools may have run.
     """
     rows, cols = hs[0].rows, hs[0].columns
     _check_allocation(hs, (len(hs), rows, cols))
@@ -288,14 +291,13 @@ def _read_pixels(hs: list[FileHeader], *, threads: int) -> np.ndarray:
     decoded: dict[Path, np.ndarray] = {}
     compressed = [k for k, h in enumerate(hs) if not h.is_uncompressed and h.frame_index is None]
     done: set[int] = set()
-    if threads > 1 and len(compressed) >= 4 and _can_fork():
-        import multiprocessing as mp
+    if threads > 1 and len(compressed) >= 4 and _can_use_processes():
         from concurrent.futures import ProcessPoolExecutor
         from concurrent.futures.process import BrokenProcessPool
 
         try:
             with ProcessPoolExecutor(max_workers=min(threads, len(compressed)),
-                                     mp_context=mp.get_context("fork")) as ex:
+                                     mp_context=worker_context(["numpy", "bonenet.io.dicom"])) as ex:
                 for k, raw in zip(compressed, ex.map(_decode, [hs[k] for k in compressed]), strict=True):
                     _rescale_into(out[k], raw, hs[k])
                     done.add(k)
@@ -341,7 +343,7 @@ def _check_allocation(hs: list[FileHeader], shape: tuple[int, ...]) -> None:
                              f"by Rows {h.rows} x Columns {h.columns}); re-export the file")
 
 
-def _can_fork() -> bool:
+def _can_use_processes() -> bool:
     """Process-pool decoding only where it is safe: Linux, not inside a daemon (DataLoader
     worker), and not switched off with ``BONENET_IO_PROCESSES=0``."""
     import multiprocessing as mp

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .._pool import worker_context
 from ..errors import BoneNetError, ConfigError
 from ..io import image_stem
 
@@ -228,10 +229,7 @@ def measure_spine_batch(studies: str | os.PathLike[str], masks: str | os.PathLik
             record(_work(*a))
             next(tick, None)
     else:
-        import multiprocessing as mp
-
-        ctx = mp.get_context("forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn")
-        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+        with ProcessPoolExecutor(max_workers=workers, mp_context=worker_context()) as pool:
             pending = set()
             queue = list(args)
             while queue or pending:

@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from .._atomic import csv_safe_frame, write_text_atomic
+from .._pool import worker_context
 from .._progress import progress
 from ..errors import SynthError
 from .risk import (
@@ -269,10 +270,11 @@ def _make_images(c: Cohort, df: pd.DataFrame, targets: pd.DataFrame, *, modality
     nproc = workers if workers is not None else min(2, os.cpu_count() or 1)
     desc = f"synth {modality}"
     if nproc > 1 and len(tasks) > 1:
-        import multiprocessing as mp
         from concurrent.futures import ProcessPoolExecutor
 
-        ctx = mp.get_context("fork" if hasattr(os, "fork") else "spawn")
+        # never plain fork: a child forked from a process that has run numba's OpenMP pool is
+        # killed at its first parallel kernel (the phantoms are measured in the worker)
+        ctx = worker_context(["numpy", "bonenet.synth._study"])
         with ProcessPoolExecutor(max_workers=nproc, mp_context=ctx) as ex:
             results = list(progress(ex.map(make_study, tasks, chunksize=4), desc=desc,
                                     total=len(tasks), unit="subject",

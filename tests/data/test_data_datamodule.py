@@ -195,3 +195,22 @@ def test_kill_mid_epoch_and_resume_repeats_order_and_augmentation(cohort, tmp_pa
     trainer.fit(model, datamodule=dm, ckpt_path=ckpt)
     for a, b in zip(full, model.parameters(), strict=True):
         torch.testing.assert_close(a, b.detach())
+
+
+def test_loader_workers_start_from_a_fork_server_and_match_in_process_batches(cohort):
+    """Loader workers are never a plain fork of the training process (its numba/OpenMP pools
+    have usually run by then); two workers give the batches one process gives."""
+    from bonenet.morphometry import local_thickness
+
+    ball = np.zeros((16, 16, 16), bool)
+    ball[4:12, 4:12, 4:12] = True
+    local_thickness(ball, spacing=1.0)  # numba's parallel pool has run in this process
+    one = BoneDataModule(str(cohort), **KW)
+    two = BoneDataModule(str(cohort), num_workers=2, **KW)
+    one.setup()
+    two.setup()
+    loader = two.train_dataloader()
+    assert loader.multiprocessing_context.get_start_method() in ("forkserver", "spawn")
+    for a, b in zip(one.train_dataloader(), loader, strict=True):
+        torch.testing.assert_close(a.images, b.images)
+        torch.testing.assert_close(a.clinical, b.clinical)
