@@ -17,10 +17,11 @@ $(STAMP): pyproject.toml requirements-cpu.txt requirements-lock.txt
 	$(BIN)/python -m pip install -q -c requirements-lock.txt -e ".[dev]"
 	touch $(STAMP)
 
-# --max-worker-restart: pytest-xdist 3.8 can wait forever after replacing a crashed worker
-# under --dist loadfile (pytest-dev/pytest-xdist#784, #1327); with a cap the run ends, and
-# the crash is a failure naming the test
-XDIST   := -n 2 --dist loadfile --max-worker-restart 2
+# worksteal, not loadfile: after replacing a crashed worker, pytest-xdist 3.8 under
+# loadfile/loadscope can wait forever for work it never sends (pytest-dev/pytest-xdist#784,
+# #1327; reproduced here with a test that crashes once as the last of its file, with or
+# without --max-worker-restart). Under worksteal the crash is one failure naming the test.
+XDIST   := -n 2 --dist worksteal
 
 test: venv
 	$(BIN)/python -m pytest -q $(XDIST)
