@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import logging
+import multiprocessing.context
 import os
 import signal
 import sys
@@ -56,7 +57,40 @@ class WorkerDied:
         return f"decoding worker exited unexpectedly (exit code {code}); the study was skipped"
 
 
-def worker_context(preload: Iterable[str] = ()) -> Any:
+_PREP_LOCK = threading.Lock()
+
+
+def _without_main(prep: Callable[[str], dict[str, Any]]) -> Callable[[str], dict[str, Any]]:
+    def get_preparation_data(name: str) -> dict[str, Any]:
+        data = prep(name)
+        data.pop("init_main_from_path", None)
+        data.pop("init_main_from_name", None)
+        return data
+
+    return get_preparation_data
+
+
+class _NoMainProcess(multiprocessing.context.ForkServerProcess):
+    """A fork-server process that does not re-import the caller's ``__main__``."""
+
+    @staticmethod
+    def _Popen(process_obj: Any) -> Any:
+        from multiprocessing import popen_forkserver, spawn
+
+        with _PREP_LOCK:
+            real = spawn.get_preparation_data
+            spawn.get_preparation_data = _without_main(real)
+            try:
+                return popen_forkserver.Popen(process_obj)
+            finally:
+                spawn.get_preparation_data = real
+
+
+class _NoMainContext(multiprocessing.context.ForkServerContext):
+    Process = _NoMainProcess
+
+
+def worker_context(preload: Iterable[str] = (), *, import_main: bool = True) -> Any:
     """The start method for every bonenet worker pool: ``forkserver`` where available, else
     ``spawn``; never plain ``fork``.
 
@@ -68,13 +102,20 @@ def worker_context(preload: Iterable[str] = ()) -> Any:
     ``preload`` names modules it imports once, so each worker forked from it starts in a
     fraction of a second. The preload list takes effect only when this process's fork server
     is first started; later lists only add import time in the workers.
+
+    ``import_main=False`` (pools that only run bonenet's own functions) keeps the workers from
+    re-running the caller's script: a plain script without an ``if __name__ == "__main__":``
+    guard can then read a compressed series or synthesise a cohort with several workers, as it
+    could under ``fork``. Pools that may run the caller's own classes (a custom preprocessing
+    in ``__main__``) keep the default and need the guard, as with any spawn or fork-server
+    pool.
     """
     import multiprocessing as mp
 
     if "forkserver" in mp.get_all_start_methods():
-        ctx = mp.get_context("forkserver")
+        ctx = mp.get_context("forkserver") if import_main else _NoMainContext()
         if preload:
-            ctx.set_forkserver_preload(list(preload))
+            mp.get_context("forkserver").set_forkserver_preload(list(preload))
         return ctx
     return mp.get_context("spawn")
 

@@ -99,6 +99,9 @@ class BoneDataModule(pl.LightningDataModule):
         Site held out as the test set.
     val_fraction, test_fraction : float
     batch_size, num_workers : int
+        Loader workers start from a fork server (never a plain fork of the training
+        process, whose thread pools have run); a script that calls ``fit`` itself with
+        ``num_workers > 0`` needs an ``if __name__ == "__main__":`` guard.
     persistent_workers : bool, optional
         Default: True when ``num_workers > 0``.
     pin_memory : bool, optional

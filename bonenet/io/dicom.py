@@ -297,7 +297,8 @@ def _read_pixels(hs: list[FileHeader], *, threads: int) -> np.ndarray:
 
         try:
             with ProcessPoolExecutor(max_workers=min(threads, len(compressed)),
-                                     mp_context=worker_context(["numpy", "bonenet.io.dicom"])) as ex:
+                                     mp_context=worker_context(_DECODER_PRELOAD,
+                                                                import_main=False)) as ex:
                 for k, raw in zip(compressed, ex.map(_decode, [hs[k] for k in compressed]), strict=True):
                     _rescale_into(out[k], raw, hs[k])
                     done.add(k)
@@ -341,6 +342,12 @@ def _check_allocation(hs: list[FileHeader], shape: tuple[int, ...]) -> None:
         if have < need:
             raise DicomError(f"{h.path}: truncated pixel data ({max(have, 0)} of {need} bytes claimed "
                              f"by Rows {h.rows} x Columns {h.columns}); re-export the file")
+
+
+# what the decoding workers' fork server imports once: pydicom's pixel handlers and the
+# pylibjpeg plugins (a name that is not installed is skipped)
+_DECODER_PRELOAD = ("numpy", "bonenet.io.dicom", "pydicom", "pydicom.pixels", "pylibjpeg",
+                    "openjpeg", "libjpeg", "rle", "jpeg_ls")
 
 
 def _can_use_processes() -> bool:

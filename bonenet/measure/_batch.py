@@ -10,14 +10,13 @@ beside it). Text cells are neutralised against spreadsheet formula injection.
 
 from __future__ import annotations
 
-import multiprocessing as mp
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .._atomic import output_lock
-from .._pool import RobustPool, WorkerDied
+from .._pool import RobustPool, WorkerDied, worker_context
 from .._progress import progress
 from .._writer import ResumableCSV
 from ..errors import ManifestError
@@ -153,7 +152,8 @@ def measure_batch(studies: list[tuple[Any, ...]], out: str | os.PathLike[str], *
                 except Exception as exc:  # one bad study must not stop the batch
                     take(job[0], False, exc)
         else:
-            with RobustPool(_work, workers=workers, context=mp.get_context("spawn")) as pool:
+            with RobustPool(_work, workers=workers,
+                            context=worker_context(import_main=False)) as pool:
                 for idx, ok, value in progress(pool.imap(jobs), desc="features", total=len(jobs),
                                                unit="study"):
                     take(jobs[idx][0], ok, value)

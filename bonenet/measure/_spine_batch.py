@@ -229,7 +229,7 @@ def measure_spine_batch(studies: str | os.PathLike[str], masks: str | os.PathLik
             record(_work(*a))
             next(tick, None)
     else:
-        with ProcessPoolExecutor(max_workers=workers, mp_context=worker_context()) as pool:
+        with ProcessPoolExecutor(max_workers=workers, mp_context=worker_context(import_main=False)) as pool:
             pending = set()
             queue = list(args)
             while queue or pending:

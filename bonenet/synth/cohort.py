@@ -274,7 +274,7 @@ def _make_images(c: Cohort, df: pd.DataFrame, targets: pd.DataFrame, *, modality
 
         # never plain fork: a child forked from a process that has run numba's OpenMP pool is
         # killed at its first parallel kernel (the phantoms are measured in the worker)
-        ctx = worker_context(["numpy", "bonenet.synth._study"])
+        ctx = worker_context(["numpy", "bonenet.synth._study"], import_main=False)
         with ProcessPoolExecutor(max_workers=nproc, mp_context=ctx) as ex:
             results = list(progress(ex.map(make_study, tasks, chunksize=4), desc=desc,
                                     total=len(tasks), unit="subject",
