@@ -224,8 +224,8 @@ def run_demo(out: str | os.PathLike[str] = "runs/demo", *, n: int | None = None,
     def cohort_stage() -> None:
         from .synth import make_cohort
 
-        # quick mode may run inside a long-lived process (tests, notebooks) whose OpenMP/numba
-        # pools are already running, where forking synthesis workers can deadlock: one process
+        # quick mode: a small cohort, made in this process (starting workers would cost more
+        # than they save)
         c = make_cohort(s["n"], modality="hrpqct", seed=seed, out=out / "cohort",
                         roi_size=s["roi_size"], workers=1 if quick else None)
         ctx.cohort = c

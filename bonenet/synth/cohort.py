@@ -272,8 +272,8 @@ def _make_images(c: Cohort, df: pd.DataFrame, targets: pd.DataFrame, *, modality
     if nproc > 1 and len(tasks) > 1:
         from concurrent.futures import ProcessPoolExecutor
 
-        # never plain fork: a child forked from a process that has run numba's OpenMP pool is
-        # killed at its first parallel kernel (the phantoms are measured in the worker)
+        # never plain fork: this process's thread pools (numba, OpenMP, torch) may have run,
+        # and a forked child can block forever on a lock held at fork time
         ctx = worker_context(["numpy", "bonenet.synth._study"], import_main=False)
         with ProcessPoolExecutor(max_workers=nproc, mp_context=ctx) as ex:
             results = list(progress(ex.map(make_study, tasks, chunksize=4), desc=desc,
