@@ -224,8 +224,7 @@ def run_demo(out: str | os.PathLike[str] = "runs/demo", *, n: int | None = None,
     def cohort_stage() -> None:
         from .synth import make_cohort
 
-        # quick mode: a small cohort, made in this process (starting workers would cost more
-        # than they save)
+        # quick mode (tests, notebooks): a small cohort, made in this process
         c = make_cohort(s["n"], modality="hrpqct", seed=seed, out=out / "cohort",
                         roi_size=s["roi_size"], workers=1 if quick else None)
         ctx.cohort = c
