@@ -71,7 +71,13 @@ def _without_main(prep: Callable[[str], dict[str, Any]]) -> Callable[[str], dict
 
 
 class _NoMainProcess(multiprocessing.context.ForkServerProcess):
-    """A fork-server process that does not re-import the caller's ``__main__``."""
+    """A fork-server process that does not re-import the caller's ``__main__``.
+
+    multiprocessing has no switch for this: the preparation data of this one start omits the
+    main module (``spawn.get_preparation_data`` is wrapped for the duration of the start,
+    under a lock, and restored; a process started meanwhile by another thread outside
+    bonenet would miss its main module too, for that instant).
+    """
 
     @staticmethod
     def _Popen(process_obj: Any) -> Any:
